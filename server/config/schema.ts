@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { CidrV4, IPv4, Sha256 } from '../inventory/primitives.js';
+
+const Seconds = z.number().int().positive();
+
+export const Subnet = z.object({
+  cidr: CidrV4.describe('network of the subnet, e.g. 10.0.10.0/24'),
+  range: z.tuple([IPv4, IPv4]).optional().describe('dynamic pool; reservations from the inventory are always served'),
+  gateway: IPv4.optional(),
+  dns: z.array(IPv4).default([]),
+  domain: z.string().optional(),
+  leaseSeconds: Seconds.default(3600),
+});
+
+export const Asset = z.object({
+  path: z.string().describe('file under assets.dir'),
+  sha256: Sha256.describe('checked at start-up; a mismatch refuses to start'),
+});
+
+/** Active lifecycle states and how long each may last before the machine is failed. */
+export const Deadlines = z.object({
+  'power-cycling': Seconds.default(300),
+  'pxe-booting': Seconds.default(600),
+  'installer-booting': Seconds.default(900),
+  installing: Seconds.default(3600),
+  installed: Seconds.default(1200),
+  converging: Seconds.default(3600),
+});
+
+export const Config = z.object({
+  dataDir: z.string().default('./var'),
+  inventory: z.string().default('machines'),
+  templatesDir: z.string().default('templates'),
+  ignitionDir: z.string().default('ignition'),
+  http: z
+    .object({
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      publicUrl: z.string().url().optional().describe('base URL machines use to reach kickstand; default from the DHCP interface address'),
+    })
+    .default({ host: '0.0.0.0', port: 8080 }),
+  tftp: z
+    .object({
+      enabled: z.boolean().default(true),
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(6969),
+      root: z.string().default('/usr/lib/ipxe').describe('iPXE binaries (Debian package ipxe)'),
+      maxTransfers: z.number().int().positive().default(256),
+      idleTimeoutSeconds: Seconds.default(30),
+    })
+    .default({ enabled: true, host: '0.0.0.0', port: 6969, root: '/usr/lib/ipxe', maxTransfers: 256, idleTimeoutSeconds: 30 }),
+  dhcp: z
+    .object({
+      mode: z.enum(['off', 'proxy', 'authoritative']).default('off'),
+      interface: z.string().optional().describe('the one interface DHCP listens and answers on'),
+      serverAddress: IPv4.optional().describe('default: the first IPv4 address of the interface'),
+      port: z.number().int().min(0).max(65535).default(67),
+      proxyPort: z.number().int().min(0).max(65535).default(4011),
+      clientPort: z.number().int().min(0).max(65535).default(68),
+      unknownMachines: z.enum(['ignore', 'local']).default('ignore').describe('answer unknown MACs with a local-boot script, or stay silent'),
+      subnets: z.array(Subnet).default([]),
+    })
+    .default({ mode: 'off', port: 67, proxyPort: 4011, clientPort: 68, unknownMachines: 'ignore', subnets: [] }),
+  api: z.object({ token: z.string().min(16).optional() }).default({}),
+  tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
+  deadlines: Deadlines.default(Deadlines.parse({})),
+  assets: z
+    .object({
+      dir: z.string().default('./var/assets'),
+      files: z.record(z.string(), Asset).default({}).describe('name → file and sha256, e.g. rocky-9/vmlinuz'),
+    })
+    .default({ dir: './var/assets', files: {} }),
+  mirrors: z
+    .object({
+      'rocky-9': z.string().url().default('http://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os'),
+      fcos: z.string().url().optional().describe('base URL of the FCOS live kernel, initramfs and rootfs'),
+    })
+    .default({ 'rocky-9': 'http://dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os' }),
+  converge: z
+    .object({ concurrency: z.number().int().positive().default(20), stepTimeoutSeconds: Seconds.default(900), user: z.string().default('root') })
+    .default({ concurrency: 20, stepTimeoutSeconds: 900, user: 'root' }),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+});
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;

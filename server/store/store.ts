@@ -1,0 +1,88 @@
+import type { Machine } from '../inventory/machine.js';
+import type { Profile } from '../inventory/profile.js';
+import type { BootEvent, MachineStatus, StoredEvent } from '../lifecycle/types.js';
+
+/**
+ * The one persistence interface. SQLite is the embedded default; the interface is async so a
+ * PostgreSQL store can serve several kickstand instances (one per rack) later.
+ */
+
+export class ConflictError extends Error {
+  constructor(message: string, readonly field: string) {
+    super(message);
+  }
+}
+
+export interface InstallToken {
+  token: string;
+  machine: string;
+  installId: string;
+  expiresAt: number;
+}
+
+export interface Lease {
+  mac: string;
+  ip: string;
+  /** CIDR of the subnet the lease belongs to */
+  subnet: string;
+  state: 'offered' | 'bound' | 'declined' | 'released';
+  expiresAt: number;
+  hostname?: string;
+  clientId?: string;
+  updatedAt: number;
+}
+
+export interface MachineRepo {
+  get(name: string): Promise<Machine | undefined>;
+  byMac(mac: string): Promise<Machine | undefined>;
+  list(): Promise<Machine[]>;
+  /** Creates or replaces; throws ConflictError when a MAC belongs to another machine. */
+  put(machine: Machine): Promise<void>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface ProfileRepo {
+  get(name: string): Promise<Profile | undefined>;
+  list(): Promise<Profile[]>;
+  put(profile: Profile): Promise<void>;
+  /** Throws ConflictError while a machine uses it. */
+  delete(name: string): Promise<boolean>;
+}
+
+export interface StatusRepo {
+  get(machine: string): Promise<MachineStatus | undefined>;
+  list(): Promise<MachineStatus[]>;
+  /** Optimistic: fails with ConflictError when the stored version is not status.version - 1. */
+  put(status: MachineStatus): Promise<void>;
+}
+
+export interface EventRepo {
+  append(event: BootEvent, at?: number): Promise<StoredEvent>;
+  list(query: { machine?: string; afterId?: number; limit?: number }): Promise<StoredEvent[]>;
+}
+
+export interface TokenRepo {
+  put(token: InstallToken): Promise<void>;
+  get(token: string): Promise<InstallToken | undefined>;
+  deleteForMachine(machine: string): Promise<void>;
+}
+
+export interface LeaseRepo {
+  byMac(mac: string): Promise<Lease | undefined>;
+  byIp(ip: string): Promise<Lease | undefined>;
+  list(subnet?: string): Promise<Lease[]>;
+  put(lease: Lease): Promise<void>;
+  /** Several lease writes in one transaction: one fsync for a burst of DHCP traffic. */
+  putMany(leases: Lease[]): Promise<void>;
+  delete(mac: string): Promise<void>;
+}
+
+export interface Store {
+  machines: MachineRepo;
+  profiles: ProfileRepo;
+  status: StatusRepo;
+  events: EventRepo;
+  tokens: TokenRepo;
+  leases: LeaseRepo;
+  close(): Promise<void>;
+}
