@@ -1,0 +1,59 @@
+/**
+ * Schema migrations, applied in order inside one transaction each. Append only: a released
+ * migration is never edited, so every data dir can be brought forward from any version.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE profiles (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE machines (
+    name TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE machine_macs (
+    mac TEXT PRIMARY KEY,
+    machine TEXT NOT NULL REFERENCES machines(name) ON DELETE CASCADE
+  );
+  CREATE INDEX machine_macs_machine ON machine_macs(machine);
+  CREATE TABLE status (
+    machine TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL
+  );
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    machine TEXT,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    mac TEXT,
+    ip TEXT,
+    data TEXT
+  );
+  CREATE INDEX events_machine ON events(machine, id);
+  CREATE TABLE tokens (
+    token TEXT PRIMARY KEY,
+    machine TEXT NOT NULL,
+    install_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX tokens_machine ON tokens(machine);
+  CREATE TABLE leases (
+    mac TEXT PRIMARY KEY,
+    ip TEXT NOT NULL UNIQUE,
+    subnet TEXT NOT NULL,
+    state TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    hostname TEXT,
+    client_id TEXT,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX leases_subnet ON leases(subnet);
+  `,
+];

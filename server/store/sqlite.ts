@@ -1,0 +1,187 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Machine } from '../inventory/machine.js';
+import type { Profile } from '../inventory/profile.js';
+import type { BootEvent, MachineStatus, StoredEvent } from '../lifecycle/types.js';
+import { MIGRATIONS } from './migrations.js';
+import { ConflictError, type InstallToken, type Lease, type Store } from './store.js';
+
+type Row = Record<string, unknown>;
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const done = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number));
+  MIGRATIONS.forEach((sql, i) => {
+    if (done.has(i + 1)) return;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(i + 1, Date.now());
+    })();
+  });
+}
+
+function toLease(r: Row): Lease {
+  return {
+    mac: r.mac as string,
+    ip: r.ip as string,
+    subnet: r.subnet as string,
+    state: r.state as Lease['state'],
+    expiresAt: r.expires_at as number,
+    hostname: (r.hostname as string | null) ?? undefined,
+    clientId: (r.client_id as string | null) ?? undefined,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+function toEvent(r: Row): StoredEvent {
+  const e: StoredEvent = { id: r.id as number, at: r.at as number, kind: r.kind as StoredEvent['kind'], level: r.level as StoredEvent['level'], message: r.message as string };
+  if (r.machine != null) e.machine = r.machine as string;
+  if (r.mac != null) e.mac = r.mac as string;
+  if (r.ip != null) e.ip = r.ip as string;
+  if (r.data != null) e.data = JSON.parse(r.data as string);
+  return e;
+}
+
+/**
+ * The embedded store. better-sqlite3 is synchronous; the methods are async only to honour the
+ * Store interface. WAL with synchronous=FULL: a write is on disk before its promise resolves,
+ * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut).
+ */
+export async function openSqliteStore(file: string): Promise<Store> {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+
+  const q = {
+    machineGet: db.prepare('SELECT body FROM machines WHERE name = ?'),
+    machineByMac: db.prepare('SELECT m.body FROM machine_macs x JOIN machines m ON m.name = x.machine WHERE x.mac = ?'),
+    machineList: db.prepare('SELECT body FROM machines ORDER BY name'),
+    machineUpsert: db.prepare(
+      'INSERT INTO machines (name, profile, body, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET profile = excluded.profile, body = excluded.body, updated_at = excluded.updated_at',
+    ),
+    macOwner: db.prepare('SELECT machine FROM machine_macs WHERE mac = ?'),
+    macsDelete: db.prepare('DELETE FROM machine_macs WHERE machine = ?'),
+    macInsert: db.prepare('INSERT INTO machine_macs (mac, machine) VALUES (?, ?)'),
+    machineDelete: db.prepare('DELETE FROM machines WHERE name = ?'),
+    statusDelete: db.prepare('DELETE FROM status WHERE machine = ?'),
+    profileGet: db.prepare('SELECT body FROM profiles WHERE name = ?'),
+    profileList: db.prepare('SELECT body FROM profiles ORDER BY name'),
+    profileUpsert: db.prepare(
+      'INSERT INTO profiles (name, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at',
+    ),
+    profileUsers: db.prepare('SELECT name FROM machines WHERE profile = ? ORDER BY name LIMIT 3'),
+    profileDelete: db.prepare('DELETE FROM profiles WHERE name = ?'),
+    statusGet: db.prepare('SELECT body FROM status WHERE machine = ?'),
+    statusList: db.prepare('SELECT body FROM status ORDER BY machine'),
+    statusVersion: db.prepare('SELECT version FROM status WHERE machine = ?'),
+    statusUpsert: db.prepare(
+      'INSERT INTO status (machine, body, version) VALUES (?, ?, ?) ON CONFLICT(machine) DO UPDATE SET body = excluded.body, version = excluded.version',
+    ),
+    eventInsert: db.prepare('INSERT INTO events (machine, at, level, kind, message, mac, ip, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+    eventsAll: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
+    eventsMachine: db.prepare('SELECT * FROM events WHERE machine = ? AND id > ? ORDER BY id LIMIT ?'),
+    tokenPut: db.prepare('INSERT OR REPLACE INTO tokens (token, machine, install_id, expires_at) VALUES (?, ?, ?, ?)'),
+    tokenGet: db.prepare('SELECT * FROM tokens WHERE token = ?'),
+    tokenDeleteMachine: db.prepare('DELETE FROM tokens WHERE machine = ?'),
+    leaseByMac: db.prepare('SELECT * FROM leases WHERE mac = ?'),
+    leaseByIp: db.prepare('SELECT * FROM leases WHERE ip = ?'),
+    leaseList: db.prepare('SELECT * FROM leases ORDER BY ip'),
+    leaseListSubnet: db.prepare('SELECT * FROM leases WHERE subnet = ? ORDER BY ip'),
+    leaseDeleteIp: db.prepare('DELETE FROM leases WHERE ip = ? AND mac <> ?'),
+    leasePut: db.prepare(
+      `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
+       hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at`,
+    ),
+    leaseDelete: db.prepare('DELETE FROM leases WHERE mac = ?'),
+  };
+  const body = <T>(r: unknown): T | undefined => (r ? (JSON.parse((r as Row).body as string) as T) : undefined);
+
+  const putMachine = db.transaction((m: Machine) => {
+    for (const mac of m.macs) {
+      const owner = (q.macOwner.get(mac) as Row | undefined)?.machine;
+      if (owner !== undefined && owner !== m.name) throw new ConflictError(`MAC ${mac} already belongs to machine ${owner}`, 'macs');
+    }
+    q.machineUpsert.run(m.name, m.profile, JSON.stringify(m), Date.now());
+    q.macsDelete.run(m.name);
+    for (const mac of m.macs) q.macInsert.run(mac, m.name);
+  });
+  const deleteMachine = db.transaction((name: string) => {
+    q.statusDelete.run(name);
+    q.tokenDeleteMachine.run(name);
+    return q.machineDelete.run(name).changes > 0;
+  });
+  const putStatus = db.transaction((s: MachineStatus) => {
+    const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
+    if ((current ?? 0) !== s.version - 1)
+      throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
+    q.statusUpsert.run(s.machine, JSON.stringify(s), s.version);
+  });
+  const putLease = (l: Lease) => {
+    // An address moves to a new owner only when the DHCP logic decided so; drop the stale row.
+    q.leaseDeleteIp.run(l.ip, l.mac);
+    q.leasePut.run(l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt);
+  };
+  const putLeases = db.transaction((ls: Lease[]) => ls.forEach(putLease));
+
+  return {
+    machines: {
+      get: async (name) => body<Machine>(q.machineGet.get(name)),
+      byMac: async (mac) => body<Machine>(q.machineByMac.get(mac)),
+      list: async () => (q.machineList.all() as Row[]).map((r) => body<Machine>(r)!),
+      put: async (m) => putMachine(m),
+      delete: async (name) => deleteMachine(name),
+    },
+    profiles: {
+      get: async (name) => body<Profile>(q.profileGet.get(name)),
+      list: async () => (q.profileList.all() as Row[]).map((r) => body<Profile>(r)!),
+      put: async (p) => void q.profileUpsert.run(p.name, JSON.stringify(p), Date.now()),
+      delete: async (name) => {
+        const users = (q.profileUsers.all(name) as Row[]).map((r) => r.name);
+        if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
+        return q.profileDelete.run(name).changes > 0;
+      },
+    },
+    status: {
+      get: async (m) => body<MachineStatus>(q.statusGet.get(m)),
+      list: async () => (q.statusList.all() as Row[]).map((r) => body<MachineStatus>(r)!),
+      put: async (s) => putStatus(s),
+    },
+    events: {
+      append: async (e: BootEvent, at = Date.now()) => {
+        const r = q.eventInsert.run(e.machine ?? null, at, e.level, e.kind, e.message, e.mac ?? null, e.ip ?? null, e.data ? JSON.stringify(e.data) : null);
+        return { ...e, id: Number(r.lastInsertRowid), at };
+      },
+      list: async ({ machine, afterId = 0, limit = 1000 }) =>
+        ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
+    },
+    tokens: {
+      put: async (t: InstallToken) => void q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt),
+      get: async (token) => {
+        const r = q.tokenGet.get(token) as Row | undefined;
+        return r && { token: r.token as string, machine: r.machine as string, installId: r.install_id as string, expiresAt: r.expires_at as number };
+      },
+      deleteForMachine: async (m) => void q.tokenDeleteMachine.run(m),
+    },
+    leases: {
+      byMac: async (mac) => {
+        const r = q.leaseByMac.get(mac) as Row | undefined;
+        return r && toLease(r);
+      },
+      byIp: async (ip) => {
+        const r = q.leaseByIp.get(ip) as Row | undefined;
+        return r && toLease(r);
+      },
+      list: async (subnet) => ((subnet ? q.leaseListSubnet.all(subnet) : q.leaseList.all()) as Row[]).map(toLease),
+      put: async (l) => putLeases([l]),
+      putMany: async (ls) => putLeases(ls),
+      delete: async (mac) => void q.leaseDelete.run(mac),
+    },
+    close: async () => void db.close(),
+  };
+}
