@@ -34,6 +34,12 @@ function toLease(r: Row): Lease {
   };
 }
 
+function toToken(r: unknown): InstallToken | undefined {
+  if (!r) return undefined;
+  const t = r as Row;
+  return { token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number };
+}
+
 function toEvent(r: Row): StoredEvent {
   const e: StoredEvent = { id: r.id as number, at: r.at as number, kind: r.kind as StoredEvent['kind'], level: r.level as StoredEvent['level'], message: r.message as string };
   if (r.machine != null) e.machine = r.machine as string;
@@ -87,6 +93,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     eventsMachine: db.prepare('SELECT * FROM events WHERE machine = ? AND id > ? ORDER BY id LIMIT ?'),
     tokenPut: db.prepare('INSERT OR REPLACE INTO tokens (token, machine, install_id, expires_at) VALUES (?, ?, ?, ?)'),
     tokenGet: db.prepare('SELECT * FROM tokens WHERE token = ?'),
+    tokenCurrent: db.prepare('SELECT * FROM tokens WHERE machine = ? ORDER BY expires_at DESC LIMIT 1'),
     tokenDeleteMachine: db.prepare('DELETE FROM tokens WHERE machine = ?'),
     leaseByMac: db.prepare('SELECT * FROM leases WHERE mac = ?'),
     leaseByIp: db.prepare('SELECT * FROM leases WHERE ip = ?'),
@@ -116,6 +123,11 @@ export async function openSqliteStore(file: string): Promise<Store> {
     q.tokenDeleteMachine.run(name);
     return q.machineDelete.run(name).changes > 0;
   });
+  const appendEvent = (e: BootEvent, at: number): StoredEvent => {
+    const r = q.eventInsert.run(e.machine ?? null, at, e.level, e.kind, e.message, e.mac ?? null, e.ip ?? null, e.data ? JSON.stringify(e.data) : null);
+    return { ...e, id: Number(r.lastInsertRowid), at };
+  };
+  const appendEvents = db.transaction((batch: { event: BootEvent; at: number }[]) => batch.map((b) => appendEvent(b.event, b.at)));
   const putStatus = db.transaction((s: MachineStatus) => {
     const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
     if ((current ?? 0) !== s.version - 1)
@@ -153,19 +165,15 @@ export async function openSqliteStore(file: string): Promise<Store> {
       put: async (s) => putStatus(s),
     },
     events: {
-      append: async (e: BootEvent, at = Date.now()) => {
-        const r = q.eventInsert.run(e.machine ?? null, at, e.level, e.kind, e.message, e.mac ?? null, e.ip ?? null, e.data ? JSON.stringify(e.data) : null);
-        return { ...e, id: Number(r.lastInsertRowid), at };
-      },
+      append: async (e: BootEvent, at = Date.now()) => appendEvent(e, at),
+      appendMany: async (batch) => appendEvents(batch),
       list: async ({ machine, afterId = 0, limit = 1000 }) =>
         ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
     },
     tokens: {
       put: async (t: InstallToken) => void q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt),
-      get: async (token) => {
-        const r = q.tokenGet.get(token) as Row | undefined;
-        return r && { token: r.token as string, machine: r.machine as string, installId: r.install_id as string, expiresAt: r.expires_at as number };
-      },
+      get: async (token) => toToken(q.tokenGet.get(token)),
+      current: async (machine) => toToken(q.tokenCurrent.get(machine)),
       deleteForMachine: async (m) => void q.tokenDeleteMachine.run(m),
     },
     leases: {

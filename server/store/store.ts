@@ -58,12 +58,16 @@ export interface StatusRepo {
 
 export interface EventRepo {
   append(event: BootEvent, at?: number): Promise<StoredEvent>;
+  /** One transaction for a burst: protocol events arrive by the thousand under load. */
+  appendMany(events: { event: BootEvent; at: number }[]): Promise<StoredEvent[]>;
   list(query: { machine?: string; afterId?: number; limit?: number }): Promise<StoredEvent[]>;
 }
 
 export interface TokenRepo {
   put(token: InstallToken): Promise<void>;
   get(token: string): Promise<InstallToken | undefined>;
+  /** The newest token of the machine's current install, if any. */
+  current(machine: string): Promise<InstallToken | undefined>;
   deleteForMachine(machine: string): Promise<void>;
 }
 

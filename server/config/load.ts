@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { Config, type ConfigInput } from './schema.js';
+
+/** KICKSTAND_* variables and the config path each one sets; numbers are converted. */
+export const ENV_KEYS: Record<string, { path: string[]; number?: boolean }> = {
+  KICKSTAND_HTTP_PORT: { path: ['http', 'port'], number: true },
+  KICKSTAND_HTTP_HOST: { path: ['http', 'host'] },
+  KICKSTAND_PUBLIC_URL: { path: ['http', 'publicUrl'] },
+  KICKSTAND_TFTP_PORT: { path: ['tftp', 'port'], number: true },
+  KICKSTAND_TFTP_ROOT: { path: ['tftp', 'root'] },
+  KICKSTAND_DATA_DIR: { path: ['dataDir'] },
+  KICKSTAND_API_TOKEN: { path: ['api', 'token'] },
+  KICKSTAND_DHCP_MODE: { path: ['dhcp', 'mode'] },
+  KICKSTAND_DHCP_INTERFACE: { path: ['dhcp', 'interface'] },
+  KICKSTAND_INVENTORY: { path: ['inventory'] },
+  KICKSTAND_TEMPLATES_DIR: { path: ['templatesDir'] },
+  KICKSTAND_ASSETS_DIR: { path: ['assets', 'dir'] },
+  KICKSTAND_LOG_LEVEL: { path: ['log', 'level'] },
+};
+
+export class ConfigError extends Error {}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const key of path.slice(0, -1)) {
+    if (typeof o[key] !== 'object' || o[key] === null) o[key] = {};
+    o = o[key] as Record<string, unknown>;
+  }
+  o[path[path.length - 1]] = value;
+}
+
+/** Config = defaults ← YAML file (--config) ← KICKSTAND_* env. Errors name the key and its source. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = opts.env ?? process.env;
+  let raw: Record<string, unknown> = {};
+  if (opts.file) {
+    try {
+      raw = (parse(readFileSync(opts.file, 'utf8')) as Record<string, unknown> | null) ?? {};
+    } catch (e) {
+      throw new ConfigError(`config ${opts.file}: ${(e as Error).message}`);
+    }
+  }
+  for (const [name, { path, number }] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (number && !/^\d+$/.test(v)) throw new ConfigError(`${name}: must be a whole number, got "${v}"`);
+    setPath(raw, path, number ? Number(v) : v);
+  }
+  const parsed = Config.safeParse(raw as ConfigInput);
+  if (!parsed.success) {
+    const envFor = (p: PropertyKey[]) => Object.entries(ENV_KEYS).find(([, k]) => k.path.join('.') === p.join('.'))?.[0];
+    throw new ConfigError(
+      'invalid configuration:\n  ' +
+        parsed.error.issues
+          .map((i) => `${i.path.join('.')}${envFor(i.path) ? ` (or ${envFor(i.path)})` : ''}: ${i.message}`)
+          .join('\n  '),
+    );
+  }
+  return parsed.data;
+}
+
+export type { Config };

@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+import type { Store } from '../store/store.js';
+import type { BootEvent, EventSink, StoredEvent } from './types.js';
+
+export type Clock = { now(): number };
+export const systemClock: Clock = { now: () => Date.now() };
+
+type Listener = (e: StoredEvent) => void;
+
+/**
+ * The EventSink that protocol code reports to. Reports are queued and written in one
+ * transaction per turn of the event loop (a DHCP storm must not become one fsync per packet),
+ * then handed to listeners: the lifecycle and the live SSE stream.
+ */
+export class EventLog implements EventSink {
+  private queue: { event: BootEvent; at: number }[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  report(event: BootEvent): void {
+    this.queue.push({ event, at: this.clock.now() });
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+  }
+
+  /** Writes an event now and resolves once it is stored and delivered. */
+  async append(event: BootEvent): Promise<StoredEvent> {
+    await this.flush();
+    const stored = await this.store.events.append(event, this.clock.now());
+    this.deliver([stored]);
+    return stored;
+  }
+
+  /** Resolves when everything reported so far is stored. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, 500);
+        try {
+          this.deliver(await this.store.events.appendMany(batch));
+        } catch (err) {
+          this.logger.error({ err, dropped: batch.length }, 'events could not be stored');
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private deliver(events: StoredEvent[]): void {
+    for (const e of events)
+      for (const l of this.listeners) {
+        try {
+          l(e);
+        } catch (err) {
+          this.logger.error({ err }, 'event listener failed');
+        }
+      }
+  }
+}
