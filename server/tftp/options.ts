@@ -1,0 +1,60 @@
+/**
+ * Option negotiation for read requests: blksize (RFC 2348), tsize and timeout (RFC 2349),
+ * windowsize (RFC 7440). Pure. Options we do not know or cannot honour are left out of the OACK,
+ * which RFC 2347 defines as the client's signal that they were refused.
+ */
+import type { Options } from './packet.js';
+
+export interface NegotiationLimits {
+  /** Largest block we agree to; a client asking for more gets this (RFC 2348 lets the server lower it). */
+  maxBlksize: number;
+  maxWindowsize: number;
+}
+
+export interface Negotiated {
+  blksize: number;
+  windowsize: number;
+  /** Retransmission timeout the client asked for, in ms; undefined = the server's default. */
+  timeoutMs?: number;
+  /** What to send as OACK; undefined when no option was accepted (the transfer starts with DATA 1). */
+  oack?: Options;
+}
+
+export const DEFAULT_BLKSIZE = 512;
+export const MIN_BLKSIZE = 8;
+export const MAX_BLKSIZE = 65464;
+
+function decimal(value: string): number | undefined {
+  return /^[0-9]{1,10}$/.test(value) ? Number(value) : undefined;
+}
+
+export function negotiate(requested: Options, size: number, limits: NegotiationLimits): Negotiated {
+  const result: Negotiated = { blksize: DEFAULT_BLKSIZE, windowsize: 1 };
+  const oack: Options = new Map();
+  for (const [name, raw] of requested) {
+    const value = decimal(raw);
+    if (value === undefined) continue;
+    switch (name) {
+      case 'blksize':
+        if (value < MIN_BLKSIZE) break;
+        result.blksize = Math.min(value, limits.maxBlksize, MAX_BLKSIZE);
+        oack.set(name, String(result.blksize));
+        break;
+      case 'tsize':
+        oack.set(name, String(size));
+        break;
+      case 'timeout':
+        if (value < 1 || value > 255) break;
+        result.timeoutMs = value * 1000;
+        oack.set(name, String(value));
+        break;
+      case 'windowsize':
+        if (value < 1 || value > 65535) break;
+        result.windowsize = Math.min(value, limits.maxWindowsize);
+        oack.set(name, String(result.windowsize));
+        break;
+    }
+  }
+  if (oack.size > 0) result.oack = oack;
+  return result;
+}

@@ -1,0 +1,245 @@
+/**
+ * The TFTP server's socket shell: the well-known port, the table of running transfers with its
+ * bounds, the retransmission clock, stats and event reporting. Decisions come from request.ts,
+ * options.ts and sender.ts; bytes from a generator callback or the root directory.
+ */
+import dgram from 'node:dgram';
+import type { BootEvent, EventLevel, EventSink } from '../lifecycle/types.js';
+import { MemoryBody, type Body } from './body.js';
+import { toNetascii } from './netascii.js';
+import { negotiate } from './options.js';
+import { encodeError, ErrorCode } from './packet.js';
+import { decideRequest } from './request.js';
+import { RootFiles } from './root-files.js';
+import { Transfer, type TransferResult } from './transfer.js';
+
+export interface Remote {
+  address: string;
+  port: number;
+}
+
+export interface TftpLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface TftpServerOptions {
+  root: string;
+  host?: string;
+  /** 0 = ephemeral (tests). */
+  port: number;
+  maxTransfers: number;
+  /** A transfer whose client stays silent this long is dropped. */
+  idleTimeoutSeconds: number;
+  /** Consulted before the filesystem with the root-relative path; undefined = not generated. */
+  generate?: (path: string, remote: Remote) => Promise<Buffer | undefined>;
+  /** IP → MAC (and machine) from the DHCP exchange, to put transfers on the machine's record. */
+  resolveIp?: (ip: string) => { mac: string; machine?: string } | undefined;
+  sink: EventSink;
+  logger?: TftpLogger;
+  /** See RootFilesOptions.symlinkDirs (Debian's /usr/lib/ipxe/ipxe.efi points into /boot). */
+  symlinkDirs?: string[];
+  /** First retransmission timeout when the client did not negotiate one (doubles per retry). */
+  retransmitMs?: number;
+  maxBlksize?: number;
+  maxWindowsize?: number;
+  cacheMaxFileBytes?: number;
+  cacheMaxTotalBytes?: number;
+}
+
+export interface TftpStats {
+  active: number;
+  started: number;
+  completed: number;
+  failed: number;
+  /** Requests answered with an ERROR (not found, traversal, write, bad mode). */
+  refused: number;
+  /** Datagrams dropped: malformed, or not a request on the request port, or junk on a transfer port. */
+  dropped: number;
+  /** Requests dropped because maxTransfers were running; the client's own retry gets a later slot. */
+  busy: number;
+  /** A client's retransmitted request for a transfer that is already running. */
+  duplicateRequests: number;
+  bytesSent: number;
+  retransmissions: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+export interface TftpServer {
+  port: number;
+  close(): Promise<void>;
+  stats(): TftpStats;
+}
+
+const TICK_MS = 100;
+
+/** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; events want the plain address. */
+function plainIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+export async function startTftpServer(options: TftpServerOptions): Promise<TftpServer> {
+  const host = options.host ?? '0.0.0.0';
+  const type = host.includes(':') ? 'udp6' : 'udp4';
+  const files = new RootFiles(options);
+  const idleMs = options.idleTimeoutSeconds * 1000;
+  const retransmitMs = options.retransmitMs ?? 1000;
+  const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
+  /** Keyed by client address and port; a slot is taken before any await so bounds hold under bursts. */
+  const transfers = new Map<string, Transfer | 'opening'>();
+  const counters = { started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
+  const socket = dgram.createSocket({ type });
+
+  function report(remote: Remote, level: EventLevel, message: string, data: Record<string, unknown>): void {
+    const ip = plainIp(remote.address);
+    const who = options.resolveIp?.(ip);
+    const event: BootEvent = { kind: 'tftp', level, message, ip, data: { ...data, port: remote.port } };
+    if (who) {
+      event.mac = who.mac;
+      if (who.machine) event.machine = who.machine;
+    }
+    try {
+      options.sink.report(event);
+    } catch (err) {
+      options.logger?.warn({ err }, 'tftp: event sink threw');
+    }
+  }
+
+  function refuse(remote: Remote, code: ErrorCode, message: string, filename: string | undefined): void {
+    counters.refused++;
+    socket.send(encodeError(code, message), remote.port, remote.address);
+    report(remote, 'warn', `TFTP refused ${JSON.stringify(filename ?? '')}: ${message}`, { file: filename, code });
+  }
+
+  async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
+    let body: Body;
+    const generated = options.generate && (await options.generate(path, remote));
+    if (generated) body = new MemoryBody(generated);
+    else {
+      const opened = await files.open(path);
+      if (!opened.ok) return opened;
+      body = opened.body;
+    }
+    if (!netascii) return { body };
+    if (!(body instanceof MemoryBody)) {
+      body.close();
+      return { code: ErrorCode.NOT_DEFINED, message: 'File too large for netascii; use octet mode' };
+    }
+    return { body: new MemoryBody(toNetascii(body.read(0, body.size))) };
+  }
+
+  async function serve(key: string, remote: Remote, path: string, netascii: boolean, requested: Map<string, string>): Promise<void> {
+    let found: Awaited<ReturnType<typeof content>>;
+    try {
+      found = await content(path, remote, netascii);
+    } catch (err) {
+      options.logger?.warn({ err, path }, 'tftp: content failed');
+      found = { code: ErrorCode.NOT_DEFINED, message: 'Cannot read file' };
+    }
+    if (closing) {
+      if ('body' in found) found.body.close();
+      return;
+    }
+    if (!('body' in found)) {
+      transfers.delete(key);
+      return refuse(remote, found.code, found.message, path);
+    }
+    const body = found.body;
+    const negotiated = negotiate(requested, body.size, limits);
+    counters.started++;
+    report(remote, 'info', `TFTP ${path} started`, { file: path, size: body.size, blksize: negotiated.blksize, windowsize: negotiated.windowsize });
+    const transfer = new Transfer({
+      remote,
+      host,
+      type,
+      body,
+      oack: negotiated.oack,
+      sender: {
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+        timeoutMs: negotiated.timeoutMs ?? retransmitMs,
+        maxTimeoutMs: Math.max(negotiated.timeoutMs ?? retransmitMs, Math.min(8 * retransmitMs, idleMs)),
+        idleMs,
+      },
+      onIgnored: () => counters.dropped++,
+      onEnd: (result) => finish(key, remote, path, result),
+    });
+    transfers.set(key, transfer);
+    transfer.begin();
+  }
+
+  function finish(key: string, remote: Remote, path: string, result: TransferResult): void {
+    transfers.delete(key);
+    counters.retransmissions += result.retransmissions;
+    const data = { file: path, bytes: result.bytes, ms: result.ms, retransmissions: result.retransmissions };
+    if (result.ok) {
+      counters.completed++;
+      counters.bytesSent += result.bytes;
+      report(remote, 'info', `TFTP ${path} sent ${result.bytes} bytes in ${result.ms} ms`, data);
+    } else {
+      counters.failed++;
+      report(remote, 'warn', `TFTP ${path} failed: ${result.reason}`, { ...data, reason: result.reason });
+    }
+  }
+
+  let closing = false;
+  socket.on('message', (msg, rinfo) => {
+    if (closing) return;
+    const remote = { address: rinfo.address, port: rinfo.port };
+    const decision = decideRequest(msg);
+    switch (decision.kind) {
+      case 'drop':
+        counters.dropped++;
+        options.logger?.debug({ ip: remote.address, reason: decision.reason }, 'tftp: dropped datagram');
+        return;
+      case 'refuse':
+        return refuse(remote, decision.code, decision.message, decision.filename);
+      case 'read': {
+        const key = `${remote.address}|${remote.port}`;
+        if (transfers.has(key)) {
+          counters.duplicateRequests++;
+          return;
+        }
+        if (transfers.size >= options.maxTransfers) {
+          counters.busy++;
+          options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached, request dropped');
+          return;
+        }
+        transfers.set(key, 'opening');
+        void serve(key, remote, decision.path, decision.netascii, decision.options);
+      }
+    }
+  });
+  // Sending an ERROR to a vanished client can fail; that must never take the server down.
+  socket.on('error', (err) => options.logger?.warn({ err }, 'tftp: request socket error'));
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ port: options.port, address: host }, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+
+  const clock = setInterval(() => {
+    const now = Date.now();
+    for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.tick(now);
+  }, TICK_MS);
+
+  const port = socket.address().port;
+  options.logger?.info({ host, port, root: options.root }, 'tftp: listening');
+
+  return {
+    port,
+    stats: () => ({ ...counters, active: transfers.size, cacheHits: files.hits, cacheMisses: files.misses }),
+    close: async () => {
+      closing = true;
+      clearInterval(clock);
+      for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.abort('server closing');
+      transfers.clear();
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
+  };
+}
