@@ -1,0 +1,59 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { utils } from 'ssh2';
+
+/**
+ * kickstand's own SSH identity: generated once, kept in `<dataDir>/ssh/`, and installed for root by
+ * the kickstart, so every converge logs in with the same key.
+ */
+export interface KeyPair {
+  /** OpenSSH private key text */
+  privateKey: string;
+  /** `ssh-ed25519 AAAA… kickstand` */
+  publicKey: string;
+}
+
+export function keyPaths(dataDir: string): { dir: string; privateKey: string; publicKey: string } {
+  const dir = join(dataDir, 'ssh');
+  return { dir, privateKey: join(dir, 'id_ed25519'), publicKey: join(dir, 'id_ed25519.pub') };
+}
+
+export async function loadOrCreateKeyPair(dataDir: string): Promise<KeyPair> {
+  const paths = keyPaths(dataDir);
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const privateKey = (await readIfExists(paths.privateKey)) ?? (await create(paths.privateKey));
+  // A key copied in by hand may have lost its mode; ssh tools refuse group-readable keys anyway.
+  await chmod(paths.privateKey, 0o600);
+  const publicKey = publicKeyLine(privateKey);
+  await writeFile(paths.publicKey, `${publicKey}\n`, { mode: 0o644 });
+  return { privateKey, publicKey };
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function create(file: string): Promise<string> {
+  const generated = utils.generateKeyPairSync('ed25519', { comment: 'kickstand' });
+  try {
+    // 'wx': two processes starting on a fresh data dir must not each write a different key.
+    await writeFile(file, generated.private, { flag: 'wx', mode: 0o600 });
+    return generated.private;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return readFile(file, 'utf8');
+  }
+}
+
+/** The OpenSSH public key line of a private key. */
+export function publicKeyLine(privateKey: string): string {
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new Error(`kickstand SSH key is unreadable: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  return `${key.type} ${key.getPublicSSH().toString('base64')} kickstand`;
+}
