@@ -217,6 +217,10 @@ export class Lifecycle {
     return this.locked(name, async () => {
       const s = await this.deps.store.status.get(name);
       if (!s || s.netboot !== 'install') return;
+      if (e.kind === 'render' && e.level === 'error' && !RESTING.includes(s.state)) {
+        await this.fail(s, e.message, 'fix the profile or machine (see GET /api/v1/machines/{name}/render/…) and reinstall');
+        return;
+      }
       const target = this.targetFor(e);
       if (!target) return;
       const order = INSTALL_PATH.indexOf.bind(INSTALL_PATH);

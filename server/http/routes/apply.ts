@@ -1,0 +1,29 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Machine } from '../../inventory/machine.js';
+import { Profile } from '../../inventory/profile.js';
+import type { AppDeps } from '../app.js';
+
+/** `kickstand apply`: the whole desired inventory in, a plan out, applied unless dryRun. */
+export const applyRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { inventory }) => {
+  app.post(
+    '/apply',
+    {
+      schema: {
+        tags: ['inventory'],
+        summary: 'Plan (dryRun) or apply a whole inventory; deletes only with prune',
+        body: z.object({
+          machines: z.array(Machine).default([]),
+          profiles: z.array(Profile).default([]),
+          prune: z.boolean().default(false),
+          dryRun: z.boolean().default(false),
+        }),
+      },
+    },
+    async (req) => {
+      const { machines, profiles, prune, dryRun } = req.body;
+      const plan = dryRun ? await inventory.plan({ machines, profiles }, prune) : await inventory.apply({ machines, profiles }, prune);
+      return { applied: !dryRun, plan };
+    },
+  );
+};

@@ -1,0 +1,89 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Mac } from '../../inventory/primitives.js';
+import { type AppDeps, machineAt } from '../app.js';
+import { RenderFailure } from '../renderers.js';
+
+const Token = z.object({ token: z.string().min(1).max(200) });
+
+/**
+ * The machine side: iPXE scripts, kickstart/Ignition by install token, installer callbacks.
+ * No bearer token here — machines authenticate with their per-install token.
+ */
+export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
+  const { store, lifecycle, events, renderers } = deps;
+  // busybox wget posts as x-www-form-urlencoded, curl --data-binary too: every body is text here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
+
+  app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
+    const { mac } = req.query;
+    reply.type('text/plain; charset=utf-8');
+    const view = await lifecycle.bootView(mac);
+    const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
+      events.report({ machine: view?.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
+    if (!view) {
+      report('unknown');
+      return renderers.ipxe('unknown', { mac });
+    }
+    const machine = (await store.machines.get(view.name))!;
+    const profile = (await store.profiles.get(machine.profile))!;
+    const token = await lifecycle.installToken(view.name);
+    if (!token) {
+      report('local');
+      return renderers.ipxe('local', { mac, machine, profile });
+    }
+    try {
+      // Render the install config now: a profile that cannot render must stop here, visibly,
+      // not in the installer ten minutes later.
+      renderers.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token });
+      report('install');
+      return renderers.ipxe('install', { mac, machine, profile, token: token.token });
+    } catch (err) {
+      const message = err instanceof RenderFailure ? err.message : `render failed: ${(err as Error).message}`;
+      events.report({ machine: view.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
+      report('error', 'error', `iPXE script: error (${message})`);
+      return renderers.ipxe('error', { mac, machine, profile, error: message });
+    }
+  });
+
+  const configRoute = (kind: 'kickstart' | 'ignition') =>
+    app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: Token } }, async (req, reply) => {
+      const check = await lifecycle.checkToken(req.query.token, 'fetch');
+      const ip = req.ip;
+      if (!check.ok) {
+        events.report({ ...(await machineAt(deps, ip)), ip, kind, level: 'warn', message: `${kind} refused: ${check.reason}` });
+        return reply.code(403).type('text/plain').send(`# ${kind} refused: ${check.reason}\n`);
+      }
+      const machine = (await store.machines.get(check.token.machine))!;
+      const profile = (await store.profiles.get(machine.profile))!;
+      try {
+        const text = renderers.config(kind, { machine, profile, token: check.token.token });
+        events.report({ machine: machine.name, ip, kind, level: 'info', message: `${kind} served (${text.length} bytes)` });
+        return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
+      } catch (err) {
+        events.report({ machine: machine.name, ip, kind: 'render', level: 'error', message: (err as Error).message });
+        return reply.code(500).type('text/plain').send(`# ${kind} could not be rendered: ${(err as Error).message}\n`);
+      }
+    });
+  configRoute('kickstart');
+  configRoute('ignition');
+
+  app.post(
+    '/callback/:event',
+    {
+      schema: {
+        tags: ['boot'],
+        summary: 'Installer callbacks: start, progress (?step=), hostkeys, built, failed',
+        params: z.object({ event: z.enum(['start', 'progress', 'hostkeys', 'built', 'failed']) }),
+        querystring: Token.extend({ step: z.string().max(200).optional() }),
+      },
+    },
+    async (req, reply) => {
+      const check = await lifecycle.checkToken(req.query.token, 'callback');
+      if (!check.ok) return reply.code(403).send({ error: 'Forbidden', message: check.reason });
+      const s = await lifecycle.callback(check.token, req.params.event, typeof req.body === 'string' ? req.body : '', { step: req.query.step });
+      return { machine: s.machine, state: s.state };
+    },
+  );
+};

@@ -1,0 +1,17 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppDeps } from '../app.js';
+
+/** Unauthenticated: health for load balancers, metrics for Prometheus. */
+export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { store, metrics }) => {
+  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness and store check' } }, async (_req, reply) => {
+    try {
+      await store.profiles.list();
+      return { status: 'ok' };
+    } catch (err) {
+      return reply.code(503).send({ status: 'unhealthy', message: (err as Error).message });
+    }
+  });
+  app.get('/metrics', { schema: { tags: ['service'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
+};

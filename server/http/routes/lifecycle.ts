@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Hostname } from '../../inventory/primitives.js';
+import type { AppDeps } from '../app.js';
+
+const NameParams = z.object({ name: Hostname });
+
+/** Reinstall, cancel and progress: operator actions that the lifecycle carries out. */
+export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lifecycle }) => {
+  app.post(
+    '/machines/:name/reinstall',
+    {
+      schema: {
+        tags: ['lifecycle'],
+        summary: 'Reinstall: one-time PXE boot through the BMC, power cycle, install, converge',
+        params: NameParams,
+        querystring: z.object({ force: z.enum(['true', 'false', '1', '0']).optional() }),
+      },
+    },
+    async (req, reply) => {
+      const s = await lifecycle.reinstall(req.params.name, { force: req.query.force === 'true' || req.query.force === '1' });
+      return reply.code(202).send({ machine: s.machine, state: s.state, installId: s.installId, progress: `/api/v1/machines/${s.machine}/progress` });
+    },
+  );
+
+  app.post('/machines/:name/cancel', { schema: { tags: ['lifecycle'], summary: 'Cancel a running reinstall', params: NameParams } }, async (req) => {
+    const s = await lifecycle.cancel(req.params.name);
+    return { machine: s.machine, state: s.state, phase: s.phase, reason: s.reason };
+  });
+
+  app.get(
+    '/machines/:name/progress',
+    {
+      schema: {
+        tags: ['lifecycle'],
+        summary: 'State, phase, step k of n, deadline and the events of the current install',
+        params: NameParams,
+        querystring: z.object({ events: z.coerce.number().int().min(0).max(10000).default(200) }),
+      },
+    },
+    async (req) => lifecycle.progress(req.params.name, req.query.events),
+  );
+};

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Machine, publicMachine } from '../../inventory/machine.js';
+import { Hostname } from '../../inventory/primitives.js';
+import { InventoryRefused } from '../../inventory/service.js';
+import { notFound } from '../errors.js';
+import type { AppDeps } from '../app.js';
+
+const NameParams = z.object({ name: Hostname });
+
+/** Operator CRUD for machines. Responses never carry the BMC password. */
+export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, inventory, lifecycle }) => {
+  const withState = async (m: Machine) => ({ ...publicMachine(m), state: (await lifecycle.status(m.name))?.state ?? 'registered' });
+
+  app.get('/machines', { schema: { tags: ['machines'], summary: 'List machines' } }, async () =>
+    Promise.all((await store.machines.list()).map(withState)),
+  );
+
+  app.get('/machines/:name', { schema: { tags: ['machines'], params: NameParams } }, async (req, reply) => {
+    const m = await store.machines.get(req.params.name);
+    return m ? withState(m) : reply.code(404).send(notFound('machine', req.params.name));
+  });
+
+  app.post('/machines', { schema: { tags: ['machines'], summary: 'Register a machine', body: Machine } }, async (req, reply) => {
+    if (await store.machines.get(req.body.name))
+      return reply.code(409).send({ error: 'Conflict', message: `machine ${req.body.name} exists (PUT to replace it)`, issues: [{ path: 'name', message: 'exists' }] });
+    await inventory.putMachine(req.body);
+    return reply.code(201).send(await withState(req.body));
+  });
+
+  app.put('/machines/:name', { schema: { tags: ['machines'], summary: 'Create or replace a machine', params: NameParams, body: Machine } }, async (req, reply) => {
+    if (req.body.name !== req.params.name) throw new InventoryRefused([{ path: 'name', message: `must match the URL (${req.params.name})` }]);
+    const action = await inventory.putMachine(req.body);
+    return reply.code(action === 'create' ? 201 : 200).send(await withState(req.body));
+  });
+
+  app.delete('/machines/:name', { schema: { tags: ['machines'], params: NameParams } }, async (req, reply) =>
+    (await inventory.deleteMachine(req.params.name)) ? reply.code(204).send() : reply.code(404).send(notFound('machine', req.params.name)),
+  );
+};

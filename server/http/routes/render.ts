@@ -1,0 +1,37 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Hostname } from '../../inventory/primitives.js';
+import { notFound } from '../errors.js';
+import type { AppDeps } from '../app.js';
+import { RenderFailure } from '../renderers.js';
+
+/** Operator preview of what a machine would be served, with a placeholder token. */
+export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, renderers }) => {
+  app.get(
+    '/machines/:name/render/:kind',
+    {
+      schema: {
+        tags: ['render'],
+        summary: 'Preview the iPXE install script, kickstart or Ignition of a machine',
+        params: z.object({ name: Hostname, kind: z.enum(['ipxe', 'kickstart', 'ignition']) }),
+      },
+    },
+    async (req, reply) => {
+      const { name, kind } = req.params;
+      const machine = await store.machines.get(name);
+      if (!machine) return reply.code(404).send(notFound('machine', name));
+      const profile = (await store.profiles.get(machine.profile))!;
+      const wants = profile.os === 'fcos' ? 'ignition' : 'kickstart';
+      if (kind !== 'ipxe' && kind !== wants)
+        return reply.code(400).send({ error: 'Bad Request', message: `${name} uses ${profile.os}: render ${wants}, not ${kind}`, issues: [{ path: 'kind', message: `use ${wants}` }] });
+      const input = { machine, profile, token: 'PREVIEW-TOKEN' };
+      try {
+        const text = kind === 'ipxe' ? (renderers.config(wants, input), renderers.ipxe('install', { ...input, mac: machine.macs[0] })) : renderers.config(kind, input);
+        return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
+      } catch (err) {
+        if (err instanceof RenderFailure) return reply.code(422).send({ error: 'Unprocessable Entity', message: err.message });
+        throw err;
+      }
+    },
+  );
+};

@@ -1,0 +1,104 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import { ConflictError, type Store } from '../store/store.js';
+import type { Inventory } from './load.js';
+import type { Machine } from './machine.js';
+import type { Profile } from './profile.js';
+
+/** A refused write: the field path and why, for a 400 (or 409 for conflicts). */
+export class InventoryRefused extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+  }
+}
+
+export type Lint = {
+  profile?: (p: Profile) => { path: string; message: string }[];
+  machine?: (m: Machine, p: Profile) => { path: string; message: string }[];
+};
+
+export type Action = 'create' | 'update' | 'unchanged' | 'delete';
+export interface PlanItem {
+  kind: 'profile' | 'machine';
+  name: string;
+  action: Action;
+}
+
+/**
+ * Every inventory write (API, `apply`, start-up load) goes through here, so the same checks
+ * hold whichever door a machine comes in by: profile references, MAC ownership, semantic lint.
+ */
+export class InventoryService {
+  constructor(
+    private readonly store: Store,
+    private readonly lifecycle: Lifecycle,
+    private readonly lint: Lint = {},
+  ) {}
+
+  async putProfile(p: Profile): Promise<Action> {
+    const problems = this.lint.profile?.(p) ?? [];
+    if (problems.length) throw new InventoryRefused(problems);
+    const before = await this.store.profiles.get(p.name);
+    if (before && isDeepStrictEqual(before, p)) return 'unchanged';
+    // A profile change must keep every machine that uses it renderable.
+    if (before && this.lint.machine)
+      for (const m of (await this.store.machines.list()).filter((m) => m.profile === p.name)) {
+        const issues = this.lint.machine(m, p);
+        if (issues.length) throw new InventoryRefused(issues.map((i) => ({ path: i.path, message: `machine ${m.name}: ${i.message}` })));
+      }
+    await this.store.profiles.put(p);
+    return before ? 'update' : 'create';
+  }
+
+  async putMachine(m: Machine): Promise<Action> {
+    const profile = await this.store.profiles.get(m.profile);
+    if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${m.profile}"` }]);
+    const problems = this.lint.machine?.(m, profile) ?? [];
+    if (problems.length) throw new InventoryRefused(problems);
+    const before = await this.store.machines.get(m.name);
+    if (before && isDeepStrictEqual(before, m)) return 'unchanged';
+    await this.store.machines.put(m);
+    await this.lifecycle.register(m.name);
+    return before ? 'update' : 'create';
+  }
+
+  async deleteMachine(name: string): Promise<boolean> {
+    const s = await this.lifecycle.status(name);
+    if (s && !['registered', 'ready', 'failed'].includes(s.state))
+      throw new ConflictError(`${name} is ${s.state}: cancel the reinstall before deleting it`, 'name');
+    return this.store.machines.delete(name);
+  }
+
+  deleteProfile(name: string): Promise<boolean> {
+    return this.store.profiles.delete(name);
+  }
+
+  /** What apply would do: create / update / unchanged, and delete only with prune. */
+  async plan(desired: Inventory, prune: boolean): Promise<PlanItem[]> {
+    const items: PlanItem[] = [];
+    const diff = async <T extends { name: string }>(kind: PlanItem['kind'], want: T[], have: T[]) => {
+      const byName = new Map(have.map((h) => [h.name, h]));
+      for (const w of want) {
+        const h = byName.get(w.name);
+        items.push({ kind, name: w.name, action: !h ? 'create' : isDeepStrictEqual(h, w) ? 'unchanged' : 'update' });
+      }
+      if (prune) for (const h of have) if (!want.some((w) => w.name === h.name)) items.push({ kind, name: h.name, action: 'delete' });
+    };
+    await diff('profile', desired.profiles, await this.store.profiles.list());
+    await diff('machine', desired.machines, await this.store.machines.list());
+    return items;
+  }
+
+  /**
+   * Applies in dependency order: profiles, then machines, then deletions (machines before the
+   * profiles they use). Stops at the first refusal and names it.
+   */
+  async apply(desired: Inventory, prune: boolean): Promise<PlanItem[]> {
+    const plan = await this.plan(desired, prune);
+    for (const p of desired.profiles) await this.putProfile(p);
+    for (const m of desired.machines) await this.putMachine(m);
+    for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'machine')) await this.deleteMachine(item.name);
+    for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'profile')) await this.deleteProfile(item.name);
+    return plan;
+  }
+}

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Config } from './config/schema.js';
+import { converge as runConverge } from './converge/converge.js';
+import { loadOrCreateKeyPair } from './converge/keys.js';
+import { verifyAssets } from './http/boot-assets.js';
+import { buildApp } from './http/app.js';
+import type { Renderers } from './http/renderers.js';
+import { loadInventory } from './inventory/load.js';
+import { InventoryService, type Lint } from './inventory/service.js';
+import { EventLog, type Clock } from './lifecycle/event-log.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
+import { STATES } from './lifecycle/types.js';
+import type { Logger } from './log.js';
+import { createPowerDriver, type PowerDeps } from './power/driver.js';
+import { openSqliteStore } from './store/sqlite.js';
+
+export interface ServiceOptions {
+  renderers: Renderers;
+  lint?: Lint;
+  clock?: Clock;
+  /** Tests swap in a simulator's ipmitool path or Basic auth for Redfish. */
+  power?: Partial<Omit<PowerDeps, 'sink'>>;
+  /** Boot-path servers (DHCP, TFTP) started after HTTP; each returns how to stop it. */
+  extraServers?: ((ctx: ServiceContext) => Promise<BootServer>)[];
+}
+
+export interface BootServer {
+  close(): Promise<void> | void;
+  resolveIp?(ip: string): string | undefined;
+}
+
+export interface ServiceContext {
+  config: Config;
+  logger: Logger;
+  lifecycle: Lifecycle;
+  events: EventLog;
+  metrics: Registry;
+  publicUrl: string;
+  store: Awaited<ReturnType<typeof openSqliteStore>>;
+}
+
+/** An API token from config or env, else the one stored in the data dir, else a new one (printed once). */
+async function apiToken(config: Config, logger: Logger): Promise<{ token: string; created: boolean }> {
+  if (config.api.token) return { token: config.api.token, created: false };
+  const file = join(config.dataDir, 'api-token');
+  if (existsSync(file)) return { token: (await readFile(file, 'utf8')).trim(), created: false };
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  logger.debug({ file }, 'generated a new API token');
+  return { token, created: true };
+}
+
+/** Wires store, lifecycle, HTTP and boot servers from the config. */
+export async function startService(config: Config, logger: Logger, opts: ServiceOptions) {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await verifyAssets(config.assets);
+  const store = await openSqliteStore(join(config.dataDir, 'kickstand.db'));
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
+  const events = new EventLog(store, logger, opts.clock);
+  const keys = await loadOrCreateKeyPair(config.dataDir);
+  const { token, created } = await apiToken(config, logger);
+
+  const lifecycle: Lifecycle = new Lifecycle({
+    store,
+    events,
+    config,
+    logger,
+    clock: opts.clock,
+    power: (machine) => createPowerDriver(machine, { sink: events, ...opts.power }),
+    converge: async ({ machine, profile, hostKeys, address, deadline }) => {
+      if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
+      if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
+      const report = await runConverge({
+        mode: 'apply',
+        host: address,
+        user: config.converge.user,
+        privateKey: keys.privateKey,
+        pinnedHostKeys: hostKeys,
+        steps: profile.converge,
+        context: { machine, profile, params: machine.params },
+        sink: events,
+        machine: machine.name,
+        deadline,
+        stepTimeoutSeconds: config.converge.stepTimeoutSeconds,
+      });
+      return report.ok ? { ok: true } : { ok: false, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
+    },
+  });
+
+  new Gauge({
+    name: 'kickstand_machines',
+    help: 'Machines by lifecycle state',
+    labelNames: ['state'],
+    registers: [metrics],
+    async collect() {
+      const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+      for (const s of await store.status.list()) counts[s.state]++;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+
+  const inventory = new InventoryService(store, lifecycle, opts.lint);
+  if (existsSync(config.inventory)) {
+    const plan = await inventory.apply(await loadInventory(config.inventory), false);
+    const changed = plan.filter((p) => p.action !== 'unchanged');
+    logger.info({ dir: config.inventory, changed: changed.length, total: plan.length }, 'inventory applied');
+  }
+
+  const resolvers: ((ip: string) => string | undefined)[] = [];
+  const app = await buildApp({
+    config,
+    store,
+    lifecycle,
+    events,
+    inventory,
+    renderers: opts.renderers,
+    metrics,
+    logger,
+    apiToken: token,
+    resolveIp: (ip) => resolvers.map((r) => r(ip)).find(Boolean),
+  });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  const port = (app.server.address() as { port: number }).port;
+  const publicUrl = config.http.publicUrl ?? `http://127.0.0.1:${port}`;
+
+  const ctx: ServiceContext = { config, logger, lifecycle, events, metrics, publicUrl, store };
+  const servers: BootServer[] = [];
+  for (const start of opts.extraServers ?? []) {
+    const s = await start(ctx);
+    if (s.resolveIp) resolvers.push(s.resolveIp.bind(s));
+    servers.push(s);
+  }
+
+  await lifecycle.tick();
+  const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
+  timer.unref();
+
+  return {
+    app,
+    port,
+    publicUrl,
+    apiToken: token,
+    apiTokenCreated: created,
+    store,
+    lifecycle,
+    events,
+    inventory,
+    publicKey: keys.publicKey,
+    async close() {
+      clearInterval(timer);
+      for (const s of servers.reverse()) await s.close();
+      await app.close();
+      await lifecycle.idle();
+      lifecycle.close();
+      await events.flush();
+      await store.close();
+    },
+  };
+}
+export type Service = Awaited<ReturnType<typeof startService>>;
