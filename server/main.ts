@@ -72,11 +72,11 @@ export async function startService(config: Config, logger: Logger, opts: Service
     logger,
     clock: opts.clock,
     power: (machine) => createPowerDriver(machine, { sink: events, ...opts.power }),
-    converge: async ({ machine, profile, hostKeys, address, deadline }) => {
+    converge: async ({ mode, machine, profile, hostKeys, address, deadline }) => {
       if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
       if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
       const report = await runConverge({
-        mode: 'apply',
+        mode,
         host: address,
         user: config.converge.user,
         privateKey: keys.privateKey,
@@ -88,7 +88,9 @@ export async function startService(config: Config, logger: Logger, opts: Service
         deadline,
         stepTimeoutSeconds: config.converge.stepTimeoutSeconds,
       });
-      return report.ok ? { ok: true } : { ok: false, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
+      return report.ok
+        ? { ok: true, report }
+        : { ok: false, report, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
     },
   });
 

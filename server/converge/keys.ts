@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 
 /**
  * kickstand's own SSH identity: generated once, kept in `<dataDir>/ssh/`, and installed for root by
@@ -39,7 +39,7 @@ async function readIfExists(file: string): Promise<string | undefined> {
 }
 
 async function create(file: string): Promise<string> {
-  const generated = utils.generateKeyPairSync('ed25519', { comment: 'kickstand' });
+  const generated = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kickstand' });
   try {
     // 'wx': two processes starting on a fresh data dir must not each write a different key.
     await writeFile(file, generated.private, { flag: 'wx', mode: 0o600 });
@@ -52,7 +52,7 @@ async function create(file: string): Promise<string> {
 
 /** The OpenSSH public key line of a private key. */
 export function publicKeyLine(privateKey: string): string {
-  const parsed = utils.parseKey(privateKey);
+  const parsed = ssh2.utils.parseKey(privateKey);
   if (parsed instanceof Error) throw new Error(`kickstand SSH key is unreadable: ${parsed.message}`);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   return `${key.type} ${key.getPublicSSH().toString('base64')} kickstand`;

@@ -41,7 +41,7 @@ export interface AppDeps {
  * /healthz, /metrics and /docs. One encapsulated plugin per route family.
  */
 export async function buildApp(deps: AppDeps) {
-  const app = Fastify({ loggerInstance: deps.logger, disableRequestLogging: true, trustProxy: false, bodyLimit: 4 << 20 }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({ loggerInstance: deps.logger, trustProxy: false, bodyLimit: 4 << 20 }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);

@@ -15,13 +15,15 @@ export interface PowerControl {
 }
 
 export interface ConvergeRequest {
+  mode: 'plan' | 'apply' | 'audit';
   machine: Machine;
   profile: Profile;
   hostKeys: string[];
   address: string | undefined;
   deadline: number;
 }
-export type ConvergeResult = { ok: true } | { ok: false; reason: string };
+/** report: what the converger says step by step (shown by the API and the CLI). */
+export type ConvergeResult = ({ ok: true } | { ok: false; reason: string }) & { report?: unknown };
 
 export interface LifecycleDeps {
   store: Store;
@@ -327,9 +329,7 @@ export class Lifecycle {
       if (!s) return;
       // Converging runs outside the lock: it takes minutes and progress events must flow meanwhile.
       const { machine, profile } = await this.machineAndProfile(name);
-      const result = await this.deps.converge!({ machine, profile, hostKeys: s.hostKeys, address: await this.address(machine), deadline: s.deadline! }).catch(
-        (err: Error): ConvergeResult => ({ ok: false, reason: err.message }),
-      );
+      const result = await this.runConverge('apply', machine, profile, s.hostKeys, s.deadline!);
       await this.locked(name, async () => {
         const latest = await this.current(name);
         if (latest.state !== 'converging' || latest.installId !== installId) return;
@@ -337,6 +337,38 @@ export class Lifecycle {
         else await this.fail(latest, result.reason);
       });
     });
+  }
+
+  private runConverge(mode: ConvergeRequest['mode'], machine: Machine, profile: Profile, hostKeys: string[], deadline: number): Promise<ConvergeResult> {
+    return this.address(machine)
+      .then((address) => this.deps.converge!({ mode, machine, profile, hostKeys, address, deadline }))
+      .catch((err: Error): ConvergeResult => ({ ok: false, reason: err.message }));
+  }
+
+  /**
+   * Operator-run converge of an installed machine. plan and audit change nothing, not even the
+   * state; apply moves a resting machine through converging to ready or failed.
+   */
+  async convergeNow(name: string, mode: ConvergeRequest['mode']): Promise<ConvergeResult> {
+    if (!this.deps.converge) throw new LifecycleError('no converger is configured', 'invalid');
+    const { machine, profile } = await this.machineAndProfile(name);
+    const s = await this.current(name);
+    if (!s.hostKeys.length) throw new LifecycleError(`${name} has no host key reported by an install: reinstall it first`, 'invalid');
+    const deadline = this.clock.now() + this.deps.config.deadlines.converging * 1000;
+    if (mode !== 'apply') return this.runConverge(mode, machine, profile, s.hostKeys, deadline);
+    const started = await this.locked(name, async () => {
+      const latest = await this.current(name);
+      if (latest.state !== 'ready' && latest.state !== 'failed') throw new LifecycleError(`${name} is ${latest.state}: converge apply needs ready or failed`, 'busy');
+      return this.move(latest, 'converging', {}, 'converge apply requested');
+    });
+    const result = await this.runConverge('apply', machine, profile, started.hostKeys, started.deadline!);
+    await this.locked(name, async () => {
+      const latest = await this.current(name);
+      if (latest.state !== 'converging' || latest.version !== started.version) return;
+      if (result.ok) await this.move(latest, 'ready', {}, 'converged: ready');
+      else await this.fail(latest, result.reason);
+    });
+    return result;
   }
 
   /** Fails every machine whose active state outlived its deadline. Called by a timer and tests. */

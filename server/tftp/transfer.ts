@@ -83,9 +83,9 @@ export class Transfer {
     }
   }
 
+  /** No closure on the in-memory path: this runs once per ACK and closures cost there (tsx's keepNames wraps each one). */
   private queue(first: number, last: number): void {
-    const run = () => this.send(first, last);
-    const pending = this.sending ? this.sending.then(run) : run();
+    const pending = this.sending ? this.sending.then(() => this.send(first, last)) : this.send(first, last);
     if (!pending) return;
     const tail: Promise<void> = pending.then(() => {
       if (this.sending === tail) this.sending = undefined;

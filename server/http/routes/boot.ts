@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Mac } from '../../inventory/primitives.js';
 import { type AppDeps, machineAt } from '../app.js';
-import { RenderFailure } from '../renderers.js';
+import { baseUrl, RenderFailure } from '../renderers.js';
 
 const Token = z.object({ token: z.string().min(1).max(200) });
 
@@ -18,32 +18,33 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
 
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
+    const base = baseUrl(deps.config.http.publicUrl, req.headers.host);
     reply.type('text/plain; charset=utf-8');
     const view = await lifecycle.bootView(mac);
     const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
       events.report({ machine: view?.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
     if (!view) {
       report('unknown');
-      return renderers.ipxe('unknown', { mac });
+      return renderers.ipxe('unknown', { mac, base });
     }
     const machine = (await store.machines.get(view.name))!;
     const profile = (await store.profiles.get(machine.profile))!;
     const token = await lifecycle.installToken(view.name);
     if (!token) {
       report('local');
-      return renderers.ipxe('local', { mac, machine, profile });
+      return renderers.ipxe('local', { mac, base, machine, profile });
     }
     try {
       // Render the install config now: a profile that cannot render must stop here, visibly,
       // not in the installer ten minutes later.
-      renderers.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token });
+      renderers.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token, base });
       report('install');
-      return renderers.ipxe('install', { mac, machine, profile, token: token.token });
+      return renderers.ipxe('install', { mac, base, machine, profile, token: token.token });
     } catch (err) {
       const message = err instanceof RenderFailure ? err.message : `render failed: ${(err as Error).message}`;
       events.report({ machine: view.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
       report('error', 'error', `iPXE script: error (${message})`);
-      return renderers.ipxe('error', { mac, machine, profile, error: message });
+      return renderers.ipxe('error', { mac, base, machine, profile, error: message });
     }
   });
 
@@ -58,7 +59,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const machine = (await store.machines.get(check.token.machine))!;
       const profile = (await store.profiles.get(machine.profile))!;
       try {
-        const text = renderers.config(kind, { machine, profile, token: check.token.token });
+        const text = renderers.config(kind, { machine, profile, token: check.token.token, base: baseUrl(deps.config.http.publicUrl, req.headers.host) });
         events.report({ machine: machine.name, ip, kind, level: 'info', message: `${kind} served (${text.length} bytes)` });
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
       } catch (err) {

@@ -28,6 +28,21 @@ export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lif
     return { machine: s.machine, state: s.state, phase: s.phase, reason: s.reason };
   });
 
+  app.post(
+    '/machines/:name/converge/:mode',
+    {
+      schema: {
+        tags: ['lifecycle'],
+        summary: 'Converge an installed machine: plan (what would change), apply, or audit (drift)',
+        params: z.object({ name: Hostname, mode: z.enum(['plan', 'apply', 'audit']) }),
+      },
+    },
+    async (req) => {
+      const r = await lifecycle.convergeNow(req.params.name, req.params.mode);
+      return { ...(r.report as object), ok: r.ok, ...(r.ok ? {} : { error: { message: r.reason } }) };
+    },
+  );
+
   app.get(
     '/machines/:name/progress',
     {

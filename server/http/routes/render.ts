@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { Hostname } from '../../inventory/primitives.js';
 import { notFound } from '../errors.js';
 import type { AppDeps } from '../app.js';
-import { RenderFailure } from '../renderers.js';
+import { baseUrl, RenderFailure } from '../renderers.js';
 
 /** Operator preview of what a machine would be served, with a placeholder token. */
-export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, renderers }) => {
+export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, renderers, config }) => {
   app.get(
     '/machines/:name/render/:kind',
     {
@@ -24,7 +24,7 @@ export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store,
       const wants = profile.os === 'fcos' ? 'ignition' : 'kickstart';
       if (kind !== 'ipxe' && kind !== wants)
         return reply.code(400).send({ error: 'Bad Request', message: `${name} uses ${profile.os}: render ${wants}, not ${kind}`, issues: [{ path: 'kind', message: `use ${wants}` }] });
-      const input = { machine, profile, token: 'PREVIEW-TOKEN' };
+      const input = { machine, profile, token: 'PREVIEW-TOKEN', base: baseUrl(config.http.publicUrl, req.headers.host) };
       try {
         const text = kind === 'ipxe' ? (renderers.config(wants, input), renderers.ipxe('install', { ...input, mac: machine.macs[0] })) : renderers.config(kind, input);
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);

@@ -1,0 +1,206 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { loadInventory } from '../inventory/load.js';
+import { Client, clientSettings } from './client.js';
+import { progressBar, table } from './format.js';
+import { serve } from './serve.js';
+
+export interface Flags {
+  config?: string;
+  file?: string;
+  url?: string;
+  token?: string;
+  json?: boolean;
+  prune?: boolean;
+  'dry-run'?: boolean;
+  wait?: boolean;
+  force?: boolean;
+  timeout?: string;
+}
+
+/** A command returns its exit code; -1 means "keep running" (serve). */
+type Command = (args: string[], flags: Flags) => Promise<number>;
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const client = (f: Flags) => {
+  const { url, token } = clientSettings(f);
+  return new Client(url, token);
+};
+const need = (v: string | undefined, what: string): string => {
+  if (!v) throw new Error(`missing ${what}`);
+  return v;
+};
+const enc = encodeURIComponent;
+
+interface ProgressView {
+  machine: string;
+  state: string;
+  phase?: string;
+  reason?: string;
+  hint?: string;
+  step: number;
+  of: number;
+  percent: number;
+  deadline?: string;
+  events: { at: number; level: string; kind: string; message: string }[];
+}
+
+function progressLine(p: ProgressView): string {
+  const where = p.state === 'failed' ? `failed in ${p.phase}: ${p.reason}${p.hint ? `\n  hint: ${p.hint}` : ''}` : p.state;
+  return `${p.machine}  ${progressBar(p.percent)}  step ${p.step}/${p.of}  ${where}`;
+}
+
+function eventLine(e: { at: number; level: string; kind: string; message: string }): string {
+  return `  ${new Date(e.at).toISOString().slice(11, 19)}  ${e.level.padEnd(5)}  ${e.kind.padEnd(11)}  ${e.message}`;
+}
+
+/** Follows a machine until it rests (ready/failed/registered); returns the final progress. */
+async function follow(c: Client, name: string, f: Flags, print: boolean): Promise<ProgressView> {
+  const timeoutMs = f.timeout ? Number(f.timeout) * 1000 : 4 * 3600 * 1000;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  const resting = (s: string) => ['ready', 'failed', 'registered'].includes(s);
+  try {
+    let p = await c.request<ProgressView>('GET', `/api/v1/machines/${enc(name)}/progress`);
+    if (print) {
+      out(progressLine(p));
+      p.events.forEach((e) => out(eventLine(e)));
+    }
+    if (resting(p.state) && !f.wait) return p;
+    const lastId = (p as unknown as { events: { id: number }[] }).events.at(-1)?.id ?? 0;
+    await c
+      .stream(
+        `/api/v1/events?machine=${enc(name)}&lastEventId=${lastId}`,
+        (e) => {
+          if (print) out(eventLine(e));
+          if (e.kind !== 'state') return false;
+          const to = e.data?.to as string;
+          if (print) out(`${name}  → ${to}`);
+          return to === 'ready' || to === 'failed';
+        },
+        abort.signal,
+      )
+      .catch((err: Error) => {
+        if (err.name !== 'AbortError') throw err;
+      });
+    p = await c.request<ProgressView>('GET', `/api/v1/machines/${enc(name)}/progress`);
+    if (print) out(progressLine(p));
+    return p;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const commands: Record<string, Command> = {
+  serve: (_args, f) => serve(f.config),
+
+  async apply(_args, f) {
+    const inv = await loadInventory(need(f.file, '-f DIR'));
+    const c = client(f);
+    const body = { machines: inv.machines, profiles: inv.profiles, prune: !!f.prune };
+    const plan = await c.request<{ plan: { kind: string; name: string; action: string }[] }>('POST', '/api/v1/apply', { ...body, dryRun: true });
+    if (f.json && f['dry-run']) return out(JSON.stringify(plan, null, 2)), 0;
+    out(table(plan.plan, ['action', 'kind', 'name']));
+    const changes = plan.plan.filter((p) => p.action !== 'unchanged');
+    out(`plan: ${changes.length} change(s), ${plan.plan.length - changes.length} unchanged`);
+    if (f['dry-run'] || !changes.length) return 0;
+    const done = await c.request<{ plan: unknown[] }>('POST', '/api/v1/apply', { ...body, dryRun: false });
+    out(f.json ? JSON.stringify(done, null, 2) : `applied ${changes.length} change(s)`);
+    return 0;
+  },
+
+  async machine([sub, arg], f) {
+    const c = client(f);
+    switch (sub) {
+      case 'list': {
+        const ms = await c.request<Record<string, unknown>[]>('GET', '/api/v1/machines');
+        out(f.json ? JSON.stringify(ms, null, 2) : table(ms, ['name', 'state', 'profile', 'macs']));
+        return 0;
+      }
+      case 'show':
+        out(JSON.stringify(await c.request('GET', `/api/v1/machines/${enc(need(arg, 'NAME'))}`), null, 2));
+        return 0;
+      case 'add': {
+        const doc = parse(await readFile(need(f.file, '-f FILE'), 'utf8')) as Record<string, unknown>;
+        delete doc.kind;
+        const m = await c.request<{ name: string }>('PUT', `/api/v1/machines/${enc(String(doc.name))}`, doc);
+        out(f.json ? JSON.stringify(m, null, 2) : `machine ${m.name} saved`);
+        return 0;
+      }
+      case 'rm':
+        await c.request('DELETE', `/api/v1/machines/${enc(need(arg, 'NAME'))}`);
+        out(`machine ${arg} deleted`);
+        return 0;
+      default:
+        throw new Error('usage: kickstand machine list|show NAME|add -f FILE|rm NAME');
+    }
+  },
+
+  async profile([sub, arg], f) {
+    const c = client(f);
+    if (sub === 'list') {
+      const ps = await c.request<Record<string, unknown>[]>('GET', '/api/v1/profiles');
+      out(f.json ? JSON.stringify(ps, null, 2) : table(ps, ['name', 'os', 'firmware', 'arch']));
+      return 0;
+    }
+    if (sub === 'show') {
+      out(JSON.stringify(await c.request('GET', `/api/v1/profiles/${enc(need(arg, 'NAME'))}`), null, 2));
+      return 0;
+    }
+    throw new Error('usage: kickstand profile list|show NAME');
+  },
+
+  async reinstall([name], f) {
+    const c = client(f);
+    const r = await c.request<{ installId: string }>('POST', `/api/v1/machines/${enc(need(name, 'NAME'))}/reinstall${f.force ? '?force=true' : ''}`);
+    if (!f.wait) {
+      out(f.json ? JSON.stringify(r) : `${name}: reinstall requested (install ${r.installId}); follow it with: kickstand watch ${name}`);
+      return 0;
+    }
+    const p = await follow(c, name, { ...f, wait: true }, !f.json);
+    if (f.json) out(JSON.stringify(p, null, 2));
+    if (p.state === 'ready') return 0;
+    process.stderr.write(`${name}: ${p.state === 'failed' ? `failed in ${p.phase}: ${p.reason}` : `still ${p.state}`}\n`);
+    return 1;
+  },
+
+  async cancel([name], f) {
+    const r = await client(f).request<{ state: string }>('POST', `/api/v1/machines/${enc(need(name, 'NAME'))}/cancel`);
+    out(`${name}: ${r.state}`);
+    return 0;
+  },
+
+  async watch([name], f) {
+    const p = await follow(client(f), need(name, 'NAME'), { ...f, wait: true }, true);
+    return p.state === 'failed' ? 1 : 0;
+  },
+
+  async progress([name], f) {
+    const p = await client(f).request<ProgressView>('GET', `/api/v1/machines/${enc(need(name, 'NAME'))}/progress`);
+    if (f.json) out(JSON.stringify(p, null, 2));
+    else {
+      out(progressLine(p));
+      p.events.forEach((e) => out(eventLine(e)));
+    }
+    return 0;
+  },
+
+  async render([name, kind], f) {
+    out(await client(f).request<string>('GET', `/api/v1/machines/${enc(need(name, 'NAME'))}/render/${enc(need(kind, 'KIND (ipxe|kickstart|ignition)'))}`));
+    return 0;
+  },
+
+  async converge([mode, name], f) {
+    if (!['plan', 'apply', 'audit'].includes(mode)) throw new Error('usage: kickstand converge plan|apply|audit NAME');
+    const r = await client(f).request<{ ok: boolean; steps: { name: string; kind: string; status: string; detail?: string }[]; error?: { message: string } }>(
+      'POST',
+      `/api/v1/machines/${enc(need(name, 'NAME'))}/converge/${mode}`,
+    );
+    if (f.json) out(JSON.stringify(r, null, 2));
+    else {
+      out(table(r.steps, ['name', 'kind', 'status', 'detail']));
+      if (r.error) out(`error: ${r.error.message}`);
+    }
+    return r.ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,3 @@
+export async function serve(_configFile?: string): Promise<number> {
+  throw new Error('not wired yet');
+}

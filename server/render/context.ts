@@ -1,0 +1,41 @@
+import type { Config } from '../config/schema.js';
+import type { Machine } from '../inventory/machine.js';
+import type { Profile } from '../inventory/profile.js';
+
+/** Everything a per-machine render depends on; renderers read nothing else. */
+export interface RenderContext {
+  machine: Machine;
+  profile: Profile;
+  config: Config;
+  /** the install token of the current install */
+  token: string;
+  /** base URL of kickstand as the machine sees it, e.g. http://10.0.0.1:8080 */
+  urls: { base: string };
+  /** kickstand's converger key, installed for root so the converger can log in */
+  convergerPublicKey?: string;
+}
+
+export type CallbackEvent = 'start' | 'progress' | 'hostkeys' | 'built' | 'failed';
+
+/** The machine-side URLs of the boot contract, built from the base URL. */
+export class BootUrls {
+  private readonly base: string;
+  constructor(base: string) {
+    this.base = base.replace(/\/+$/, '');
+  }
+  ipxe(mac: string): string {
+    return `${this.base}/boot/ipxe?mac=${mac}`;
+  }
+  kickstart(token: string): string {
+    return `${this.base}/boot/kickstart?token=${encodeURIComponent(token)}`;
+  }
+  ignition(token: string): string {
+    return `${this.base}/boot/ignition?token=${encodeURIComponent(token)}`;
+  }
+  callback(event: CallbackEvent, token: string): string {
+    return `${this.base}/boot/callback/${event}?token=${encodeURIComponent(token)}`;
+  }
+  asset(path: string): string {
+    return `${this.base}/boot/assets/${path}`;
+  }
+}

@@ -1,0 +1,197 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import type { Config } from '../config/schema.js';
+import { RenderError, type Problem } from './problems.js';
+
+/**
+ * The handlebars environment over the template directories. Two areas: `templates` (iPXE,
+ * kickstart) and `ignition`. An operator directory is searched before the built-in one, so
+ * overriding one partial does not mean copying the whole tree.
+ *
+ * Renders sit on the hot boot path (thousands per second), so nothing here touches the disk
+ * per render: an area re-stats its known files and re-lists its partial directories at most
+ * once per `checkIntervalMs`, and recompiles only what changed.
+ */
+export type Area = 'templates' | 'ignition';
+
+export interface FileStat {
+  mtimeMs: number;
+  size: number;
+}
+
+export interface RenderEnvOptions {
+  /** operator directories, searched before the built-in ones */
+  templatesDir?: string;
+  ignitionDir?: string;
+  checkIntervalMs?: number;
+  now?: () => number;
+  /** the stat used for freshness checks; tests count calls through it */
+  stat?: (file: string) => FileStat | undefined;
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const builtinDirs: Record<Area, string> = {
+  templates: join(repoRoot, 'templates'),
+  ignition: join(repoRoot, 'ignition'),
+};
+
+const EXT = '.hbs';
+const compileOptions = { noEscape: true, strict: true } as const;
+
+interface Source extends FileStat {
+  file: string;
+  fn: Handlebars.TemplateDelegate;
+}
+
+function statOrUndefined(file: string): FileStat | undefined {
+  try {
+    const s = statSync(file);
+    return s.isFile() ? { mtimeMs: s.mtimeMs, size: s.size } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() || e.name.endsWith(EXT))
+      .map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+  } catch {
+    return [];
+  }
+}
+
+class AreaCache {
+  private templates = new Map<string, Source>();
+  private partialSources = new Map<string, Source>();
+  private partials: Record<string, Handlebars.TemplateDelegate> = {};
+  private partialProblems: Problem[] = [];
+  private checkedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly area: Area,
+    private readonly roots: string[],
+    private readonly hb: typeof Handlebars,
+    private readonly opts: Required<Pick<RenderEnvOptions, 'checkIntervalMs' | 'now' | 'stat'>>,
+  ) {}
+
+  render(name: string, view: unknown): string {
+    const now = this.opts.now();
+    if (now - this.checkedAt >= this.opts.checkIntervalMs) {
+      this.checkedAt = now;
+      this.refresh();
+    }
+    if (this.partialProblems.length) throw new RenderError(this.partialProblems);
+    const source = this.templates.get(name) ?? this.load(name);
+    try {
+      return source.fn(view, { partials: this.partials });
+    } catch (err) {
+      throw new RenderError([{ path: source.file, message: (err as Error).message }]);
+    }
+  }
+
+  private resolveFile(relative: string): { file: string; stat: FileStat } | undefined {
+    for (const root of this.roots) {
+      const file = join(root, relative);
+      const stat = this.opts.stat(file);
+      if (stat) return { file, stat };
+    }
+    return undefined;
+  }
+
+  private compile(file: string, stat: FileStat): Source {
+    try {
+      const ast = this.hb.parse(readFileSync(file, 'utf8'));
+      return { file, ...stat, fn: this.hb.compile(ast, compileOptions) };
+    } catch (err) {
+      throw new RenderError([{ path: file, message: (err as Error).message }]);
+    }
+  }
+
+  private load(name: string): Source {
+    const found = this.resolveFile(name + EXT);
+    if (!found) throw new RenderError([{ path: `${this.area}/${name}`, message: `no template ${name}${EXT} in ${this.roots.join(', ')}` }]);
+    const source = this.compile(found.file, found.stat);
+    this.templates.set(name, source);
+    return source;
+  }
+
+  /** Partials live in `partials/` at the root (name `x`) or in `<dir>/partials/` (name `<dir>/x`). */
+  private partialFiles(): Map<string, string> {
+    const found = new Map<string, string>();
+    for (const root of this.roots) {
+      const dirs = [''].concat(listDir(root).filter((e) => e.endsWith('/')));
+      for (const dir of dirs)
+        for (const entry of listDir(join(root, dir, 'partials'))) {
+          if (!entry.endsWith(EXT)) continue;
+          const name = dir + entry.slice(0, -EXT.length);
+          if (!found.has(name)) found.set(name, join(root, dir, 'partials', entry));
+        }
+    }
+    return found;
+  }
+
+  private refresh(): void {
+    for (const [name, cached] of this.templates) {
+      const current = this.resolveFile(name + EXT);
+      if (!current || current.file !== cached.file || current.stat.mtimeMs !== cached.mtimeMs || current.stat.size !== cached.size)
+        this.templates.delete(name);
+    }
+    const files = this.partialFiles();
+    let changed = files.size !== this.partialSources.size;
+    const problems: Problem[] = [];
+    const next = new Map<string, Source>();
+    for (const [name, file] of files) {
+      const cached = this.partialSources.get(name);
+      const stat = this.opts.stat(file);
+      if (!stat) continue;
+      if (cached && cached.file === file && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) {
+        next.set(name, cached);
+        continue;
+      }
+      changed = true;
+      try {
+        next.set(name, this.compile(file, stat));
+      } catch (err) {
+        problems.push(...(err as RenderError).problems);
+      }
+    }
+    this.partialProblems = problems;
+    if (changed) {
+      this.partialSources = next;
+      this.partials = Object.fromEntries([...next].map(([name, s]) => [name, s.fn]));
+    }
+  }
+}
+
+export class RenderEnv {
+  private readonly areas: Record<Area, AreaCache>;
+
+  constructor(options: RenderEnvOptions = {}) {
+    const hb = Handlebars.create();
+    hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
+    hb.registerHelper('join', (list: unknown[], sep: unknown) => list.join(typeof sep === 'string' ? sep : ','));
+    const opts = {
+      checkIntervalMs: options.checkIntervalMs ?? 1000,
+      now: options.now ?? Date.now,
+      stat: options.stat ?? statOrUndefined,
+    };
+    const roots = (dir: string | undefined, area: Area) => [...new Set([dir && resolve(dir), builtinDirs[area]].filter((d): d is string => !!d))];
+    this.areas = {
+      templates: new AreaCache('templates', roots(options.templatesDir, 'templates'), hb, opts),
+      ignition: new AreaCache('ignition', roots(options.ignitionDir, 'ignition'), hb, opts),
+    };
+  }
+
+  /** Renders `<area>/<name>.hbs`; throws RenderError naming the file on a template problem. */
+  render(area: Area, name: string, view: unknown): string {
+    return this.areas[area].render(name, view);
+  }
+}
+
+export function renderEnvFromConfig(config: Pick<Config, 'templatesDir' | 'ignitionDir'>): RenderEnv {
+  return new RenderEnv({ templatesDir: config.templatesDir, ignitionDir: config.ignitionDir });
+}

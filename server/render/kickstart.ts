@@ -1,0 +1,73 @@
+import { BootUrls, type RenderContext } from './context.js';
+import type { RenderEnv } from './env.js';
+import { lintKickstart } from './kickstart-lint.js';
+import { lintMachine, lintProfile } from './lint.js';
+import { planNetwork } from './network-plan.js';
+import { RenderError } from './problems.js';
+import { planStorage } from './storage-plan.js';
+
+/** The Rocky mirror layout puts AppStream next to BaseOS; packages like podman live there. */
+export function appStreamUrl(baseOs: string): string | null {
+  return baseOs.includes('/BaseOS/') ? baseOs.replace('/BaseOS/', '/AppStream/') : null;
+}
+
+/** Kernel arguments of the installed system: the profile's plus the machine's serial console. */
+export function installedKernelArgs(ctx: RenderContext): string[] {
+  const console = ctx.machine.params.console;
+  return [...ctx.profile.kernelArgs, ...(console !== undefined ? [`console=${console}`] : [])];
+}
+
+/** Lint first: a profile or machine that cannot install must never reach a renderer's output. */
+export function assertRenderable(ctx: RenderContext): void {
+  const problems = [...lintProfile(ctx.profile), ...lintMachine(ctx.machine, ctx.profile)];
+  if (problems.length) throw new RenderError(problems);
+}
+
+export function kickstartView(ctx: RenderContext) {
+  const { machine, profile, config, token } = ctx;
+  const urls = new BootUrls(ctx.urls.base);
+  const mirror = config.mirrors['rocky-9'];
+  const append = installedKernelArgs(ctx);
+  return {
+    hostname: machine.name,
+    profile: profile.name,
+    firmware: profile.firmware,
+    timezone: profile.timezone,
+    ntp: profile.ntp,
+    install: { url: mirror, appstream: appStreamUrl(mirror) },
+    repos: profile.repos,
+    network: planNetwork(machine, profile).lines.map((l) => ({
+      ...l,
+      bootproto: l.ipv4 === 'none' ? null : l.ipv4,
+      noipv4: l.ipv4 === 'none',
+    })),
+    storage: planStorage(profile),
+    bootloaderAppend: append.length ? append.join(' ') : null,
+    rootPasswordHash: profile.rootPasswordHash ?? null,
+    rootKeys: ctx.convergerPublicKey ? [ctx.convergerPublicKey.trim()] : [],
+    users: profile.users.map((u) => ({
+      name: u.name,
+      groups: u.groups.length ? u.groups.join(',') : null,
+      passwordHash: u.passwordHash ?? null,
+      sshKeys: u.sshKeys,
+    })),
+    packages: profile.packages,
+    callbacks: {
+      start: urls.callback('start', token),
+      progress: urls.callback('progress', token),
+      hostkeys: urls.callback('hostkeys', token),
+      built: urls.callback('built', token),
+      failed: urls.callback('failed', token),
+    },
+  };
+}
+
+/** The Rocky 9 kickstart of one install; throws RenderError with every problem found. */
+export function renderKickstart(ctx: RenderContext, env: RenderEnv): string {
+  if (ctx.profile.os !== 'rocky-9') throw new RenderError([{ path: 'os', message: `profile ${ctx.profile.name} installs ${ctx.profile.os}, not a kickstart OS` }]);
+  assertRenderable(ctx);
+  const text = env.render('templates', `kickstart/${ctx.profile.os}.ks`, kickstartView(ctx));
+  const problems = lintKickstart(text, { firmware: ctx.profile.firmware });
+  if (problems.length) throw new RenderError(problems);
+  return text;
+}
