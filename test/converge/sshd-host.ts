@@ -1,0 +1,194 @@
+/**
+ * A real OpenSSH server on loopback standing in for a freshly installed host: its own host key, a
+ * non-root user with passwordless sudo, and shims for dnf, rpm, systemctl and podman that record
+ * each call and keep their state in files. `systemctl reboot` restarts this sshd, so a reboot is
+ * seen as the host dropping the connection and answering again.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface SshdHost {
+  dir: string;
+  port: number;
+  user: string;
+  /** the host's public key line, as the installer would report it */
+  hostKey: string;
+  /** state kept by the shims: pkgs/<name>, units/<unit>.{unit,enabled,active,restarts}, containers/<name> */
+  state: string;
+  /** lines "<user> <sudo|direct> <tool> <args…>", one per shim call */
+  calls(): string[];
+  /** pid of the listening sshd (changes when the shim "reboots" the host) */
+  pid(): number;
+  authorize(user: string, publicKey: string): void;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const SHIM_HEADER = (state: string) => `#!/bin/bash
+S=${state}
+via=direct; [ -n "$SUDO_USER" ] && via=sudo
+echo "$(id -un) $via $(basename "$0") $*" >> "$S/calls.log"
+`;
+
+function shims(state: string, conf: string, dir: string): Record<string, string> {
+  return {
+    rpm: `${SHIM_HEADER(state)}
+[ "$1" = -q ] || { echo "rpm shim: only -q" >&2; exit 2; }
+shift; missing=0
+for p in "$@"; do
+  if [ -e "$S/pkgs/$p" ]; then echo "$p-1.0-1.el9.x86_64"; else echo "package $p is not installed"; missing=$((missing+1)); fi
+done
+exit $missing
+`,
+    dnf: `${SHIM_HEADER(state)}
+[ "$1" = -y ] && shift
+verb=$1; shift
+for p in "$@"; do
+  case "$p" in nosuch*) echo "No match for argument: $p" >&2; echo "Error: Unable to find a match: $p" >&2; exit 1;; esac
+done
+for p in "$@"; do
+  case "$verb" in install) touch "$S/pkgs/$p"; echo "Installed: $p";; remove) rm -f "$S/pkgs/$p"; echo "Removed: $p";; *) exit 2;; esac
+done
+`,
+    systemctl: `${SHIM_HEADER(state)}
+verb=$1; u=$2; U="$S/units/$u"
+if [ "$verb" = reboot ]; then
+  # Like a real reboot: every session dies, then sshd comes back a little later.
+  setsid bash -c '
+    sleep 0.3
+    tree() { for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
+    L=$(cat ${dir}/sshd.pid); kill $(tree "$L") 2>/dev/null
+    sleep 1.5
+    /usr/sbin/sshd -f ${conf} -E ${dir}/sshd.log' </dev/null >/dev/null 2>&1 &
+  exit 0
+fi
+[ -e "$U.unit" ] || { echo "Failed to $verb $u: Unit $u.service not found." >&2; exit 5; }
+case "$verb" in
+  is-enabled) if [ -e "$U.enabled" ]; then echo enabled; else echo disabled; exit 1; fi;;
+  is-active) if [ -e "$U.active" ]; then echo active; else echo inactive; exit 3; fi;;
+  enable) touch "$U.enabled";;
+  disable) rm -f "$U.enabled";;
+  start) touch "$U.active";;
+  stop) rm -f "$U.active";;
+  restart) touch "$U.active"; echo $(( $(cat "$U.restarts" 2>/dev/null || echo 0) + 1 )) > "$U.restarts";;
+  *) exit 2;;
+esac
+`,
+    // Inspect prints image|running|spec label whatever --format says: the converger's format is fixed.
+    podman: `${SHIM_HEADER(state)}
+C="$S/containers"
+case "$1 $2" in
+  "container inspect")
+    name=\${@: -1}
+    [ -e "$C/$name" ] || { echo "Error: no such container $name" >&2; exit 125; }
+    cat "$C/$name"; exit 0;;
+esac
+verb=$1; shift
+case "$verb" in
+  run)
+    name=""; spec=""; image=""
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --name) name=$2; shift 2;;
+        --label) case "$2" in io.kickstand.spec=*) spec=\${2#*=};; esac; shift 2;;
+        -p|-v|-e|--env|--publish|--volume|--network) shift 2;;
+        -*) shift;;
+        *) image=$1; break;;
+      esac
+    done
+    [ -n "$name" ] && [ -n "$image" ] || { echo "podman shim: need --name and an image" >&2; exit 125; }
+    echo "$image|true|$spec" > "$C/$name"; echo 4f3c2b1a0e;;
+  start) sed -i 's/|false|/|true|/' "$C/$1";;
+  stop) sed -i 's/|true|/|false|/' "$C/$1";;
+  *) exit 125;;
+esac
+`,
+  };
+}
+
+export async function startSshdHost(): Promise<SshdHost> {
+  const dir = mkdtempSync(join(tmpdir(), 'kscv-'));
+  chmodSync(dir, 0o755);
+  const user = `kscv${process.pid}`;
+  const port = await freePort();
+  const state = join(dir, 'state');
+  const shimDir = join(dir, 'shims');
+  const conf = join(dir, 'sshd_config');
+  for (const d of ['pkgs', 'units', 'containers']) mkdirSync(join(state, d), { recursive: true });
+  mkdirSync(shimDir);
+  mkdirSync(join(dir, 'authorized_keys'));
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  writeFileSync(join(state, 'calls.log'), '');
+  for (const [name, text] of Object.entries(shims(state, conf, dir))) writeFileSync(join(shimDir, name), text, { mode: 0o755 });
+
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', join(dir, 'ssh_host_ed25519_key')]);
+  const hostKey = readFileSync(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
+
+  // '*' rather than the locked '!' useradd leaves: sshd refuses locked accounts even for keys.
+  spawnSync('userdel', ['-r', user], { stdio: 'ignore' });
+  execFileSync('useradd', ['-m', '-s', '/bin/bash', '-p', '*', user]);
+  const sudoers = `/etc/sudoers.d/${user}`;
+  // sudo resets PATH to secure_path: that is where the shims have to be for root's commands.
+  writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD: ALL\nDefaults:${user} secure_path="${shimDir}:/usr/sbin:/usr/bin:/sbin:/bin"\n`, { mode: 0o440 });
+  execFileSync('visudo', ['-cqf', sudoers]);
+
+  writeFileSync(
+    conf,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${dir}/ssh_host_ed25519_key`,
+      `PidFile ${dir}/sshd.pid`,
+      `AuthorizedKeysFile ${dir}/authorized_keys/%u`,
+      'StrictModes no',
+      'UsePAM no',
+      'PubkeyAuthentication yes',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      `AllowUsers root ${user}`,
+      // root logs in without sudo, so its shims come from the session PATH.
+      `SetEnv PATH=${shimDir}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      'Subsystem sftp internal-sftp',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
+  execFileSync('/usr/sbin/sshd', ['-t', '-f', conf]);
+  execFileSync('/usr/sbin/sshd', ['-f', conf, '-E', join(dir, 'sshd.log')]);
+  const pidFile = join(dir, 'sshd.pid');
+  for (let i = 0; i < 50 && !existsSync(pidFile); i++) await sleep(50);
+
+  const pid = () => Number(readFileSync(pidFile, 'utf8').trim());
+  return {
+    dir,
+    port,
+    user,
+    hostKey,
+    state,
+    calls: () => readFileSync(join(state, 'calls.log'), 'utf8').split('\n').filter(Boolean),
+    pid,
+    authorize: (u, key) => writeFileSync(join(dir, 'authorized_keys', u), `${key}\n`, { flag: 'a' }),
+    close: async () => {
+      try {
+        process.kill(pid(), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      rmSync(sudoers, { force: true });
+      spawnSync('userdel', ['-r', user], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
