@@ -18,7 +18,6 @@ export interface RaidLine {
   mount: string;
   device: string;
   fstype: string | null;
-  metadata: string | null;
   members: string;
 }
 
@@ -47,7 +46,6 @@ interface SystemPart {
   fstype: string | null;
   sizeMiB: number;
   grow: boolean;
-  metadata: string | null;
   /** biosboot is needed on every disk that may boot and is never mirrored */
   perDisk?: boolean;
 }
@@ -58,13 +56,14 @@ export function systemParts(profile: Profile): SystemPart[] {
   const s = profile.storage;
   const firmwarePart: SystemPart =
     profile.firmware === 'uefi'
-      ? // metadata 1.0 puts the md superblock at the end, so the firmware sees a plain FAT partition
-        { mount: '/boot/efi', raidDevice: 'boot_efi', fstype: 'efi', sizeMiB: s.efiSizeMiB, grow: false, metadata: '1.0' }
-      : { mount: 'biosboot', raidDevice: 'biosboot', fstype: 'biosboot', sizeMiB: 1, grow: false, metadata: null, perDisk: true };
+      ? // kickstart has no metadata option: anaconda creates an EFI array with metadata 1.0 itself
+        // (superblock at the end), so the firmware sees a plain FAT partition on each disk
+        { mount: '/boot/efi', raidDevice: 'boot_efi', fstype: 'efi', sizeMiB: s.efiSizeMiB, grow: false }
+      : { mount: 'biosboot', raidDevice: 'biosboot', fstype: 'biosboot', sizeMiB: 1, grow: false, perDisk: true };
   return [
     firmwarePart,
-    { mount: '/boot', raidDevice: 'boot', fstype: 'xfs', sizeMiB: s.bootSizeMiB, grow: false, metadata: null },
-    { mount: PV, raidDevice: 'pv01', fstype: null, sizeMiB: 1, grow: true, metadata: null },
+    { mount: '/boot', raidDevice: 'boot', fstype: 'xfs', sizeMiB: s.bootSizeMiB, grow: false },
+    { mount: PV, raidDevice: 'pv01', fstype: null, sizeMiB: 1, grow: true },
   ];
 }
 
@@ -93,7 +92,7 @@ export function planStorage(profile: Profile): StoragePlan {
       parts.push({ ...place(name, p, disk), fstype: null });
       return name;
     });
-    raids.push({ mount: p.mount, device: p.raidDevice, fstype: p.fstype, metadata: p.metadata, members: members.join(' ') });
+    raids.push({ mount: p.mount, device: p.raidDevice, fstype: p.fstype, members: members.join(' ') });
   });
 
   for (const v of s.data)
