@@ -73,6 +73,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     clock: opts.clock,
     power: (machine) => createPowerDriver(machine, { sink: events, ...opts.power }),
     converge: async ({ mode, machine, profile, hostKeys, address, deadline }) => {
+      if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
       if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
       if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
       const report = await runConverge({
@@ -113,7 +114,9 @@ export async function startService(config: Config, logger: Logger, opts: Service
     logger.info({ dir: config.inventory, changed: changed.length, total: plan.length }, 'inventory applied');
   }
 
-  const resolvers: ((ip: string) => string | undefined)[] = [];
+  // Bounded: a rack's worth of addresses, oldest forgotten first.
+  const learned = new Map<string, string>();
+  const resolvers: ((ip: string) => string | undefined)[] = [(ip) => learned.get(ip)];
   const app = await buildApp({
     config,
     store,
@@ -125,6 +128,11 @@ export async function startService(config: Config, logger: Logger, opts: Service
     logger,
     apiToken: token,
     resolveIp: (ip) => resolvers.map((r) => r(ip)).find(Boolean),
+    learnIp: (ip, mac) => {
+      learned.delete(ip);
+      learned.set(ip, mac);
+      if (learned.size > 65536) learned.delete(learned.keys().next().value!);
+    },
   });
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
@@ -134,7 +142,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
   const servers: BootServer[] = [];
   for (const start of opts.extraServers ?? []) {
     const s = await start(ctx);
-    if (s.resolveIp) resolvers.push(s.resolveIp.bind(s));
+    if (s.resolveIp) resolvers.unshift(s.resolveIp.bind(s));
     servers.push(s);
   }
 

@@ -32,8 +32,10 @@ export interface AppDeps {
   metrics: Registry;
   logger: Logger;
   apiToken: string;
-  /** IP → MAC from the DHCP exchange, to attribute asset downloads to machines. */
+  /** IP → MAC from the DHCP exchange or an earlier iPXE script request, to attribute downloads. */
   resolveIp: (ip: string) => string | undefined;
+  /** Told when a machine asks for its iPXE script: that IP is that MAC (works without our DHCP). */
+  learnIp: (ip: string, mac: string) => void;
 }
 
 /**

@@ -250,7 +250,7 @@ export class Lifecycle {
   async checkToken(token: string, use: TokenUse): Promise<{ ok: true; token: InstallToken } | { ok: false; reason: string }> {
     const t = await this.deps.store.tokens.get(token);
     const s = t && (await this.deps.store.status.get(t.machine));
-    const why = tokenAllows(t, s?.installId, use, this.clock.now());
+    const why = tokenAllows(t, s?.installId, use, this.clock.now()) ?? (use === 'fetch' && s?.netboot !== 'install' ? 'the install of this token has ended' : undefined);
     return why ? { ok: false, reason: why } : { ok: true, token: t! };
   }
 

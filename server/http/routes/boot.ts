@@ -19,6 +19,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
     const base = baseUrl(deps.config.http.publicUrl, req.headers.host);
+    deps.learnIp(req.ip, mac);
     reply.type('text/plain; charset=utf-8');
     const view = await lifecycle.bootView(mac);
     const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>

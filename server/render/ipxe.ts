@@ -1,0 +1,138 @@
+import { canonicalMac } from '../inventory/primitives.js';
+import { BootUrls, type RenderContext } from './context.js';
+import type { RenderEnv } from './env.js';
+import { renderIgnition } from './ignition.js';
+import { assertRenderable, installedKernelArgs, renderKickstart } from './kickstart.js';
+import { planNetwork } from './network-plan.js';
+import { RenderError, type Problem } from './problems.js';
+
+/**
+ * iPXE scripts, one per boot situation. `bootScript` is what the /boot/ipxe route serves for
+ * an install: it renders the install's config first, so a machine whose config cannot render
+ * gets a script that shows why and asks again, never an installer that fails halfway.
+ */
+export type Urls = RenderContext['urls'];
+
+export type IpxeRequest =
+  | { kind: 'install'; ctx: RenderContext }
+  | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; urls: Urls }
+  | { kind: 'unknown'; mac: string; urls: Urls }
+  | { kind: 'error'; name: string; mac: string; problems: Problem[]; urls: Urls }
+  /** for a firmware-loaded iPXE with no script of its own: DHCP on any NIC, then chain */
+  | { kind: 'bootstrap'; urls: Urls };
+
+/** iPXE expands ${…} and splits on quotes and operators; lint messages must print as plain text. */
+function ipxeText(s: string): string {
+  return s.replace(/[^A-Za-z0-9 .,:;/_=+()<>@%!?*#-]/g, (c) => (c === '"' || c === "'" ? '`' : '_'));
+}
+
+function dashMac(mac: string): string {
+  return mac.replace(/:/g, '-');
+}
+
+function rockyArgs(ctx: RenderContext, urls: BootUrls): string[] {
+  const { machine, profile, config, token } = ctx;
+  const net = planNetwork(machine, profile);
+  // ifname= pins each role's interface name to its MAC, in the installer and (via anaconda) on the host.
+  const args = [
+    `inst.ks=${urls.kickstart(token)}`,
+    'inst.ks.sendmac',
+    `inst.repo=${config.mirrors['rocky-9']}`,
+    `BOOTIF=01-${dashMac(net.bootMac)}`,
+    ...Object.entries(net.roles).map(([role, mac]) => `ifname=${role}:${mac}`),
+  ];
+  if (net.bootRole && net.bootIpv4 === 'static' && net.static) {
+    const s = net.static;
+    args.push(`ip=${s.address}::${s.gateway ?? ''}:${s.netmask}:${machine.name}:${net.bootRole}:none`);
+    args.push(...s.dns.map((d) => `nameserver=${d}`));
+  } else args.push(net.bootRole ? `ip=${net.bootRole}:dhcp` : 'ip=dhcp');
+  return args;
+}
+
+function fcosArgs(ctx: RenderContext, urls: BootUrls): string[] {
+  const sys = ctx.profile.disks.find((d) => d.name === ctx.profile.storage.disks[0]);
+  return [
+    `coreos.live.rootfs_url=${urls.asset('fcos/rootfs.img')}`,
+    `coreos.inst.install_dev=${sys?.path}`,
+    `coreos.inst.ignition_url=${urls.ignition(ctx.token)}`,
+    'ignition.firstboot',
+    'ignition.platform.id=metal',
+  ];
+}
+
+const ASSETS = {
+  'rocky-9': { kernel: 'rocky-9/vmlinuz', initrd: 'rocky-9/initrd.img' },
+  fcos: { kernel: 'fcos/kernel', initrd: 'fcos/initramfs.img' },
+} as const;
+
+function installView(ctx: RenderContext) {
+  const urls = new BootUrls(ctx.urls.base);
+  const { machine, profile } = ctx;
+  const assets = ASSETS[profile.os];
+  const initrdName = assets.initrd.split('/').pop()!;
+  const console = machine.params.console;
+  const args = [
+    // UEFI iPXE hands the initrd to the kernel by name
+    `initrd=${initrdName}`,
+    ...(profile.os === 'fcos' ? fcosArgs(ctx, urls) : rockyArgs(ctx, urls)),
+    ...(console !== undefined ? [`console=${console}`] : []),
+  ];
+  return {
+    name: machine.name,
+    profile: profile.name,
+    os: profile.os,
+    firmware: profile.firmware,
+    kernel: { name: assets.kernel.split('/').pop(), url: urls.asset(assets.kernel) },
+    initrd: { name: initrdName, url: urls.asset(assets.initrd) },
+    args: args.join(' '),
+  };
+}
+
+export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
+  switch (req.kind) {
+    case 'install':
+      assertRenderable(req.ctx);
+      return env.render('templates', 'ipxe/install.ipxe', installView(req.ctx));
+    case 'local':
+      return env.render('templates', 'ipxe/local.ipxe', { name: req.name, firmware: req.firmware, bios: req.firmware === 'bios' });
+    case 'unknown':
+      return env.render('templates', 'ipxe/unknown.ipxe', { mac: canonicalMac(req.mac) ?? ipxeText(req.mac) });
+    case 'error':
+      return env.render('templates', 'ipxe/error.ipxe', {
+        name: req.name,
+        lines: req.problems.slice(0, 20).map((p) => ipxeText(`${p.path}: ${p.message}`)),
+        retryUrl: new BootUrls(req.urls.base).ipxe(canonicalMac(req.mac) ?? ''),
+      });
+    case 'bootstrap':
+      return env.render('templates', 'ipxe/bootstrap.ipxe', { base: new BootUrls(req.urls.base).ipxe('').replace(/\/boot\/ipxe\?mac=$/, '') });
+  }
+}
+
+/** The machine's OS config for this install: kickstart or Ignition by the profile's OS. */
+export function renderInstallConfig(ctx: RenderContext, env: RenderEnv): string {
+  return ctx.profile.os === 'fcos' ? renderIgnition(ctx, env) : renderKickstart(ctx, env);
+}
+
+export interface BootScript {
+  script: string;
+  /** set when the install cannot proceed: the caller reports a failed event with it */
+  error?: RenderError;
+}
+
+/**
+ * The install script, or the error script when the install's config (or the script itself)
+ * does not render. Renders the config once more than strictly needed: it is the check that
+ * a served installer will find a config it can execute.
+ */
+export function bootScript(ctx: RenderContext, env: RenderEnv): BootScript {
+  try {
+    renderInstallConfig(ctx, env);
+    return { script: renderIpxe({ kind: 'install', ctx }, env) };
+  } catch (err) {
+    if (!(err instanceof RenderError)) throw err;
+    const req = { kind: 'error', name: ctx.machine.name, mac: ctx.machine.macs[0], problems: err.problems, urls: ctx.urls } as const;
+    return { script: renderIpxe(req, env), error: err };
+  }
+}
+
+export { installedKernelArgs };
