@@ -24,6 +24,10 @@ export interface SshdHost {
   /** pid of the listening sshd (changes when the shim "reboots" the host) */
   pid(): number;
   authorize(user: string, publicKey: string): void;
+  /** stops sshd, as a host that is down */
+  stop(): Promise<void>;
+  /** starts sshd again, as a host coming up */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -166,11 +170,20 @@ export async function startSshdHost(): Promise<SshdHost> {
     ].join('\n'),
   );
   execFileSync('/usr/sbin/sshd', ['-t', '-f', conf]);
-  execFileSync('/usr/sbin/sshd', ['-f', conf, '-E', join(dir, 'sshd.log')]);
   const pidFile = join(dir, 'sshd.pid');
-  for (let i = 0; i < 50 && !existsSync(pidFile); i++) await sleep(50);
-
   const pid = () => Number(readFileSync(pidFile, 'utf8').trim());
+  const start = async () => {
+    rmSync(pidFile, { force: true });
+    execFileSync('/usr/sbin/sshd', ['-f', conf, '-E', join(dir, 'sshd.log')]);
+    for (let i = 0; i < 50 && !existsSync(pidFile); i++) await sleep(50);
+  };
+  const stop = async () => {
+    const p = pid();
+    process.kill(p, 'SIGTERM');
+    for (let i = 0; i < 50 && isAlive(p); i++) await sleep(50);
+  };
+  await start();
+
   return {
     dir,
     port,
@@ -179,6 +192,8 @@ export async function startSshdHost(): Promise<SshdHost> {
     state,
     calls: () => readFileSync(join(state, 'calls.log'), 'utf8').split('\n').filter(Boolean),
     pid,
+    stop,
+    start,
     authorize: (u, key) => writeFileSync(join(dir, 'authorized_keys', u), `${key}\n`, { flag: 'a' }),
     close: async () => {
       try {
@@ -191,4 +206,13 @@ export async function startSshdHost(): Promise<SshdHost> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
