@@ -2,7 +2,8 @@ import { canonicalMac } from '../inventory/primitives.js';
 import { BootUrls, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { renderIgnition } from './ignition.js';
-import { assertRenderable, installedKernelArgs, renderKickstart } from './kickstart.js';
+import { renderKickstart } from './kickstart.js';
+import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
 import { RenderError, type Problem } from './problems.js';
 
@@ -23,7 +24,7 @@ export type IpxeRequest =
 
 /** iPXE expands ${…} and splits on quotes and operators; lint messages must print as plain text. */
 function ipxeText(s: string): string {
-  return s.replace(/[^A-Za-z0-9 .,:;/_=+()<>@%!?*#-]/g, (c) => (c === '"' || c === "'" ? '`' : '_'));
+  return s.replace(/[^A-Za-z0-9 .,:/_=+()<>@%!?*-]/g, (c) => (c === '"' || c === "'" ? '`' : '_'));
 }
 
 function dashMac(mac: string): string {
@@ -104,7 +105,7 @@ export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
         retryUrl: new BootUrls(req.urls.base).ipxe(canonicalMac(req.mac) ?? ''),
       });
     case 'bootstrap':
-      return env.render('templates', 'ipxe/bootstrap.ipxe', { base: new BootUrls(req.urls.base).ipxe('').replace(/\/boot\/ipxe\?mac=$/, '') });
+      return env.render('templates', 'ipxe/bootstrap.ipxe', { scriptUrl: new BootUrls(req.urls.base).ipxe('${netX/mac}') });
   }
 }
 
@@ -134,5 +135,3 @@ export function bootScript(ctx: RenderContext, env: RenderEnv): BootScript {
     return { script: renderIpxe(req, env), error: err };
   }
 }
-
-export { installedKernelArgs };

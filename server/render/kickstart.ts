@@ -1,7 +1,7 @@
 import { BootUrls, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { lintKickstart } from './kickstart-lint.js';
-import { lintMachine, lintProfile } from './lint.js';
+import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
 import { RenderError } from './problems.js';
 import { planStorage } from './storage-plan.js';
@@ -15,12 +15,6 @@ export function appStreamUrl(baseOs: string): string | null {
 export function installedKernelArgs(ctx: RenderContext): string[] {
   const console = ctx.machine.params.console;
   return [...ctx.profile.kernelArgs, ...(console !== undefined ? [`console=${console}`] : [])];
-}
-
-/** Lint first: a profile or machine that cannot install must never reach a renderer's output. */
-export function assertRenderable(ctx: RenderContext): void {
-  const problems = [...lintProfile(ctx.profile), ...lintMachine(ctx.machine, ctx.profile)];
-  if (problems.length) throw new RenderError(problems);
 }
 
 export function kickstartView(ctx: RenderContext) {

@@ -1,7 +1,8 @@
 import { nicMap, type Machine } from '../inventory/machine.js';
 import { ipv4ToInt, parseCidr } from '../inventory/primitives.js';
 import type { Profile } from '../inventory/profile.js';
-import type { Problem } from './problems.js';
+import type { RenderContext } from './context.js';
+import { RenderError, type Problem } from './problems.js';
 import { profileRoles } from './network-plan.js';
 import { systemParts } from './storage-plan.js';
 
@@ -46,12 +47,16 @@ function lintStorage(p: Profile, add: Add): void {
     if (names.has(v.name)) add(`${at}.name`, `logical volume ${v.name} appears twice in ${s.volumeGroup}`);
     names.add(v.name);
     if ((v.mount === 'swap') !== (v.fstype === 'swap')) add(`${at}.fstype`, 'swap is mounted as "swap" with fstype swap, and only then');
+    if (p.os !== 'rocky-9') return; // fcos keeps its own root layout (lintFcos)
     if (v.grow) {
       if (grower !== undefined) add(`${at}.grow`, `only one volume may grow; storage.volumes.${grower} already does`);
       else grower = i;
     } else if (v.sizeGiB === undefined) add(`${at}.sizeGiB`, 'a volume that does not grow needs a size');
   });
-  s.data.forEach((v, i) => claim(v.mount, `storage.data.${i}`));
+  s.data.forEach((v, i) => {
+    claim(v.mount, `storage.data.${i}`);
+    if (v.fstype === 'xfs' && v.label && v.label.length > 12) add(`storage.data.${i}.label`, 'xfs labels hold at most 12 characters');
+  });
   s.data.forEach((v, i) => {
     const first = s.data.findIndex((o) => o.disk === v.disk);
     if (first !== i) add(`storage.data.${i}.disk`, `disk ${v.disk} is already used whole by storage.data.${first}`);
@@ -199,4 +204,12 @@ export function lintMachine(machine: Machine, profile: Profile): Problem[] {
   const console = machine.params.console;
   if (console !== undefined && !TOKEN.test(String(console))) add('params.console', 'a console like ttyS0,115200n8');
   return problems;
+}
+
+/** Lint first: a profile or machine that cannot install must never reach a renderer's output. */
+export function assertRenderable(ctx: RenderContext): void {
+  const problems = [...lintProfile(ctx.profile), ...lintMachine(ctx.machine, ctx.profile)];
+  if (ctx.convergerPublicKey !== undefined && !SSH_KEY.test(ctx.convergerPublicKey.trim()))
+    problems.push({ path: 'convergerPublicKey', message: 'must be one OpenSSH public key line' });
+  if (problems.length) throw new RenderError(problems);
 }
