@@ -19,7 +19,8 @@ import { createPowerDriver, type PowerDeps } from './power/driver.js';
 import { openSqliteStore } from './store/sqlite.js';
 
 export interface ServiceOptions {
-  renderers: Renderers;
+  /** Given kickstand's converger public key, which kickstarts install for root. */
+  renderers: (convergerPublicKey: string) => Renderers;
   lint?: Lint;
   clock?: Clock;
   /** Tests swap in a simulator's ipmitool path or Basic auth for Redfish. */
@@ -123,7 +124,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     lifecycle,
     events,
     inventory,
-    renderers: opts.renderers,
+    renderers: opts.renderers(keys.publicKey),
     metrics,
     logger,
     apiToken: token,

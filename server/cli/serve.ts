@@ -1,3 +1,64 @@
-export async function serve(_configFile?: string): Promise<number> {
-  throw new Error('not wired yet');
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createRenderers } from '../http/renderers.js';
+import { createLogger } from '../log.js';
+import { type BootServer, type ServiceContext, startService } from '../main.js';
+import { lintMachine, lintProfile } from '../render/lint.js';
+import { startTftpServer } from '../tftp/server.js';
+
+/** TFTP (and DHCP when enabled) around the HTTP service, as the config asks. */
+function bootServers(config: Config) {
+  const servers: ((ctx: ServiceContext) => Promise<BootServer>)[] = [];
+  if (config.tftp.enabled)
+    servers.push(async ({ events, logger }) =>
+      startTftpServer({
+        root: config.tftp.root,
+        host: config.tftp.host,
+        port: config.tftp.port,
+        maxTransfers: config.tftp.maxTransfers,
+        idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
+        sink: events,
+        logger: logger.child({ component: 'tftp' }),
+      }),
+    );
+  return servers;
+}
+
+function banner(config: Config, svc: { port: number; publicUrl: string; apiToken: string; apiTokenCreated: boolean }): string {
+  const lines = [
+    `kickstand is running`,
+    `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
+    `  TFTP   ${config.tftp.enabled ? `udp ${config.tftp.host}:${config.tftp.port}, files from ${config.tftp.root}` : 'off'}`,
+    `  DHCP   ${config.dhcp.mode === 'off' ? 'off' : `${config.dhcp.mode} on ${config.dhcp.interface}`}`,
+    `  data   ${config.dataDir}   inventory ${config.inventory}`,
+  ];
+  if (config.dhcp.mode === 'off')
+    lines.push(
+      '',
+      'To boot real machines: set dhcp.mode (proxy beside the site DHCP, or authoritative) and dhcp.interface',
+      '(or KICKSTAND_DHCP_MODE / KICKSTAND_DHCP_INTERFACE), serve TFTP on the standard port 69',
+      '(KICKSTAND_TFTP_PORT=69), and run as root or with CAP_NET_BIND_SERVICE + CAP_NET_RAW for ports 67/69.',
+    );
+  if (svc.apiTokenCreated)
+    lines.push('', `A new API token was generated and stored in ${config.dataDir}/api-token (shown this once):`, `  ${svc.apiToken}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function serve(configFile?: string): Promise<number> {
+  const config = loadConfig({ file: configFile });
+  const logger = createLogger({ level: config.log.level });
+  const svc = await startService(config, logger, {
+    renderers: (key) => createRenderers(config, key),
+    lint: { profile: lintProfile, machine: lintMachine },
+    extraServers: bootServers(config),
+  });
+  process.stderr.write(banner(config, svc));
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    await svc.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', (s) => void stop(s));
+  process.once('SIGTERM', (s) => void stop(s));
+  return -1;
 }

@@ -95,8 +95,16 @@ export class InventoryService {
    */
   async apply(desired: Inventory, prune: boolean): Promise<PlanItem[]> {
     const plan = await this.plan(desired, prune);
-    for (const p of desired.profiles) await this.putProfile(p);
-    for (const m of desired.machines) await this.putMachine(m);
+    const named = async (kind: string, name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof InventoryRefused) throw new InventoryRefused(err.issues.map((i) => ({ path: `${kind} ${name}: ${i.path}`, message: i.message })));
+        throw err;
+      }
+    };
+    for (const p of desired.profiles) await named('profile', p.name, () => this.putProfile(p));
+    for (const m of desired.machines) await named('machine', m.name, () => this.putMachine(m));
     for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'machine')) await this.deleteMachine(item.name);
     for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'profile')) await this.deleteProfile(item.name);
     return plan;
