@@ -1,0 +1,56 @@
+/**
+ * Writes a "newc" cpio archive (the format the Linux kernel unpacks as an initramfs) from memory,
+ * so the guest image is assembled without staging a root tree on disk or depending on file modes
+ * surviving a git checkout.
+ */
+
+export type CpioEntry =
+  | { path: string; kind: 'dir'; mode?: number }
+  | { path: string; kind: 'file'; data: Buffer | string; mode?: number }
+  | { path: string; kind: 'symlink'; target: string }
+  | { path: string; kind: 'chardev'; major: number; minor: number; mode?: number };
+
+const TYPE = { dir: 0o040000, file: 0o100000, symlink: 0o120000, chardev: 0o020000 } as const;
+const TRAILER = 'TRAILER!!!';
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+function pad4(n: number): Buffer {
+  return Buffer.alloc((4 - (n % 4)) % 4);
+}
+
+function record(ino: number, mode: number, name: string, body: Buffer, rdev: [number, number] = [0, 0]): Buffer[] {
+  const nameBytes = Buffer.from(name + '\0');
+  const header =
+    '070701' +
+    [ino, mode, 0, 0, 1, 0, body.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex8).join('');
+  const head = Buffer.concat([Buffer.from(header, 'ascii'), nameBytes]);
+  return [head, pad4(head.length), body, pad4(body.length)];
+}
+
+/** Paths are stored relative (no leading '/'), as `find . | cpio -H newc` would store them. */
+export function newc(entries: CpioEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  entries.forEach((e, i) => {
+    const name = e.path.replace(/^\/+/, '');
+    const ino = i + 1;
+    switch (e.kind) {
+      case 'dir':
+        parts.push(...record(ino, TYPE.dir | (e.mode ?? 0o755), name, Buffer.alloc(0)));
+        break;
+      case 'file':
+        parts.push(...record(ino, TYPE.file | (e.mode ?? 0o644), name, Buffer.from(e.data)));
+        break;
+      case 'symlink':
+        parts.push(...record(ino, TYPE.symlink | 0o777, name, Buffer.from(e.target)));
+        break;
+      case 'chardev':
+        parts.push(...record(ino, TYPE.chardev | (e.mode ?? 0o600), name, Buffer.alloc(0), [e.major, e.minor]));
+        break;
+    }
+  });
+  parts.push(...record(0, 0, TRAILER, Buffer.alloc(0)));
+  return Buffer.concat(parts);
+}

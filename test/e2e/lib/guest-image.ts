@@ -1,0 +1,142 @@
+/**
+ * The guest of the e2e VMs: Debian's kernel and an initramfs holding static busybox, the virtio
+ * network modules and the installer stand-in (test/e2e/guest/). Kernel, busybox and modules come
+ * from Debian's packages at test time and are cached by package versions, so only the first run
+ * on a machine downloads (~70 MB); the initramfs is assembled fresh each time (well under a
+ * second) around a new SSH host key.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { newc, type CpioEntry } from './cpio.js';
+import { withLock } from './file-lock.js';
+import { loadOrder, moduleDepends, moduleName } from './kmod.js';
+import { run } from './run.js';
+
+const GUEST_DIR = fileURLToPath(new URL('../guest/', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const DEFAULT_CACHE_DIR = process.env.KICKSTAND_E2E_CACHE ?? join(REPO_ROOT, 'var', 'e2e-cache');
+
+export interface GuestImageOptions {
+  /** Where the initrd and host key of this run are written. */
+  workDir: string;
+  cacheDir?: string;
+  /** Kernel modules the guest loads at start (with their dependencies). */
+  modules?: string[];
+}
+
+export interface GuestImage {
+  kernel: string;
+  initrd: string;
+  kernelVersion: string;
+  /** The SSH host key baked into this initramfs; the stand-in reports the public half. */
+  hostKey: { privateKeyFile: string; publicKey: string };
+}
+
+interface BaseManifest {
+  kernelVersion: string;
+  modules: string[];
+}
+
+async function candidateVersion(pkg: string): Promise<string> {
+  const out = await run('apt-cache', ['show', '--no-all-versions', pkg]).catch(() => '');
+  const version = /^Version: (.+)$/m.exec(out)?.[1];
+  if (!version) throw new Error(`apt-cache knows no ${pkg}: run apt-get update`);
+  return version;
+}
+
+async function kernelPackage(): Promise<string> {
+  const out = await run('apt-cache', ['depends', 'linux-image-amd64']);
+  const pkg = /Depends: (linux-image-\S+-amd64)/.exec(out)?.[1];
+  if (!pkg) throw new Error('cannot tell which kernel linux-image-amd64 depends on: run apt-get update');
+  return pkg;
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else yield path;
+  }
+}
+
+/** Downloads and unpacks the packages into a scratch dir and keeps only what the guest needs. */
+async function buildBase(dir: string, packages: string[], roots: string[]): Promise<void> {
+  const tmp = await mkdtemp(`${dir}.tmp-`);
+  try {
+    await run('apt-get', ['download', '-q', ...packages], { cwd: tmp });
+    for (const deb of (await readdir(tmp)).filter((f) => f.endsWith('.deb'))) await run('dpkg-deb', ['-x', join(tmp, deb), join(tmp, 'x')]);
+    const x = join(tmp, 'x');
+    const [kernelVersion] = await readdir(join(x, 'lib', 'modules'));
+    const modRoot = join(x, 'lib', 'modules', kernelVersion);
+    const files = new Map<string, string>();
+    for await (const f of walk(join(modRoot, 'kernel'))) if (f.endsWith('.ko')) files.set(moduleName(f), f);
+    const builtin = new Set((await readFile(join(modRoot, 'modules.builtin'), 'utf8')).split('\n').filter(Boolean).map(moduleName));
+    const fileOf = (name: string): string => {
+      const file = files.get(name);
+      if (!file) throw new Error(`kernel ${kernelVersion} has no module ${name}`);
+      return file;
+    };
+    const order = loadOrder(roots, (name) => moduleDepends(readFileSync(fileOf(name))), (name) => builtin.has(name));
+
+    const out = join(tmp, 'out');
+    await mkdir(join(out, 'modules'), { recursive: true });
+    await copyFile(join(x, 'boot', `vmlinuz-${kernelVersion}`), join(out, 'vmlinuz'));
+    await copyFile(join(x, 'bin', 'busybox'), join(out, 'busybox'));
+    for (const name of order) await copyFile(fileOf(name), join(out, 'modules', `${name}.ko`));
+    const manifest: BaseManifest = { kernelVersion, modules: order };
+    await writeFile(join(out, 'manifest.json'), JSON.stringify(manifest));
+    await rename(out, dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Kernel, busybox and modules for the current Debian package versions, built once per cache. */
+export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = ['virtio_pci', 'virtio_net']): Promise<{ dir: string; manifest: BaseManifest }> {
+  const kernelPkg = await kernelPackage();
+  const packages = [`${kernelPkg}=${await candidateVersion(kernelPkg)}`, `busybox-static=${await candidateVersion('busybox-static')}`];
+  const key = createHash('sha256').update(JSON.stringify({ packages, modules })).digest('hex').slice(0, 16);
+  const dir = join(cacheDir, `guest-${key}`);
+  await mkdir(cacheDir, { recursive: true });
+  if (!existsSync(dir)) await withLock(`${dir}.lock`, async () => existsSync(dir) || buildBase(dir, packages, modules));
+  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as BaseManifest;
+  return { dir, manifest };
+}
+
+async function guestFile(name: string): Promise<string> {
+  return readFile(join(GUEST_DIR, name), 'utf8');
+}
+
+/** Builds the installer stand-in's initramfs (and fetches its kernel) for one test run. */
+export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
+  const { dir, manifest } = await guestBase(opts.cacheDir, opts.modules);
+  await mkdir(opts.workDir, { recursive: true });
+  const privateKeyFile = join(opts.workDir, 'ssh_host_ed25519_key');
+  await rm(privateKeyFile, { force: true });
+  await rm(`${privateKeyFile}.pub`, { force: true });
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kickstand-e2e-guest', '-f', privateKeyFile]);
+  const publicKey = (await readFile(`${privateKeyFile}.pub`, 'utf8')).trim();
+
+  const dirs = ['bin', 'dev', 'etc', 'etc/ssh', 'lib', 'lib/modules', 'mnt', 'proc', 'root', 'sys', 'tmp'];
+  const entries: CpioEntry[] = [
+    ...dirs.map((path): CpioEntry => ({ path, kind: 'dir' })),
+    { path: 'dev/console', kind: 'chardev', major: 5, minor: 1 },
+    { path: 'bin/busybox', kind: 'file', data: await readFile(join(dir, 'busybox')), mode: 0o755 },
+    { path: 'bin/sh', kind: 'symlink', target: 'busybox' },
+    { path: 'bin/curl', kind: 'file', data: await guestFile('curl'), mode: 0o755 },
+    { path: 'init', kind: 'file', data: await guestFile('init'), mode: 0o755 },
+    { path: 'etc/udhcpc.script', kind: 'file', data: await guestFile('udhcpc.script'), mode: 0o755 },
+    { path: 'etc/modules.order', kind: 'file', data: manifest.modules.join('\n') + '\n' },
+    { path: 'etc/ssh/ssh_host_ed25519_key', kind: 'file', data: await readFile(privateKeyFile), mode: 0o600 },
+    { path: 'etc/ssh/ssh_host_ed25519_key.pub', kind: 'file', data: publicKey + '\n' },
+  ];
+  for (const name of manifest.modules) entries.push({ path: `lib/modules/${name}.ko`, kind: 'file', data: await readFile(join(dir, 'modules', `${name}.ko`)) });
+
+  const initrd = join(opts.workDir, 'initrd.gz');
+  await writeFile(initrd, gzipSync(newc(entries), { level: 6 }));
+  return { kernel: join(dir, 'vmlinuz'), initrd, kernelVersion: manifest.kernelVersion, hostKey: { privateKeyFile, publicKey } };
+}

@@ -1,0 +1,112 @@
+/**
+ * One QEMU guest on a tap of a Netns: TCG only (KVM crashes under the nested hypervisor here),
+ * BIOS (SeaBIOS) or UEFI (OVMF), network boot first, serial console to a file, a QMP socket for
+ * power control (the fake BMC drives it), and `-no-shutdown` so a powered-off guest keeps its
+ * process, as a real machine keeps its BMC.
+ *
+ * NIC boot firmware:
+ * - 'ipxe': QEMU's default NIC option ROM, which is iPXE (DHCP user class "iPXE").
+ * - 'native': no option ROM (`romfile=`), so the platform's own PXE stack boots: OVMF's UEFI PXE
+ *   does DHCP + TFTP of the iPXE binary, which then chains over HTTP. SeaBIOS has no PXE stack of
+ *   its own, so this path exists for UEFI only.
+ */
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import type { Netns } from './netns.js';
+
+export type Firmware = 'bios' | 'uefi';
+export type NicRom = 'ipxe' | 'native';
+
+export interface VmOptions {
+  ns: Netns;
+  tap: string;
+  mac: string;
+  firmware: Firmware;
+  nicRom?: NicRom;
+  /** Files for serial.log, qmp.sock and the UEFI variable store. */
+  workDir: string;
+  memoryMb?: number;
+  /** Extra QEMU arguments (disks, …); the NIC keeps bootindex 1. */
+  extraArgs?: string[];
+}
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+export class Vm {
+  readonly serialLog: string;
+  readonly qmpSocket: string;
+  /** When QEMU was started (performance.now() clock). */
+  readonly startedAt: number;
+  readonly exited: Promise<void>;
+
+  private constructor(
+    readonly opts: VmOptions,
+    private readonly child: ChildProcess,
+    startedAt: number,
+  ) {
+    this.serialLog = join(opts.workDir, 'serial.log');
+    this.qmpSocket = join(opts.workDir, 'qmp.sock');
+    this.startedAt = startedAt;
+    let stderr = '';
+    child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.stderr = () => stderr;
+  }
+
+  /** QEMU's own complaints (bad arguments, tap busy, …). */
+  readonly stderr: () => string;
+
+  static async start(opts: VmOptions): Promise<Vm> {
+    const nicRom = opts.nicRom ?? 'ipxe';
+    if (nicRom === 'native' && opts.firmware === 'bios') throw new Error('SeaBIOS has no PXE stack of its own: the native-firmware path needs UEFI');
+    const serialLog = join(opts.workDir, 'serial.log');
+    const firmware: string[] = [];
+    if (opts.firmware === 'uefi') {
+      const vars = join(opts.workDir, 'OVMF_VARS.fd');
+      await copyFile(OVMF_VARS, vars);
+      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+    }
+    const nic = `virtio-net-pci,netdev=n0,mac=${opts.mac},bootindex=1${nicRom === 'native' ? ',romfile=' : ''}`;
+    const args = [
+      ...['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
+      ...['-nographic', '-vga', 'none', '-nodefaults', '-monitor', 'none'],
+      ...['-serial', `file:${serialLog}`, '-qmp', `unix:${join(opts.workDir, 'qmp.sock')},server=on,wait=off`, '-no-shutdown'],
+      ...firmware,
+      ...['-netdev', `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`, '-device', nic],
+      ...(opts.extraArgs ?? []),
+    ];
+    const startedAt = performance.now();
+    const child = opts.ns.spawn('qemu-system-x86_64', args);
+    return new Vm(opts, child, startedAt);
+  }
+
+  async serial(): Promise<string> {
+    return readFile(this.serialLog, 'latin1').catch(() => '');
+  }
+
+  /** Waits until the serial console shows `pattern`; rejects on timeout or QEMU exit. */
+  async waitForSerial(pattern: RegExp, timeoutMs: number): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    let dead = false;
+    void this.exited.then(() => (dead = true));
+    for (;;) {
+      const text = await this.serial();
+      const m = pattern.exec(text);
+      if (m) return m[0];
+      if (dead) throw new Error(`QEMU exited before ${pattern} appeared: ${this.stderr()}`);
+      if (Date.now() > until) throw new Error(`${pattern} not on the serial console within ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The baseline boot of shared/reference/pxe-e2e-dnsmasq.sh, in the harness: dnsmasq (DHCP,
+ * TFTP) and a node HTTP server speaking the machine-side contract boot four VMs at once through
+ * iPXE into the installer stand-in, which must call back as the contract says. This proves the
+ * harness and the stand-in independently of kickstand's own servers.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { startDnsmasq } from './lib/dnsmasq.js';
+import { guestImage } from './lib/guest-image.js';
+import { callbackKickstart } from './lib/kickstarts.js';
+import { Netns } from './lib/netns.js';
+import { startStubBootServer, type StubEvent } from './lib/stub-boot-server.js';
+import { Vm, type Firmware, type NicRom } from './lib/vm.js';
+
+if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
+// Four TCG guests share 2 cores with the rest of the suite: a boot that takes 20 s alone can take 60.
+t.setTimeout(240_000);
+
+interface Case {
+  label: string;
+  firmware: Firmware;
+  nicRom: NicRom;
+  kernelArgs: string;
+  kickstartMode: boolean;
+  expect: string[];
+}
+
+const CASES: Case[] = [
+  { label: 'BIOS, iPXE ROM, stand-in callbacks', firmware: 'bios', nicRom: 'ipxe', kernelArgs: 'standin.mode=self', kickstartMode: false, expect: ['start', 'progress:kickstart', 'progress:install', 'hostkeys', 'built'] },
+  { label: 'UEFI, iPXE ROM, kickstart %pre/%post', firmware: 'uefi', nicRom: 'ipxe', kernelArgs: 'standin.mode=kickstart', kickstartMode: true, expect: ['start', 'progress:post', 'hostkeys', 'built'] },
+  { label: 'UEFI, native PXE → TFTP → iPXE', firmware: 'uefi', nicRom: 'native', kernelArgs: 'standin.mode=self', kickstartMode: false, expect: ['start', 'progress:kickstart', 'progress:install', 'hostkeys', 'built'] },
+  { label: 'BIOS, iPXE ROM, install fails → %onerror', firmware: 'bios', nicRom: 'ipxe', kernelArgs: 'standin.mode=kickstart standin.fail=install', kickstartMode: true, expect: ['start', 'failed'] },
+];
+const FINAL = ['built', 'failed'];
+
+t.test('dnsmasq + HTTP stub boot four VMs into the installer stand-in', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'kse2e-baseline-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const guest = await guestImage({ workDir: join(work, 'guest') });
+  const assets = join(work, 'assets');
+  await mkdir(assets);
+  await copyFile(guest.kernel, join(assets, 'vmlinuz'));
+  await copyFile(guest.initrd, join(assets, 'initrd.gz'));
+
+  const ns = await Netns.create({ taps: CASES.length, routerAdvertisements: true });
+  t.teardown(() => ns.destroy());
+  const machines = CASES.map((c, i) => {
+    const mac = `52:54:00:77:00:${(0x10 + i).toString(16)}`;
+    const token = randomBytes(12).toString('hex');
+    const base = `http://${ns.serverAddress}:8080`;
+    return { mac, token, kernelArgs: c.kernelArgs, kickstart: c.kickstartMode ? callbackKickstart(base, token) : `# kickstart for ${mac}\ntext\n` };
+  });
+  const server = await startStubBootServer(ns, { port: 8080, assetsDir: assets, machines });
+  await startDnsmasq(ns, { tftpRoot: '/usr/lib/ipxe', ipxeScriptUrl: `${server.url}/boot/ipxe?mac=\${net0/mac}`, range: ['10.77.0.50', '10.77.0.150'] });
+
+  const vms = await Promise.all(
+    CASES.map(async (c, i) => {
+      const dir = join(work, `vm${i}`);
+      await mkdir(dir);
+      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom, workDir: dir, memoryMb: 384 });
+    }),
+  );
+  t.teardown(() => Promise.all(vms.map((vm) => vm.stop())));
+
+  const callbacksOf = (token: string) => server.events.items.filter((e): e is Extract<StubEvent, { type: 'callback' }> => e.type === 'callback' && e.token === token);
+  const results = await Promise.allSettled(
+    CASES.map(async (c, i) => {
+      const { token } = machines[i];
+      const expectedFinal = c.expect[c.expect.length - 1];
+      await server.events.waitFor((e) => e.type === 'callback' && e.token === token && e.event === expectedFinal, 150_000, `${expectedFinal} callback from ${c.label}`);
+      // the final callback is the last word: nothing may follow a `failed` that ends an install
+      await new Promise((r) => setTimeout(r, c.expect.includes('failed') ? 1500 : 0));
+      await vms[i].stop();
+      return ((performance.now() - vms[i].startedAt) / 1000).toFixed(1);
+    }),
+  );
+  const dnsmasqLog = await readFile(join(ns.workDir, 'dnsmasq.log'), 'utf8').catch(() => '');
+
+  for (const [i, c] of CASES.entries()) {
+    t.test(c.label, async (t) => {
+      const r = results[i];
+      const { mac, token } = machines[i];
+      if (r.status === 'rejected') {
+        t.fail(String(r.reason));
+        t.comment((await vms[i].serial()).slice(-3000));
+        return;
+      }
+      t.comment(`${c.label}: final callback ${r.value} s after QEMU start`);
+      const got = callbacksOf(token).map((e) => (e.event === 'progress' ? `progress:${e.step}` : e.event));
+      t.same(got, c.expect, 'callbacks in order, each once');
+      t.equal(callbacksOf(token).filter((e) => FINAL.includes(e.event)).length, c.expect.filter((e) => FINAL.includes(e)).length);
+      const hostkeys = callbacksOf(token).find((e) => e.event === 'hostkeys');
+      if (c.expect.includes('hostkeys')) t.equal(hostkeys?.body.trim(), guest.hostKey.publicKey, 'host key reported is the one in the image');
+      const failed = callbacksOf(token).find((e) => e.event === 'failed');
+      if (c.expect.includes('failed')) t.match(failed?.body, /failing the install at install[\s\S]*run section \d+-onerror/, 'failed carries the log tail');
+      t.ok(
+        server.events.items.some((e) => e.type === 'http' && e.path === '/boot/ipxe' && new URLSearchParams(e.query).get('mac') === mac && e.status === 200),
+        'iPXE asked for its script with its own MAC',
+      );
+      t.ok(server.events.items.some((e) => e.type === 'http' && e.path === '/boot/kickstart' && e.query === `?token=${token}` && e.status === 200), 'kickstart fetched with the token');
+      const ip = new RegExp(`DHCPACK\\(br0\\) (\\S+) ${mac}`).exec(dnsmasqLog)?.[1];
+      t.ok(ip, 'dnsmasq leased an address to the MAC');
+      const tftp = new RegExp(`sent /usr/lib/ipxe/snponly\\.efi to ${ip?.replace(/\./g, '\\.')}\\b`).test(dnsmasqLog);
+      t.equal(tftp, c.nicRom === 'native', c.nicRom === 'native' ? 'native PXE fetched snponly.efi over TFTP' : 'iPXE ROM went straight to HTTP');
+    });
+  }
+  t.ok(server.events.items.filter((e) => e.type === 'http' && e.path === '/boot/assets/initrd.gz' && e.status === 200).length >= CASES.length, 'every VM fetched the initrd');
+});
