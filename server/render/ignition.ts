@@ -16,12 +16,11 @@ const REPORT_UNIT = 'kickstand-report.service';
 export function systemdPathUnit(path: string, suffix: string): string {
   const trimmed = path.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
   if (!trimmed) return `-.${suffix}`;
-  const escaped = trimmed
-    .split('/')
-    .map((seg) =>
-      [...seg].map((c, i) => (/[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0) ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join(''),
+  const escaped = [...trimmed]
+    .map((c, i) =>
+      c === '/' ? '-' : /[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0) ? c : [...Buffer.from(c)].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join(''),
     )
-    .join('-');
+    .join('');
   return `${escaped}.${suffix}`;
 }
 

@@ -1,0 +1,46 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { RenderEnv } from '../../server/render/env.js';
+import { bootScript, renderInstallConfig, renderIpxe } from '../../server/render/ipxe.js';
+import { ctxFor, examples, goldenDir, URLS } from './helpers.js';
+
+/**
+ * Golden files for every example machine. Regenerate with UPDATE_GOLDEN=1 after an intended
+ * change and review the diff: it is the exact text machines will receive.
+ */
+const update = process.env.UPDATE_GOLDEN === '1';
+const env = new RenderEnv();
+
+function golden(t: Test, name: string, actual: string) {
+  const file = join(goldenDir, name);
+  if (update) {
+    mkdirSync(goldenDir, { recursive: true });
+    writeFileSync(file, actual);
+  }
+  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches its golden file`);
+}
+
+t.test('every example machine renders its config and iPXE scripts', async (t) => {
+  const all = await examples();
+  t.equal(all.length, 3, 'three example machines');
+  for (const { machine, profile } of all) {
+    const ctx = ctxFor(machine, profile);
+    const config = renderInstallConfig(ctx, env);
+    golden(t, `${machine.name}.${profile.os === 'fcos' ? 'ign' : 'ks'}`, config);
+    const boot = bootScript(ctx, env);
+    t.equal(boot.error, undefined, `${machine.name} has no render error`);
+    golden(t, `${machine.name}.install.ipxe`, boot.script);
+    golden(t, `${machine.name}.local.ipxe`, renderIpxe({ kind: 'local', name: machine.name, firmware: profile.firmware, urls: URLS }, env));
+  }
+});
+
+t.test('unknown, bootstrap and error scripts', async (t) => {
+  golden(t, 'unknown.ipxe', renderIpxe({ kind: 'unknown', mac: '52-54-00-99-99-99', urls: URLS }, env));
+  golden(t, 'bootstrap.ipxe', renderIpxe({ kind: 'bootstrap', urls: URLS }, env));
+  const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
+  const boot = bootScript(ctxFor({ ...web.machine, ipv4: undefined }, web.profile), env);
+  t.ok(boot.error, 'a machine missing its static address gets an error for the failed event');
+  t.same(boot.error!.problems.map((p) => p.path), ['ipv4']);
+  golden(t, 'web-01.error.ipxe', boot.script);
+});
