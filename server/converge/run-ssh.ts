@@ -1,19 +1,39 @@
 import { connectWithRetry } from './connect.js';
 import { remoteCommand } from './shell.js';
+import type { SshSession } from './ssh-session.js';
 import type { ExecResult, SshTarget } from './types.js';
+
+export interface RunSshOptions {
+  /** connection and command together; default 30 s */
+  timeoutMs?: number;
+  /** aborting closes the connection and rejects with the signal's reason */
+  signal?: AbortSignal;
+}
 
 /**
  * Runs one command on a host with kickstand's key and the pinned host key, as root (`sudo -n` for
  * another user). For the SSH power driver: a `systemctl reboot` resolves with code null when the
  * host drops the connection before answering. Rejects with a ConnectError when the host is not
- * reached before `timeoutMs`.
+ * reached in time.
  */
-export async function runSsh(target: SshTarget, command: string, timeoutMs = 30_000): Promise<ExecResult> {
-  const deadline = Date.now() + timeoutMs;
-  const session = await connectWithRetry(target, { deadline });
+export async function runSsh(target: SshTarget, command: string, opts: RunSshOptions = {}): Promise<ExecResult> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const connecting = connectWithRetry(target, { deadline });
+  let session: SshSession | undefined;
   try {
-    return await session.exec(remoteCommand(command, target.user), Math.max(1, deadline - Date.now()));
+    session = await Promise.race([connecting, aborted]);
+    return await Promise.race([session.exec(remoteCommand(command, target.user), Math.max(1, deadline - Date.now())), aborted]);
   } finally {
-    session.end();
+    signal?.removeEventListener('abort', onAbort);
+    if (session) session.end();
+    // Aborted while connecting: the attempt may still succeed later and must not stay open.
+    else connecting.then((s) => s.end(), () => {});
   }
 }

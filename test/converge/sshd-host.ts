@@ -140,7 +140,7 @@ export async function startSshdHost(): Promise<SshdHost> {
   const hostKey = readFileSync(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
 
   // '*' rather than the locked '!' useradd leaves: sshd refuses locked accounts even for keys.
-  spawnSync('userdel', ['-r', user], { stdio: 'ignore' });
+  spawnSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
   execFileSync('useradd', ['-m', '-s', '/bin/bash', '-p', '*', user]);
   const sudoers = `/etc/sudoers.d/${user}`;
   // sudo resets PATH to secure_path: that is where the shims have to be for root's commands.
@@ -202,7 +202,7 @@ export async function startSshdHost(): Promise<SshdHost> {
         // already gone
       }
       rmSync(sudoers, { force: true });
-      spawnSync('userdel', ['-r', user], { stdio: 'ignore' });
+      spawnSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
       rmSync(dir, { recursive: true, force: true });
     },
   };

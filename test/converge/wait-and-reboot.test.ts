@@ -119,13 +119,18 @@ t.test('runSsh runs one command as root through the same key and pinning', async
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);
   const refused = await runSsh({ ...target, pinnedHostKeys: [readFileSync(`${wrong}.pub`, 'utf8')] }, 'id').catch((e: unknown) => e);
   t.equal((refused as ConnectError).kind, 'host-key-mismatch');
-  await t.rejects(runSsh({ ...target, port: await freePort() }, 'id', 1200), ConnectError);
+  await t.rejects(runSsh({ ...target, port: await freePort() }, 'id', { timeoutMs: 1200 }), ConnectError);
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(new Error('power call cancelled')), 300);
+  const started = Date.now();
+  await t.rejects(runSsh(target, 'sleep 3', { signal: abort.signal }), /power call cancelled/);
+  t.ok(Date.now() - started < 2000, 'aborting ends a running command at once');
 
   const pid = host.pid();
   const r = await runSsh(target, 'systemctl reboot');
   t.ok(r.code === 0 || r.code === null, `reboot accepted (code ${r.code})`);
   await sleep(600); // the shim takes sshd down 0.3 s after answering
-  const back = await runSsh(target, 'echo up', 10_000);
+  const back = await runSsh(target, 'echo up', { timeoutMs: 10_000 });
   t.equal(back.stdout, 'up\n');
   t.not(host.pid(), pid, 'the host went down and came back');
 });
