@@ -15,6 +15,9 @@ import type { Socket } from 'node:dgram';
  * inherited; that child wraps each with dgram `bind({ fd })` and hands it to us through the
  * documented child_process IPC handle passing. Both steps are public APIs (no internal
  * protocol), the helper is gone once we hold the sockets, and the kernel does all filtering.
+ * The child must close its copies at once: a socket open in two processes splits the packets
+ * between them. (A packet arriving in the milliseconds of the hand-over may be read by the
+ * child and lost; DHCP clients retransmit.)
  */
 
 const PY = `
@@ -41,8 +44,9 @@ const fds = process.argv.slice(1).map(Number);
     const s = dgram.createSocket('udp4');
     await new Promise((ok) => s.bind({ fd }, ok));
     await new Promise((ok, ko) => process.send({ fd }, s, (e) => (e ? ko(e) : ok())));
+    s.close();
   }
-  process.disconnect();
+  process.exit(0);
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
 

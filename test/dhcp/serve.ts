@@ -1,0 +1,54 @@
+/**
+ * Runs startDhcpServer inside a network namespace for the socket tests and the benchmark:
+ *   ip netns exec NS node --import tsx test/dhcp/serve.ts '<json spec>'
+ * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac}.
+ */
+import { createInterface } from 'node:readline';
+import { Config, type ConfigInput } from '../../server/config/schema.js';
+import { startDhcpServer } from '../../server/dhcp/server.js';
+import type { BootView } from '../../server/lifecycle/types.js';
+import type { LeaseRepo } from '../../server/store/store.js';
+import { MemoryLeases } from './memory-leases.js';
+
+interface Spec {
+  dhcp: ConfigInput['dhcp'];
+  publicUrl: string;
+  machines?: BootView[];
+  /** SQLite file for the real store; in-memory leases otherwise. */
+  sqlite?: string;
+  quiet?: boolean;
+}
+
+const spec = JSON.parse(process.argv[2]) as Spec;
+const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
+const machines = new Map<string, BootView>();
+for (const m of spec.machines ?? []) for (const mac of m.macs) machines.set(mac, m);
+
+let leases: LeaseRepo = new MemoryLeases();
+let closeStore = async () => {};
+if (spec.sqlite) {
+  const { openSqliteStore } = await import('../../server/store/sqlite.js');
+  const store = await openSqliteStore(spec.sqlite);
+  leases = store.leases;
+  closeStore = () => store.close();
+}
+const server = await startDhcpServer({
+  config: Config.parse({ dhcp: spec.dhcp }).dhcp,
+  publicUrl: spec.publicUrl,
+  directory: { byMac: async (mac) => machines.get(mac) },
+  leases,
+  sink: { report: (event) => !spec.quiet && out({ event, at: Date.now() }) },
+  logger: { info: () => {}, warn: (o, m) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`), error: (o, m) => process.stderr.write(`${m} ${String((o as { err?: unknown }).err ?? '')}\n`) },
+});
+out({ ready: true, serverAddress: server.serverAddress });
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const [cmd, arg] = line.trim().split(/\s+/);
+  if (cmd === 'stats') out({ stats: server.stats() });
+  if (cmd === 'mac') out({ mac: server.ipToMac(arg) ?? null });
+});
+process.on('SIGTERM', async () => {
+  await server.close();
+  await closeStore();
+  process.exit(0);
+});
