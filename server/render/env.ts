@@ -25,6 +25,8 @@ export interface RenderEnvOptions {
   /** operator directories, searched before the built-in ones */
   templatesDir?: string;
   ignitionDir?: string;
+  /** the fallback directories; default: the repository's templates/ and ignition/ */
+  builtin?: Partial<Record<Area, string>>;
   checkIntervalMs?: number;
   now?: () => number;
   /** the stat used for freshness checks; tests count calls through it */
@@ -179,7 +181,8 @@ export class RenderEnv {
       now: options.now ?? Date.now,
       stat: options.stat ?? statOrUndefined,
     };
-    const roots = (dir: string | undefined, area: Area) => [...new Set([dir && resolve(dir), builtinDirs[area]].filter((d): d is string => !!d))];
+    const roots = (dir: string | undefined, area: Area) =>
+      [...new Set([dir && resolve(dir), resolve(options.builtin?.[area] ?? builtinDirs[area])].filter((d): d is string => !!d))];
     this.areas = {
       templates: new AreaCache('templates', roots(options.templatesDir, 'templates'), hb, opts),
       ignition: new AreaCache('ignition', roots(options.ignitionDir, 'ignition'), hb, opts),

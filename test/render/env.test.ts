@@ -1,0 +1,122 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { builtinDirs, RenderEnv, type FileStat } from '../../server/render/env.js';
+import { RenderError } from '../../server/render/problems.js';
+import { renderKickstart } from '../../server/render/kickstart.js';
+import { ctxFor, examples } from './helpers.js';
+
+function tmp(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ks-env-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Writes a file and moves its mtime forward, so the edit is visible even within one mtime tick. */
+function edit(file: string, text: string) {
+  const before = (() => {
+    try {
+      return statSync(file).mtimeMs;
+    } catch {
+      return 0;
+    }
+  })();
+  writeFileSync(file, text);
+  const next = new Date(Math.max(Date.now(), before + 2000));
+  utimesSync(file, next, next);
+}
+
+t.test('a template edit is picked up without a restart, after the check interval', async (t) => {
+  const dir = tmp(t);
+  mkdirSync(join(dir, 'ipxe'));
+  const file = join(dir, 'ipxe', 'hello.ipxe.hbs');
+  edit(file, 'v1 {{name}}');
+  let now = 0;
+  const env = new RenderEnv({ templatesDir: dir, now: () => now });
+  t.equal(env.render('templates', 'ipxe/hello.ipxe', { name: 'a' }), 'v1 a');
+  edit(file, 'v2 {{name}}');
+  now = 500;
+  t.equal(env.render('templates', 'ipxe/hello.ipxe', { name: 'a' }), 'v1 a', 'within the interval the cached template serves');
+  now = 1000;
+  t.equal(env.render('templates', 'ipxe/hello.ipxe', { name: 'a' }), 'v2 a', 'after it the edit is live');
+});
+
+t.test('the real clock: an edit to the operator kickstart is live within about a second', async (t) => {
+  const dir = tmp(t);
+  cpSync(builtinDirs.templates, dir, { recursive: true });
+  const env = new RenderEnv({ templatesDir: dir });
+  const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
+  const ctx = ctxFor(web.machine, web.profile);
+  t.notMatch(renderKickstart(ctx, env), 'eula --agreed');
+  const file = join(dir, 'kickstart', 'rocky-9.ks.hbs');
+  edit(file, (await import('node:fs')).readFileSync(file, 'utf8').replace('text\n', 'text\neula --agreed\n'));
+  await new Promise((r) => setTimeout(r, 1100));
+  t.match(renderKickstart(ctx, env), 'eula --agreed');
+});
+
+t.test('partials: edits, new files and operator overrides of one partial', async (t) => {
+  const op = tmp(t);
+  const base = tmp(t);
+  mkdirSync(join(base, 'kickstart', 'partials'), { recursive: true });
+  writeFileSync(join(base, 'kickstart', 'main.hbs'), '[{{> kickstart/a}}|{{> kickstart/b}}]');
+  writeFileSync(join(base, 'kickstart', 'partials', 'a.hbs'), 'A');
+  writeFileSync(join(base, 'kickstart', 'partials', 'b.hbs'), 'B');
+  let now = 0;
+  const env = new RenderEnv({ templatesDir: op, builtin: { templates: base }, now: () => now });
+  t.equal(env.render('templates', 'kickstart/main', {}), '[A|B]');
+  mkdirSync(join(op, 'kickstart', 'partials'), { recursive: true });
+  edit(join(op, 'kickstart', 'partials', 'b.hbs'), 'B-operator');
+  edit(join(base, 'kickstart', 'partials', 'a.hbs'), 'A2');
+  now = 1000;
+  t.equal(env.render('templates', 'kickstart/main', {}), '[A2|B-operator]', 'operator partial wins, built-in edit is live');
+  rmSync(join(op, 'kickstart', 'partials', 'b.hbs'));
+  now = 2000;
+  t.equal(env.render('templates', 'kickstart/main', {}), '[A2|B]', 'removing the override falls back to the built-in');
+});
+
+t.test('no file system access between checks: renders stay cheap', async (t) => {
+  const stats: string[] = [];
+  let now = 0;
+  const env = new RenderEnv({
+    now: () => now,
+    stat: (file): FileStat | undefined => {
+      stats.push(file);
+      try {
+        const s = statSync(file);
+        return s.isFile() ? { mtimeMs: s.mtimeMs, size: s.size } : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  });
+  const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
+  const ctx = ctxFor(web.machine, web.profile);
+  renderKickstart(ctx, env);
+  const first = stats.length;
+  t.ok(first > 0, 'the first render looks at the files');
+  for (let i = 0; i < 1000; i++) {
+    now += 0.5;
+    renderKickstart(ctx, env);
+  }
+  t.equal(stats.length, first, '1000 renders within the interval stat nothing');
+  now += 1000;
+  renderKickstart(ctx, env);
+  const perCheck = stats.length - first;
+  t.ok(perCheck > 0 && new Set(stats.slice(first)).size === perCheck, 'one check stats each known file once');
+});
+
+t.test('template problems are RenderErrors naming the file', async (t) => {
+  const dir = tmp(t);
+  mkdirSync(join(dir, 'ipxe'));
+  writeFileSync(join(dir, 'ipxe', 'broken.ipxe.hbs'), '{{#if x}}unclosed');
+  writeFileSync(join(dir, 'ipxe', 'typo.ipxe.hbs'), '{{nmae}}');
+  const env = new RenderEnv({ templatesDir: dir });
+  const err = t.throws(() => env.render('templates', 'ipxe/broken.ipxe', { x: true })) as RenderError;
+  t.type(err, RenderError);
+  t.match(err.problems[0].path, 'broken.ipxe.hbs');
+  const strict = t.throws(() => env.render('templates', 'ipxe/typo.ipxe', { name: 'a' })) as RenderError;
+  t.type(strict, RenderError, 'a misspelt field fails instead of rendering empty');
+  t.match(strict.problems[0].message, /nmae/);
+  t.throws(() => env.render('templates', 'ipxe/missing.ipxe', {}), RenderError);
+});
