@@ -19,7 +19,7 @@ export interface SenderConfig {
 }
 
 export type Step =
-  | { kind: 'send'; first: number; last: number; retransmit: boolean }
+  | { kind: 'send'; first: number; last: number }
   | { kind: 'wait' }
   | { kind: 'done' }
   | { kind: 'fail'; reason: string };
@@ -57,7 +57,7 @@ export class Sender {
   }
 
   start(now: number): Step {
-    return this.window(now, false);
+    return this.window(now);
   }
 
   onAck(wireBlock: number, now: number): Step {
@@ -70,7 +70,7 @@ export class Sender {
       // Windowed (RFC 7440): the peer lost the first block of the window and says so; resend once.
       if (this.config.windowsize === 1 || this.resentOnDuplicate || this.acked === this.sentUpTo) return WAIT;
       this.resentOnDuplicate = true;
-      return this.window(now, true);
+      return this.window(now);
     }
     if (block === this.totalBlocks) {
       this.finished = true;
@@ -79,7 +79,7 @@ export class Sender {
     this.acked = block;
     this.timeoutMs = this.config.timeoutMs;
     this.resentOnDuplicate = false;
-    return this.window(now, block < this.sentUpTo);
+    return this.window(now);
   }
 
   onError(message: string): Step {
@@ -96,16 +96,16 @@ export class Sender {
     }
     if (now - this.lastSendAt < this.timeoutMs) return WAIT;
     this.timeoutMs = Math.min(this.timeoutMs * 2, this.config.maxTimeoutMs);
-    return this.window(now, true);
+    return this.window(now);
   }
 
   /** The window that follows the last ACK: blocks acked+1 … acked+windowsize (block 0 = OACK alone). */
-  private window(now: number, retransmit: boolean): Step {
+  private window(now: number): Step {
     const first = this.acked + 1;
     const last = first === 0 ? 0 : Math.min(this.acked + this.config.windowsize, this.totalBlocks);
+    this.retransmissions += Math.max(0, Math.min(last, this.sentUpTo) - first + 1);
     this.sentUpTo = Math.max(this.sentUpTo, last);
     this.lastSendAt = now;
-    if (retransmit) this.retransmissions += last - first + 1;
-    return { kind: 'send', first, last, retransmit };
+    return { kind: 'send', first, last };
   }
 }
