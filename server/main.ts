@@ -40,7 +40,10 @@ export interface ServiceContext {
   lifecycle: Lifecycle;
   events: EventLog;
   metrics: Registry;
-  publicUrl: string;
+  /** the port HTTP actually listens on (config may say 0) */
+  httpPort: number;
+  /** IP → MAC from every boot server that knows (DHCP leases, iPXE script requests) */
+  resolveIp: (ip: string) => string | undefined;
   store: Awaited<ReturnType<typeof openSqliteStore>>;
 }
 
@@ -118,6 +121,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
   // Bounded: a rack's worth of addresses, oldest forgotten first.
   const learned = new Map<string, string>();
   const resolvers: ((ip: string) => string | undefined)[] = [(ip) => learned.get(ip)];
+  const resolveIp = (ip: string) => resolvers.map((r) => r(ip)).find(Boolean);
   const app = await buildApp({
     config,
     store,
@@ -128,7 +132,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     metrics,
     logger,
     apiToken: token,
-    resolveIp: (ip) => resolvers.map((r) => r(ip)).find(Boolean),
+    resolveIp,
     learnIp: (ip, mac) => {
       learned.delete(ip);
       learned.set(ip, mac);
@@ -137,9 +141,8 @@ export async function startService(config: Config, logger: Logger, opts: Service
   });
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
-  const publicUrl = config.http.publicUrl ?? `http://127.0.0.1:${port}`;
 
-  const ctx: ServiceContext = { config, logger, lifecycle, events, metrics, publicUrl, store };
+  const ctx: ServiceContext = { config, logger, lifecycle, events, metrics, httpPort: port, store, resolveIp };
   const servers: BootServer[] = [];
   for (const start of opts.extraServers ?? []) {
     const s = await start(ctx);
@@ -154,7 +157,6 @@ export async function startService(config: Config, logger: Logger, opts: Service
   return {
     app,
     port,
-    publicUrl,
     apiToken: token,
     apiTokenCreated: created,
     store,

@@ -1,5 +1,7 @@
+import { networkInterfaces } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { startDhcpServer } from '../dhcp/server.js';
 import { createRenderers } from '../http/renderers.js';
 import { createLogger } from '../log.js';
 import { type BootServer, type ServiceContext, startService } from '../main.js';
@@ -10,8 +12,12 @@ import { startTftpServer } from '../tftp/server.js';
 function bootServers(config: Config) {
   const servers: ((ctx: ServiceContext) => Promise<BootServer>)[] = [];
   if (config.tftp.enabled)
-    servers.push(async ({ events, logger }) =>
+    servers.push(async ({ events, logger, resolveIp }) =>
       startTftpServer({
+        resolveIp: (ip) => {
+          const mac = resolveIp(ip);
+          return mac ? { mac } : undefined;
+        },
         root: config.tftp.root,
         host: config.tftp.host,
         port: config.tftp.port,
@@ -21,10 +27,30 @@ function bootServers(config: Config) {
         logger: logger.child({ component: 'tftp' }),
       }),
     );
+  if (config.dhcp.mode !== 'off')
+    servers.push(async ({ events, logger, lifecycle, store, metrics, httpPort }) => {
+      const dhcp = await startDhcpServer({
+        config: config.dhcp,
+        publicUrl: config.http.publicUrl ?? `http://${dhcpAddress(config.dhcp)}:${httpPort}`,
+        directory: { byMac: (mac) => lifecycle.bootView(mac) },
+        leases: store.leases,
+        sink: events,
+        logger: logger.child({ component: 'dhcp' }),
+        registry: metrics,
+      });
+      return { close: () => dhcp.close(), resolveIp: (ip) => dhcp.ipToMac(ip) };
+    });
   return servers;
 }
 
-function banner(config: Config, svc: { port: number; publicUrl: string; apiToken: string; apiTokenCreated: boolean }): string {
+/** The address machines reach kickstand at: the configured one, else the DHCP interface's. */
+function dhcpAddress(dhcp: Config['dhcp']): string {
+  const addr = dhcp.serverAddress ?? networkInterfaces()[dhcp.interface ?? '']?.find((a) => a.family === 'IPv4')?.address;
+  if (!addr) throw new Error(`dhcp.interface ${dhcp.interface ?? '(unset)'} has no IPv4 address: set dhcp.serverAddress or http.publicUrl`);
+  return addr;
+}
+
+function banner(config: Config, svc: { port: number; apiToken: string; apiTokenCreated: boolean }): string {
   const lines = [
     `kickstand is running`,
     `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,

@@ -89,7 +89,7 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
 
   try {
     if (o.user !== 'root') {
-      const r = await host.run('true', 30_000);
+      const r = await host.run('true', Math.max(1, Math.min(30_000, o.deadline - Date.now())));
       if (r.code !== 0) return finish({ kind: 'sudo', message: `${where}: sudo -n refused; the converge user needs passwordless sudo (${firstLine(r)})` });
     }
     const changed = new Set<string>();

@@ -42,6 +42,11 @@ export function classifyConnectError(err: { code?: unknown; level?: unknown; mes
       'host-key-mismatch',
       `${f.where}: HOST KEY MISMATCH: the host presented ${f.refusedHostKey}, which is not among the ${f.pinnedCount} key(s) the installer reported; refusing to connect (reinstall, or check for a machine answering in its place)`,
     );
+  if (/no matching host key format/.test(err.message ?? ''))
+    return new ConnectError(
+      'host-key-mismatch',
+      `${f.where}: HOST KEY MISMATCH: the host offers none of the key types the installer reported; refusing to connect`,
+    );
   const code = typeof err.code === 'string' ? err.code : undefined;
   if (err.level === 'client-authentication')
     return new ConnectError('auth', `${f.where}: user ${f.user} was not accepted with kickstand's key (is kickstand's public key in its authorized_keys?)`);

@@ -61,22 +61,28 @@ export class SshSession {
       });
       client.on('error', fail);
       client.once('close', () => fail({ code: 'ECONNRESET', message: 'connection closed during the SSH handshake' }));
-      client.connect({
-        host: target.host,
-        port,
-        username: target.user,
-        privateKey: target.privateKey,
-        readyTimeout: Math.max(1, timeoutMs),
-        algorithms: { serverHostKey: algorithms as never },
-        hostVerifier: (key: Buffer) => {
-          if (isPinned(pinned, key)) return true;
-          facts.refusedHostKey = fingerprint(key);
-          return false;
-        },
-        // A host that dies without closing the TCP connection is noticed within a minute.
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
-      });
+      try {
+        client.connect({
+          host: target.host,
+          port,
+          username: target.user,
+          privateKey: target.privateKey,
+          readyTimeout: Math.max(1, timeoutMs),
+          algorithms: { serverHostKey: algorithms as never },
+          hostVerifier: (key: Buffer) => {
+            if (isPinned(pinned, key)) return true;
+            facts.refusedHostKey = fingerprint(key);
+            return false;
+          },
+          // A host that dies without closing the TCP connection is noticed within a minute.
+          keepaliveInterval: 15_000,
+          keepaliveCountMax: 4,
+        });
+      } catch (err) {
+        // ssh2 throws here for a key it cannot read: no retry will fix that.
+        settled = true;
+        reject(new ConnectError('auth', `${facts.where}: kickstand's private key is unusable: ${(err as Error).message}`));
+      }
     });
   }
 

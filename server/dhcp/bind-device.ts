@@ -22,13 +22,17 @@ import type { Socket } from 'node:dgram';
 
 const PY = `
 import os, socket, sys
-iface, node, code = sys.argv[1], sys.argv[2], sys.argv[3]
+iface, node, code, rcvbuf = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 fds = []
-for port in sys.argv[4:]:
+for port in sys.argv[5:]:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, rcvbuf)
+    except PermissionError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.bind(('0.0.0.0', int(port)))
     fd = s.detach()
     os.set_inheritable(fd, True)
@@ -50,11 +54,18 @@ const fds = process.argv.slice(1).map(Number);
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
 
+/**
+ * A burst of PXE clients (a rack powering on) or a relay's load test must wait in the kernel
+ * while a lease commit runs; the default 208 KiB holds only ~300 requests. FORCE needs
+ * CAP_NET_ADMIN, which a DHCP server has anyway (port 67); otherwise rmem_max caps it.
+ */
+const RCVBUF = 8 * 1024 * 1024;
+
 export async function openDeviceSockets(iface: string, ports: number[], timeoutMs = 10_000): Promise<Socket[]> {
   const env = { ...process.env };
   // The child needs plain node; loaders from our own NODE_OPTIONS would only slow it down.
   delete env.NODE_OPTIONS;
-  const child = spawn('python3', ['-c', PY, iface, process.execPath, CHILD, ...ports.map(String)], {
+  const child = spawn('python3', ['-c', PY, iface, process.execPath, CHILD, String(RCVBUF), ...ports.map(String)], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env,
   });

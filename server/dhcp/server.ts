@@ -176,7 +176,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
 
   for (const [localPort, socket] of byPort) {
-    socket.setRecvBufferSize(4 * 1024 * 1024);
     socket.on('error', (err) => log.error({ err, port: localPort }, 'dhcp socket error'));
     socket.on('message', (buf, rinfo) => {
       stats.received++;

@@ -51,6 +51,12 @@ export class EventLog implements EventSink {
       while (this.queue.length) {
         const batch = this.queue.splice(0, 500);
         try {
+          // Protocol code knows the MAC, not always the machine: attribute here, once.
+          for (const b of batch)
+            if (!b.event.machine && b.event.mac) {
+              const m = await this.store.machines.byMac(b.event.mac);
+              if (m) b.event = { ...b.event, machine: m.name };
+            }
           this.deliver(await this.store.events.appendMany(batch));
         } catch (err) {
           this.logger.error({ err, dropped: batch.length }, 'events could not be stored');

@@ -88,10 +88,10 @@ function lintNetwork(p: Profile, add: Add): void {
 
   // Every device may be enslaved or carry a VLAN once: one owner per interface.
   const owner = new Map<string, string>();
-  const take = (device: string, path: string) => {
+  const take = (device: string, path: string, by: string) => {
     const other = owner.get(device);
     if (other) add(path, `${device} is already used by ${other}`);
-    else owner.set(device, path);
+    else owner.set(device, by);
   };
   const ipv4Of = (device: string) =>
     n.interfaces.find((i) => i.role === device)?.ipv4 ?? n.bonds.find((b) => b.name === device)?.ipv4;
@@ -103,21 +103,21 @@ function lintNetwork(p: Profile, add: Add): void {
     b.members.forEach((m, j) => {
       const at = `network.bonds.${i}.members.${j}`;
       if (!roles.has(m)) return add(at, `no interface role ${m} in network.interfaces`);
-      take(m, `network.bonds.${i}`);
+      take(m, at, `network.bonds.${i}`);
       if (ipv4Of(m) !== 'none') add(at, `${m} is a bond port and cannot have an address of its own (set its ipv4 to none)`);
     });
   });
   n.vlans.forEach((v, i) => {
     const at = `network.vlans.${i}.parent`;
     if (!roles.has(v.parent) && !bondNames.has(v.parent)) return add(at, `no interface role or bond named ${v.parent}`);
-    take(v.parent, `network.vlans.${i}`);
+    take(v.parent, at, `network.vlans.${i}`);
     if (ipv4Of(v.parent) !== 'none') add(at, `${v.parent} carries VLAN ${v.id} and cannot have an address of its own (set its ipv4 to none)`);
   });
   n.bridges.forEach((b, i) =>
     b.members.forEach((m, j) => {
       const at = `network.bridges.${i}.members.${j}`;
       if (!roles.has(m) && !bondNames.has(m)) return add(at, `no interface role or bond named ${m}`);
-      take(m, `network.bridges.${i}`);
+      take(m, at, `network.bridges.${i}`);
       if (ipv4Of(m) !== 'none') add(at, `${m} is a bridge port and cannot have an address of its own (set its ipv4 to none)`);
     }),
   );
