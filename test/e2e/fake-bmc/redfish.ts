@@ -99,7 +99,7 @@ const BOOTS_FROM_OFF: ResetType[] = ['On', 'ForceOn', 'PowerCycle'];
 const BOOTS_FROM_ON: ResetType[] = ['ForceRestart', 'GracefulRestart', 'PowerCycle'];
 const ROOT = '/redfish/v1';
 const SESSIONS = `${ROOT}/SessionService/Sessions`;
-const PUBLIC = new Set(['/redfish', ROOT, `${ROOT}/odata`, `${ROOT}/$metadata`]);
+const PUBLIC = new Set(['/redfish', ROOT, `${ROOT}/odata`]);
 
 function redfishError(status: number, id: string, message: string): Answer {
   const code = `Base.1.8.${id}`;
