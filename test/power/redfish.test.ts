@@ -165,3 +165,11 @@ t.test('systemId selects the system; an unknown one is a config error', async (t
   t.equal(err.kind, 'config');
   t.match(err.message, /bmc\.systemId "2" is not among the BMC's systems \(\/redfish\/v1\/Systems\/System\.Embedded\.1\)/);
 });
+
+t.test('a plain http:// address works (no TLS policy involved)', async (t) => {
+  const bmc = await fake(t, { tls: false, backend: memoryBackend('On') });
+  t.match(bmc.url, /^http:\/\//);
+  const { driver } = driverFor(bmc, { tls: {} });
+  await driver.cycle();
+  t.same(bmc.log.at(-2), { kind: 'reset', resetType: 'ForceRestart', before: 'On' });
+});
