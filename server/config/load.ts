@@ -15,6 +15,7 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean }> = {
   KICKSTAND_DHCP_INTERFACE: { path: ['dhcp', 'interface'] },
   KICKSTAND_INVENTORY: { path: ['inventory'] },
   KICKSTAND_TEMPLATES_DIR: { path: ['templatesDir'] },
+  KICKSTAND_IGNITION_DIR: { path: ['ignitionDir'] },
   KICKSTAND_ASSETS_DIR: { path: ['assets', 'dir'] },
   KICKSTAND_LOG_LEVEL: { path: ['log', 'level'] },
 };

@@ -1,0 +1,29 @@
+# kickstand as a container. DHCP needs the host's network (broadcasts), so run it with host
+# networking (see docker-compose.yml). Base image pinned by digest: a rebuild gets the same base.
+ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+
+FROM ${NODE_IMAGE} AS deps
+# better-sqlite3 and cpu-features build from source.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/kickstand
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+# ipxe: the iPXE binaries served over TFTP; ipmitool: the IPMI power driver.
+RUN apt-get update && apt-get install -y --no-install-recommends ipxe ipmitool && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/kickstand
+COPY --from=deps /opt/kickstand/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY bin ./bin
+COPY server ./server
+COPY templates ./templates
+COPY ignition ./ignition
+COPY machines ./machines
+ENV KICKSTAND_DATA_DIR=/var/lib/kickstand \
+    KICKSTAND_INVENTORY=/etc/kickstand/machines \
+    KICKSTAND_ASSETS_DIR=/var/lib/kickstand/assets
+VOLUME ["/var/lib/kickstand"]
+EXPOSE 8080/tcp 69/udp 67/udp 4011/udp
+ENTRYPOINT ["/opt/kickstand/bin/kickstand"]
+CMD ["serve"]

@@ -1,0 +1,30 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ConfigError, loadConfig } from '../server/config/load.js';
+
+t.test('defaults, the shipped kickstand.yaml, and KICKSTAND_* overrides', async (t) => {
+  const d = loadConfig({ env: {} });
+  t.equal(d.http.port, 8080);
+  t.equal(d.tftp.port, 6969);
+  t.equal(d.dhcp.mode, 'off');
+  t.equal(d.inventory, 'machines');
+  t.same(loadConfig({ file: 'kickstand.yaml', env: {} }), d, 'kickstand.yaml documents the defaults');
+  const c = loadConfig({
+    file: 'kickstand.yaml',
+    env: { KICKSTAND_HTTP_PORT: '9090', KICKSTAND_DHCP_MODE: 'proxy', KICKSTAND_DHCP_INTERFACE: 'eno2', KICKSTAND_DATA_DIR: '/srv/ks', KICKSTAND_API_TOKEN: 'x'.repeat(32), KICKSTAND_INVENTORY: '/etc/ks', KICKSTAND_TFTP_PORT: '69' },
+  });
+  t.same([c.http.port, c.dhcp.mode, c.dhcp.interface, c.dataDir, c.api.token, c.inventory, c.tftp.port], [9090, 'proxy', 'eno2', '/srv/ks', 'x'.repeat(32), '/etc/ks', 69]);
+});
+
+t.test('bad config names the key and the variable', async (t) => {
+  t.throws(() => loadConfig({ env: { KICKSTAND_HTTP_PORT: 'eighty' } }), new ConfigError('KICKSTAND_HTTP_PORT: must be a whole number, got "eighty"'));
+  const err = t.throws(() => loadConfig({ env: { KICKSTAND_DHCP_MODE: 'sometimes' } })) as Error;
+  t.match(err.message, /dhcp\.mode \(or KICKSTAND_DHCP_MODE\)/);
+  const dir = mkdtempSync(join(tmpdir(), 'ks-cfg-'));
+  writeFileSync(join(dir, 'bad.yaml'), 'dhcp:\n  subnets:\n    - cidr: 10.0.0.0/33\n');
+  t.match((t.throws(() => loadConfig({ file: join(dir, 'bad.yaml'), env: {} })) as Error).message, /dhcp\.subnets\.0\.cidr/);
+  writeFileSync(join(dir, 'broken.yaml'), 'http: [\n');
+  t.match((t.throws(() => loadConfig({ file: join(dir, 'broken.yaml'), env: {} })) as Error).message, /broken\.yaml/);
+});

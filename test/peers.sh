@@ -1,0 +1,24 @@
+#!/bin/sh
+# The real peers the tests talk to (DHCP clients, TFTP clients and servers, QEMU + iPXE + OVMF,
+# sshd, ipmi_sim, redfishtool, ignition-validate, docker-compose). Installed from Debian's
+# packages when missing; `npm test` runs this first, so a fresh Debian machine needs nothing else.
+set -eu
+PKGS="qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base cpio kea-admin busybox isc-dhcp-client nmap
+ openssh-server openipmi ipmitool redfishtool python3-sushy ignition docker-compose tftpd-hpa atftp
+ tftp-hpa iproute2 sudo tcpdump openssl"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "test peers missing:$missing — install them with: sudo apt-get install$missing" >&2
+  exit 1
+fi
+echo "installing test peers:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# tftpd-hpa's package starts a system daemon on port 69; the tests run their own.
+systemctl disable --now tftpd-hpa >/dev/null 2>&1 || true
