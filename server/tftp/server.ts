@@ -73,8 +73,6 @@ export interface TftpServer {
   stats(): TftpStats;
 }
 
-const TICK_MS = 100;
-
 /** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; events want the plain address. */
 function plainIp(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
@@ -223,10 +221,12 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     });
   });
 
+  // One clock for all transfers instead of a timer per packet; fine enough to keep the first retransmission on time.
+  const tickMs = Math.max(10, Math.min(100, retransmitMs / 4));
   const clock = setInterval(() => {
     const now = Date.now();
     for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.tick(now);
-  }, TICK_MS);
+  }, tickMs);
 
   const port = socket.address().port;
   options.logger?.info({ host, port, root: options.root }, 'tftp: listening');
