@@ -75,7 +75,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     config,
     logger,
     clock: opts.clock,
-    power: (machine) => createPowerDriver(machine, { sink: events, ...opts.power }),
+    power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, ...opts.power }),
     converge: async ({ mode, machine, profile, hostKeys, address, deadline }) => {
       if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
       if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };

@@ -18,6 +18,7 @@ export const Bmc = z
       })
       .default({ verify: true }),
     systemId: z.string().optional().describe('redfish: member of /redfish/v1/Systems; found when only one'),
+    auth: z.enum(['session', 'basic']).optional().describe('redfish: session (default; the password crosses the wire once) or HTTP Basic'),
     timeoutSeconds: z.number().int().min(1).max(600).default(20),
   })
   .superRefine((b, ctx) => {
