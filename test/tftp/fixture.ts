@@ -10,6 +10,16 @@ import { startTftpServer, type TftpServer, type TftpServerOptions } from '../../
 
 export const run = promisify(execFile);
 
+/** Runs a client that is expected to fail: exit code and output instead of a rejection. */
+export async function attempt(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    return { code: 0, ...(await run(cmd, args)) };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
 export interface Fixture {
   root: string;
   server: TftpServer;

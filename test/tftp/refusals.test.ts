@@ -3,7 +3,7 @@ import { readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { encodeRequest, ErrorCode } from '../../server/tftp/packet.js';
-import { run, tempDir, withServer } from './fixture.js';
+import { attempt, run, tempDir, withServer } from './fixture.js';
 import { RawClient } from './raw-client.js';
 
 const SECRET = 'kickstand-secret-outside-root';
@@ -46,7 +46,8 @@ t.test('traversal attempts get an ERROR, never a byte of the file', async (t) =>
   t.equal(await client.next(300), undefined, 'NUL-split name: dropped');
   t.equal(f.server.stats().dropped, 1);
   // A real client: curl sends the path as given with --path-as-is.
-  const curl = await run('curl', ['-sS', '--path-as-is', `tftp://127.0.0.1:${f.server.port}/../secret`]).catch((e: { stdout: string }) => e);
+  const curl = await attempt('curl', ['-sS', '--path-as-is', `tftp://127.0.0.1:${f.server.port}/../secret`]);
+  t.not(curl.code, 0);
   t.notMatch(curl.stdout, SECRET);
   t.equal(f.server.stats().started, 0, 'no transfer ever started');
   t.equal(f.server.stats().refused, attempts.length + 1);
@@ -57,10 +58,9 @@ t.test('write requests are refused (access violation), nothing is written', asyn
   const f = await withServer(t);
   const src = path.join(await tempDir(t), 'upload');
   await writeFile(src, 'payload');
-  const put = await run('tftp', ['-m', 'binary', '127.0.0.1', String(f.server.port), '-c', 'put', src, 'upload']).catch((e: { stderr: string }) => e);
+  const put = await attempt('tftp', ['-m', 'binary', '127.0.0.1', String(f.server.port), '-c', 'put', src, 'upload']);
   t.match(`${put.stdout}${put.stderr}`, /Access violation/i, 'tftp-hpa reports the refusal');
-  const atftp = await run('atftp', ['-p', '-l', src, '-r', 'upload2', '127.0.0.1', String(f.server.port)]).catch((e: { code: number }) => e);
-  t.not((atftp as { code?: number }).code ?? 0, 0, 'atftp put fails');
+  t.not((await attempt('atftp', ['-p', '-l', src, '-r', 'upload2', '127.0.0.1', String(f.server.port)])).code, 0, 'atftp put fails');
   t.same(await readdir(f.root), [], 'root unchanged');
 
   const client = await RawClient.open();
@@ -78,6 +78,5 @@ t.test('unsupported mode and unknown file', async (t) => {
   t.match((await client.next(2000))?.packet, { op: 'error', code: ErrorCode.ILLEGAL_OPERATION });
   client.send(encodeRequest('rrq', 'nope', 'octet'), f.server.port);
   t.match((await client.next(2000))?.packet, { op: 'error', code: ErrorCode.FILE_NOT_FOUND });
-  const curl = await run('curl', ['-sS', `tftp://127.0.0.1:${f.server.port}/nope`]).catch((e: { code: number }) => e);
-  t.equal((curl as { code?: number }).code, 68, 'curl: "TFTP: File Not Found"');
+  t.equal((await attempt('curl', ['-sS', `tftp://127.0.0.1:${f.server.port}/nope`])).code, 68, 'curl: "TFTP: File Not Found"');
 });
