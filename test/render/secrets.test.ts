@@ -1,4 +1,5 @@
 import t from 'tap';
+import { Machine } from '../../server/inventory/machine.js';
 import { RenderEnv } from '../../server/render/env.js';
 import { bootScript, renderInstallConfig, renderIpxe } from '../../server/render/ipxe.js';
 import { ctxFor, examples, URLS } from './helpers.js';
@@ -10,13 +11,13 @@ const ROOT_HASH = '$6$rounds=4096$kickstand$yZ3VgO2Qj7D5fJf0x2ZC0s7zU7bq1mV8m0o9
 
 t.test('no render output carries the BMC password', async (t) => {
   for (const { machine, profile } of await examples()) {
-    const m = { ...machine, bmc: { driver: 'redfish' as const, address: 'https://10.0.0.21', username: 'admin', password: BMC_PASSWORD, tls: { verify: true }, timeoutSeconds: 20 } };
+    const m = Machine.parse({ ...machine, bmc: { driver: 'redfish', address: 'https://10.0.0.21', username: 'admin', password: BMC_PASSWORD } });
     const ctx = ctxFor(m, profile);
     const outputs = [
       renderInstallConfig(ctx, env),
       bootScript(ctx, env).script,
       renderIpxe({ kind: 'local', name: m.name, firmware: profile.firmware, urls: URLS }, env),
-      bootScript({ ...ctx, machine: { ...m, nics: { nope: m.macs[0] } } }, env).script,
+      bootScript({ ...ctx, machine: Machine.parse({ ...m, nics: { nope: m.macs[0] } }) }, env).script,
     ];
     for (const out of outputs) t.notMatch(out, BMC_PASSWORD, `${m.name}: no BMC password`);
   }
