@@ -49,6 +49,8 @@ export interface TftpServerOptions {
 }
 
 export interface TftpStats {
+  /** Datagrams that reached the request port. */
+  received: number;
   active: number;
   started: number;
   completed: number;
@@ -87,8 +89,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
   /** Keyed by client address and port; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
-  const counters = { started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
-  const socket = dgram.createSocket({ type });
+  const counters = { received: 0, started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
+  // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
+  const socket = dgram.createSocket({ type, recvBufferSize: 1 << 20 });
 
   function report(remote: Remote, level: EventLevel, message: string, data: Record<string, unknown>): void {
     const ip = plainIp(remote.address);
@@ -185,6 +188,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   let closing = false;
   socket.on('message', (msg, rinfo) => {
     if (closing) return;
+    counters.received++;
     const remote = { address: rinfo.address, port: rinfo.port };
     const decision = decideRequest(msg);
     switch (decision.kind) {
