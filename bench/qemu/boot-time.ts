@@ -1,0 +1,91 @@
+/**
+ * QEMU time from VM start to the installer stand-in's first callback (`start`), with the same VM,
+ * kernel and initramfs booted by each server set:
+ *   dnsmasq    dnsmasq (DHCP + TFTP) and a node HTTP server (the reference, like
+ *              shared/reference/pxe-e2e-dnsmasq.sh)
+ * One VM at a time on a fresh namespace per run; the median per firmware is reported.
+ *
+ *   npx tsx bench/qemu/boot-time.ts [--runs 5] [--firmware bios,uefi] [--servers dnsmasq]
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startDnsmasq } from '../../test/e2e/lib/dnsmasq.js';
+import { guestImage } from '../../test/e2e/lib/guest-image.js';
+import { Netns } from '../../test/e2e/lib/netns.js';
+import { median } from '../../test/e2e/lib/stats.js';
+import { startStubBootServer } from '../../test/e2e/lib/stub-boot-server.js';
+import { Vm, type Firmware } from '../../test/e2e/lib/vm.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    firmware: { type: 'string', default: 'bios,uefi' },
+    servers: { type: 'string', default: 'dnsmasq' },
+  },
+});
+const runs = Number(values.runs);
+const firmwares = values.firmware.split(',') as Firmware[];
+const servers = values.servers.split(',');
+const MAC = '52:54:00:77:01:10';
+
+const work = await mkdtemp(join(tmpdir(), 'kse2e-bench-'));
+const guest = await guestImage({ workDir: join(work, 'guest') });
+const assets = join(work, 'assets');
+await mkdir(assets);
+await copyFile(guest.kernel, join(assets, 'vmlinuz'));
+await copyFile(guest.initrd, join(assets, 'initrd.gz'));
+
+/** One boot with dnsmasq + the node HTTP stub; returns seconds from QEMU start to `start`. */
+async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
+  const ns = await Netns.create({ taps: 1, routerAdvertisements: true });
+  try {
+    const token = randomBytes(12).toString('hex');
+    const server = await startStubBootServer(ns, { port: 8080, assetsDir: assets, machines: [{ mac: MAC, token, kickstart: '# bench\n', kernelArgs: 'standin.mode=self' }] });
+    await startDnsmasq(ns, { tftpRoot: '/usr/lib/ipxe', ipxeScriptUrl: `${server.url}/boot/ipxe?mac=\${net0/mac}`, range: ['10.77.0.50', '10.77.0.150'] });
+    const vm = await Vm.start({ ns, tap: 'tap0', mac: MAC, firmware, workDir: dir, memoryMb: 384 });
+    try {
+      await server.events.waitFor((e) => e.type === 'callback' && e.event === 'start', 180_000, 'start callback');
+      return (performance.now() - vm.startedAt) / 1000;
+    } finally {
+      await vm.stop();
+    }
+  } finally {
+    await ns.destroy();
+  }
+}
+
+const BOOTERS: Record<string, (firmware: Firmware, dir: string) => Promise<number>> = { dnsmasq: bootDnsmasq };
+
+const results: Record<string, Record<string, number[]>> = {};
+try {
+  for (let i = 0; i < runs; i++) {
+    for (const firmware of firmwares) {
+      // interleaved, so load from elsewhere on the machine hits both server sets alike
+      for (const server of servers) {
+        const boot = BOOTERS[server];
+        if (!boot) throw new Error(`unknown server set ${server}`);
+        const dir = join(work, `${server}-${firmware}-${i}`);
+        await mkdir(dir);
+        const s = await boot(firmware, dir);
+        ((results[firmware] ??= {})[server] ??= []).push(s);
+        console.log(`run ${i + 1}/${runs} ${firmware} ${server}: ${s.toFixed(2)} s`);
+      }
+    }
+  }
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
+
+console.log('\nfirmware | server | runs (s) | median (s)');
+for (const [firmware, byServer] of Object.entries(results)) {
+  for (const [server, list] of Object.entries(byServer)) {
+    console.log(`${firmware} | ${server} | ${list.map((s) => s.toFixed(1)).join(' ')} | ${median(list).toFixed(2)}`);
+  }
+  const base = byServer.dnsmasq;
+  for (const [server, list] of Object.entries(byServer)) {
+    if (server !== 'dnsmasq' && base) console.log(`${firmware}: ${server} / dnsmasq = ${(median(list) / median(base)).toFixed(2)}× (target ≤ 1.1×)`);
+  }
+}
