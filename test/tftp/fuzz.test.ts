@@ -101,7 +101,7 @@ t.test('100,000 mutated datagrams through the pure path: no throw, invariants ho
 });
 
 t.test('a burst of mutated datagrams over the sockets; real clients still succeed', async (t) => {
-  const f = await withServer(t, { retransmitMs: 100, idleTimeoutSeconds: 1 });
+  const f = await withServer(t, { retransmitMs: 100, idleTimeoutSeconds: 3 });
   const bytes = randomBytes(200_000);
   for (const name of ['file', 'undionly.kpxe', 'ipxe.efi']) await writeFile(path.join(f.root, name), bytes);
   const rand = prng(0x7466);
@@ -114,13 +114,13 @@ t.test('a burst of mutated datagrams over the sockets; real clients still succee
   victim.send(encodeRequest('rrq', 'file', 'octet', new Map([['blksize', '1468']])), f.server.port);
   const oack = await victim.next(1000);
   t.equal(oack?.packet?.op, 'oack');
+  victim.send(encodeAck(0), oack!.port);
 
   // The victim keeps its transfer going between batches, acking in order like a real receiver.
   const got: Buffer[] = [];
   let done = false;
   const pump = async (waitMs: number) => {
     for (let r = await victim.next(waitMs); r && !done; r = await victim.next(waitMs)) {
-      if (r.packet?.op === 'oack' && got.length === 0) victim.send(encodeAck(0), r.port);
       if (r.packet?.op !== 'data') continue;
       if (r.packet.block === ((got.length + 1) & 0xffff)) got.push(r.packet.data);
       victim.send(encodeAck(r.packet.block), r.port);
@@ -143,11 +143,12 @@ t.test('a burst of mutated datagrams over the sockets; real clients still succee
       junkToTransfer++;
     }
     await pump(0);
-    await new Promise((r) => setTimeout(r, 2)); // let the server drain its socket buffer
+    // Paced by the server, so a loaded machine does not turn the burst into kernel buffer drops.
+    await until(() => f.server.stats().received > sent - 100, 2000).catch(() => {});
   }
   await until(() => f.server.stats().received > sent, 5000).catch(() => {}); // + the victim's request
   const afterBurst = f.server.stats();
-  t.ok(afterBurst.received >= sent * 0.9, `${afterBurst.received} of ${sent} datagrams reached the request port`);
+  t.ok(afterBurst.received >= sent * 0.95, `${afterBurst.received} of ${sent} datagrams reached the request port`);
   t.ok(afterBurst.dropped > 1000, `${afterBurst.dropped} dropped and counted`);
 
   await pump(1000);
@@ -155,6 +156,6 @@ t.test('a burst of mutated datagrams over the sockets; real clients still succee
 
   const { stdout } = await run('curl', ['-sS', '--tftp-blksize', '1468', f.url('undionly.kpxe')], { encoding: 'buffer' });
   t.ok(stdout.equals(bytes), 'curl afterwards: byte-exact');
-  await until(() => f.server.stats().active === 0, 4000);
+  await until(() => f.server.stats().active === 0, 8000);
   t.equal(f.server.stats().active, 0, 'transfers started by fuzzed requests were cleaned up');
 });
