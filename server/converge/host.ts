@@ -32,7 +32,8 @@ export class Host {
     const down = this.session.closed.then(() => true);
     const asked = await this.run('systemctl reboot', deadline - Date.now());
     if (asked.code !== null && asked.code !== 0) throw new Error(`systemctl reboot exited ${asked.code}: ${asked.stderr.trim()}`);
-    const wentDown = await Promise.race([down, sleep(Math.max(0, deadline - Date.now()), false)]);
+    const giveUp = new AbortController();
+    const wentDown = await Promise.race([down, sleep(Math.max(0, deadline - Date.now()), false, { signal: giveUp.signal })]).finally(() => giveUp.abort());
     if (!wentDown) throw new Error('the host accepted the reboot but did not go down before the step deadline');
     this.session = await connectWithRetry(this.target, { deadline, onRetry: this.onRetry });
   }

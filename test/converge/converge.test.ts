@@ -239,6 +239,15 @@ t.test('a host presenting another key is refused, loudly and without retrying', 
   t.equal(r.counts.skipped, steps.length);
 });
 
+t.test('a pinned key of a type the host does not have is a mismatch too', async (t) => {
+  const ecdsa = join(host.dir, 'ecdsa_key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', ecdsa]);
+  const r = await converge(options({ pinnedHostKeys: [readFileSync(`${ecdsa}.pub`, 'utf8')] }));
+  t.equal(r.error?.kind, 'host-key-mismatch');
+  t.match(r.error?.message, /offers none of the key types/);
+  t.ok(r.durationMs < 3000, 'not retried');
+});
+
 t.test('an empty pin list is refused, never trusted on first use', async (t) => {
   const r = await converge(options({ pinnedHostKeys: [] }));
   t.equal(r.error?.kind, 'host-key-mismatch');

@@ -9,6 +9,7 @@ import { converge, type ConvergeOptions } from '../../server/converge/converge.j
 import { ConnectError } from '../../server/converge/errors.js';
 import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
 import { runSsh } from '../../server/converge/run-ssh.js';
+import type { ConvergeReport } from '../../server/converge/types.js';
 import type { BootEvent } from '../../server/lifecycle/types.js';
 import { freePort, startSshdHost } from './sshd-host.js';
 
@@ -99,16 +100,42 @@ t.test('a port that accepts but never speaks SSH: timeout before the deadline', 
   const sockets: Socket[] = [];
   const silent = createServer((s) => sockets.push(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    sockets.forEach((s) => s.destroy());
-    silent.close();
-  });
   const started = Date.now();
   const r = await converge(options({ port: (silent.address() as { port: number }).port, deadline: Date.now() + 2000 }));
   const took = Date.now() - started;
+  sockets.forEach((s) => s.destroy());
+  silent.close();
   t.equal(r.error?.kind, 'timeout');
   t.match(r.error?.message, /no SSH handshake within .*gave up at the deadline/);
   t.ok(took < 2800, `returned at the deadline (${took} ms)`);
+});
+
+t.test('an unusable private key fails at once as auth', async (t) => {
+  const r = await converge(options({ privateKey: 'not a key', deadline: Date.now() + 10_000 }));
+  t.equal(r.error?.kind, 'auth');
+  t.match(r.error?.message, /private key is unusable/);
+  t.ok(r.durationMs < 1000, 'not retried until the deadline');
+});
+
+t.test('no route to the host: unreachable, with the reason from the kernel, at the deadline', async (t) => {
+  // A fresh network namespace whose loopback is down: connect() fails with ENETUNREACH and no
+  // packet is sent anywhere.
+  const ns = `kscv${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => execFileSync('ip', ['netns', 'del', ns]));
+  const script = `
+    const { converge } = await import(${JSON.stringify(new URL('../../server/converge/converge.ts', import.meta.url).pathname)});
+    const r = await converge({ ...JSON.parse(process.argv[1]), sink: { report() {} }, deadline: Date.now() + 2000 });
+    console.log(JSON.stringify(r));`;
+  const { sink: _sink, ...plain } = options({ port: 22 });
+  const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify(plain)], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  const r = JSON.parse(out) as ConvergeReport;
+  t.equal(r.error?.kind, 'unreachable');
+  t.match(r.error?.message, /127\.0\.0\.1:22: host unreachable \(ENETUNREACH\) \(gave up at the deadline after \d+ attempt/);
+  t.ok(r.durationMs >= 1800 && r.durationMs < 2800, `kept trying until the deadline (${r.durationMs} ms)`);
 });
 
 t.test('runSsh runs one command as root through the same key and pinning', async (t) => {
