@@ -49,6 +49,33 @@ function toEvent(r: Row): StoredEvent {
   return e;
 }
 
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * JSON bodies parsed once per distinct text. The boot path reads the same machine, profile and
+ * status rows thousands of times a second; reading the text is cheap, parsing it is not. Keyed
+ * by the text itself, so a changed row can never be answered from the cache. Values are shared
+ * between callers, hence frozen.
+ */
+function parsedBodies(max = 2048): (text: string) => unknown {
+  const cache = new Map<string, unknown>();
+  return (text) => {
+    let v = cache.get(text);
+    if (v === undefined) {
+      v = deepFreeze(JSON.parse(text));
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(text, v);
+    }
+    return v;
+  };
+}
+
 /**
  * The embedded store. better-sqlite3 is synchronous; the methods are async only to honour the
  * Store interface. WAL with synchronous=FULL: a write is on disk before its promise resolves,
@@ -107,7 +134,8 @@ export async function openSqliteStore(file: string): Promise<Store> {
     ),
     leaseDelete: db.prepare('DELETE FROM leases WHERE mac = ?'),
   };
-  const body = <T>(r: unknown): T | undefined => (r ? (JSON.parse((r as Row).body as string) as T) : undefined);
+  const parsed = parsedBodies();
+  const body = <T>(r: unknown): T | undefined => (r ? (parsed((r as Row).body as string) as T) : undefined);
 
   const putMachine = db.transaction((m: Machine) => {
     for (const mac of m.macs) {
