@@ -1,13 +1,8 @@
 import t from 'tap';
+import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
 
-const profile = {
-  name: 'p1',
-  os: 'rocky-9',
-  firmware: 'bios',
-  disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0' }],
-  storage: { disks: ['sys0'], volumes: [{ name: 'root', mount: '/', grow: true }] },
-};
+const profile = minimalProfile('p1');
 const machine = { name: 'web-01', profile: 'p1', macs: ['52:54:00:12:34:56'] };
 
 t.test('every /api/v1 route refuses a request without or with a wrong token', async (t) => {

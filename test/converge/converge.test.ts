@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import t from 'tap';
 import type { BootEvent } from '../../server/lifecycle/types.js';
 import { converge, type ConvergeOptions } from '../../server/converge/converge.js';
@@ -195,10 +195,12 @@ t.test('a failing step fails the apply, keeps its output, and skips the rest', a
 });
 
 t.test('a step longer than its timeout fails with a timeout', async (t) => {
-  const r = await converge(options({ steps: [{ kind: 'command', name: 'slow', run: 'sleep 30', unless: 'false', timeoutSeconds: 1 }] }));
+  const r = await converge(options({ steps: [{ kind: 'command', name: 'slow', run: 'sleep 31.5', unless: 'false', timeoutSeconds: 1 }] }));
   t.equal(r.steps[0]!.status, 'failed');
   t.match(r.steps[0]!.detail, /timed out after 1s/);
   t.ok(r.durationMs < 5000, `took ${r.durationMs} ms`);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(spawnSync('pgrep', ['-f', 'sleep 31.5']).status, 1, 'the command was stopped on the host');
 });
 
 t.test('as root, commands run without sudo', async (t) => {

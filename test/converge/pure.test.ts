@@ -67,6 +67,11 @@ t.test('shell quoting survives a real sh', async (t) => {
     t.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(s)}`], { encoding: 'utf8' }), s);
   t.equal(remoteCommand('id -un', 'root'), `sh -c 'export LC_ALL=C; id -un'`);
   t.equal(remoteCommand('id -un', 'admin'), `sudo -n -- sh -c 'export LC_ALL=C; id -un'`);
+  t.equal(remoteCommand('id -un', 'admin', 1500), `sudo -n -- timeout -k 5 2 sh -c 'export LC_ALL=C; id -un'`);
+  // The limit really stops the script on this machine's coreutils.
+  const started = Date.now();
+  t.throws(() => execFileSync('sh', ['-c', remoteCommand('sleep 20', 'root', 500)]), { status: 124 });
+  t.ok(Date.now() - started < 3000);
   t.equal(execFileSync('sh', ['-c', remoteCommand(`echo "$LC_ALL" 'it'"'"'s'`, 'root')], { encoding: 'utf8' }), "C it's\n");
 });
 

@@ -1,14 +1,9 @@
 import t from 'tap';
 import { memoryBackend, startFakeBmc } from '../e2e/fake-bmc/redfish.js';
+import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
 
-const profile = {
-  name: 'uefi1',
-  os: 'rocky-9',
-  firmware: 'uefi',
-  disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0' }],
-  storage: { disks: ['sys0'], volumes: [{ name: 'root', mount: '/', grow: true }] },
-};
+const profile = minimalProfile('uefi1', 'uefi');
 
 t.test('reinstall drives the BMC: PXE once in UEFI mode, then a power cycle', async (t) => {
   const backend = memoryBackend('On');
@@ -24,7 +19,7 @@ t.test('reinstall drives the BMC: PXE once in UEFI mode, then a power cycle', as
   t.match(bmc.boot, { enabled: 'Disabled' }, 'and the override was for that one boot only');
   const kinds = bmc.log.map((l: { kind: string }) => l.kind);
   t.ok(kinds.indexOf('patch') < kinds.indexOf('reset'), 'override set before the reset');
-  t.equal(bmc.log.find((l: { kind: string }) => l.kind === 'reset')?.resetType, 'ForceRestart', 'a machine that is on is restarted');
+  t.match(bmc.log.find((l) => l.kind === 'reset'), { resetType: 'ForceRestart' }, 'a machine that is on is restarted');
   const p = (await api('GET', '/api/v1/machines/rf-01/progress')).json;
   t.equal(p.state, 'power-cycling');
   t.ok(p.events.some((e: { kind: string; message: string }) => e.kind === 'power' && /power cycle sent/.test(e.message)));

@@ -2,15 +2,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
 
-const profile = {
-  name: 'p1',
-  os: 'rocky-9',
-  firmware: 'uefi',
-  disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0' }],
-  storage: { disks: ['sys0'], volumes: [{ name: 'root', mount: '/', grow: true }] },
-};
+const profile = minimalProfile('p1', 'uefi');
 const MAC = '52:54:00:aa:bb:01';
 const machine = { name: 'node-1', profile: 'p1', macs: [MAC], bmc: { driver: 'manual' } };
 const HOSTKEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVbm9Z6m3uVZb6xO9w5q0rQ2m6Hq1sY3S9m1k8a0bXc root@node-1';

@@ -2,8 +2,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { RenderEnv } from '../../server/render/env.js';
-import { bootScript, renderInstallConfig, renderIpxe } from '../../server/render/ipxe.js';
-import { ctxFor, examples, goldenDir, URLS } from './helpers.js';
+import { renderIpxe } from '../../server/render/ipxe.js';
+import { RenderError } from '../../server/render/problems.js';
+import { ctxFor, examples, goldenDir, installConfig, URLS } from './helpers.js';
 
 /**
  * Golden files for every example machine. Regenerate with UPDATE_GOLDEN=1 after an intended
@@ -26,11 +27,8 @@ t.test('every example machine renders its config and iPXE scripts', async (t) =>
   t.equal(all.length, 3, 'three example machines');
   for (const { machine, profile } of all) {
     const ctx = ctxFor(machine, profile);
-    const config = renderInstallConfig(ctx, env);
-    golden(t, `${machine.name}.${profile.os === 'fcos' ? 'ign' : 'ks'}`, config);
-    const boot = bootScript(ctx, env);
-    t.equal(boot.error, undefined, `${machine.name} has no render error`);
-    golden(t, `${machine.name}.install.ipxe`, boot.script);
+    golden(t, `${machine.name}.${profile.os === 'fcos' ? 'ign' : 'ks'}`, installConfig(ctx, env));
+    golden(t, `${machine.name}.install.ipxe`, renderIpxe({ kind: 'install', ctx }, env));
     golden(t, `${machine.name}.local.ipxe`, renderIpxe({ kind: 'local', name: machine.name, firmware: profile.firmware, urls: URLS }, env));
   }
 });
@@ -39,8 +37,10 @@ t.test('unknown, bootstrap and error scripts', async (t) => {
   golden(t, 'unknown.ipxe', renderIpxe({ kind: 'unknown', mac: '52-54-00-99-99-99', urls: URLS }, env));
   golden(t, 'bootstrap.ipxe', renderIpxe({ kind: 'bootstrap', urls: URLS }, env));
   const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
-  const boot = bootScript(ctxFor({ ...web.machine, ipv4: undefined }, web.profile), env);
-  t.ok(boot.error, 'a machine missing its static address gets an error for the failed event');
-  t.same(boot.error!.problems.map((p) => p.path), ['ipv4']);
-  golden(t, 'web-01.error.ipxe', boot.script);
+  const ctx = ctxFor({ ...web.machine, ipv4: undefined }, web.profile);
+  const err = t.throws(() => installConfig(ctx, env)) as RenderError;
+  t.type(err, RenderError, 'a machine missing its static address does not render');
+  t.same(err.problems.map((p) => p.path), ['ipv4']);
+  t.throws(() => renderIpxe({ kind: 'install', ctx }, env), RenderError, 'nor does its install script');
+  golden(t, 'web-01.error.ipxe', renderIpxe({ kind: 'error', name: 'web-01', mac: web.machine.macs[0], problems: err.problems, urls: URLS }, env));
 });

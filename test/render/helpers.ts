@@ -4,6 +4,9 @@ import { loadInventory } from '../../server/inventory/load.js';
 import { Machine, type MachineInput } from '../../server/inventory/machine.js';
 import { Profile, type ProfileInput } from '../../server/inventory/profile.js';
 import type { RenderContext } from '../../server/render/context.js';
+import type { RenderEnv } from '../../server/render/env.js';
+import { renderIgnition } from '../../server/render/ignition.js';
+import { renderKickstart } from '../../server/render/kickstart.js';
 
 export const machinesDir = fileURLToPath(new URL('../../machines', import.meta.url));
 export const goldenDir = fileURLToPath(new URL('../fixtures/render', import.meta.url));
@@ -41,4 +44,9 @@ export function profile(over: Partial<ProfileInput> = {}): Profile {
 
 export function machine(over: Partial<MachineInput> = {}): Machine {
   return Machine.parse({ name: 'm1', profile: 'p', macs: ['52:54:00:00:00:01', '52:54:00:00:00:02'], ...over });
+}
+
+/** The install config a machine fetches: kickstart or Ignition by the profile's OS. */
+export function installConfig(ctx: RenderContext, env: RenderEnv): string {
+  return ctx.profile.os === 'fcos' ? renderIgnition(ctx, env) : renderKickstart(ctx, env);
 }

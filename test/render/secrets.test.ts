@@ -1,8 +1,9 @@
 import t from 'tap';
 import { Machine } from '../../server/inventory/machine.js';
 import { RenderEnv } from '../../server/render/env.js';
-import { bootScript, renderInstallConfig, renderIpxe } from '../../server/render/ipxe.js';
-import { ctxFor, examples, URLS } from './helpers.js';
+import { renderIpxe } from '../../server/render/ipxe.js';
+import { lintMachine } from '../../server/render/lint.js';
+import { ctxFor, examples, installConfig, URLS } from './helpers.js';
 
 /** What a machine receives may hold its install token, never a BMC password or a clear root password. */
 const env = new RenderEnv();
@@ -13,11 +14,12 @@ t.test('no render output carries the BMC password', async (t) => {
   for (const { machine, profile } of await examples()) {
     const m = Machine.parse({ ...machine, bmc: { driver: 'redfish', address: 'https://10.0.0.21', username: 'admin', password: BMC_PASSWORD } });
     const ctx = ctxFor(m, profile);
+    const broken = Machine.parse({ ...m, nics: { nope: m.macs[0] } });
     const outputs = [
-      renderInstallConfig(ctx, env),
-      bootScript(ctx, env).script,
+      installConfig(ctx, env),
+      renderIpxe({ kind: 'install', ctx }, env),
       renderIpxe({ kind: 'local', name: m.name, firmware: profile.firmware, urls: URLS }, env),
-      bootScript({ ...ctx, machine: Machine.parse({ ...m, nics: { nope: m.macs[0] } }) }, env).script,
+      renderIpxe({ kind: 'error', name: m.name, mac: m.macs[0], problems: lintMachine(broken, profile), urls: URLS }, env),
     ];
     for (const out of outputs) t.notMatch(out, BMC_PASSWORD, `${m.name}: no BMC password`);
   }
@@ -26,7 +28,7 @@ t.test('no render output carries the BMC password', async (t) => {
 t.test('the root password appears only as its hash, on the rootpw line', async (t) => {
   const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
   t.equal(web.profile.rootPasswordHash, ROOT_HASH, 'the example profile carries the hash');
-  const ks = renderInstallConfig(ctxFor(web.machine, web.profile), env);
+  const ks = installConfig(ctxFor(web.machine, web.profile), env);
   const lines = ks.split('\n').filter((l) => l.includes(ROOT_HASH));
   t.same(lines, [`rootpw --iscrypted ${ROOT_HASH}`]);
   t.notMatch(ks, /rootpw (?!--iscrypted|--lock)/, 'never a plain rootpw');
@@ -36,7 +38,7 @@ t.test('the root password appears only as its hash, on the rootpw line', async (
 t.test('Ignition carries the root hash only as passwordHash of root', async (t) => {
   const edge = (await examples()).find((e) => e.machine.name === 'edge-01')!;
   const profile = { ...edge.profile, rootPasswordHash: ROOT_HASH };
-  const text = renderInstallConfig(ctxFor(edge.machine, profile), env);
+  const text = installConfig(ctxFor(edge.machine, profile), env);
   t.equal(text.split(ROOT_HASH).length - 1, 1, 'once');
   t.equal(JSON.parse(text).passwd.users.find((u: { name: string }) => u.name === 'root').passwordHash, ROOT_HASH);
 });

@@ -150,6 +150,8 @@ t.test('a burst of mutated datagrams over the sockets; real clients still succee
   const afterBurst = f.server.stats();
   t.ok(afterBurst.received >= sent * 0.95, `${afterBurst.received} of ${sent} datagrams reached the request port`);
   t.ok(afterBurst.dropped > 1000, `${afterBurst.dropped} dropped and counted`);
+  const refusalEvents = f.events.filter((e) => /refused/.test(e.message)).length;
+  t.ok(afterBurst.refused > 500 && refusalEvents <= 40, `${afterBurst.refused} refusals, ${refusalEvents} of them reported (rate-limited)`);
 
   await pump(1000);
   t.ok(done && Buffer.concat(got).equals(bytes), `transfer with ${junkToTransfer} junk datagrams on its port completed byte-exact`);

@@ -1,0 +1,121 @@
+/**
+ * Issue 4's proof: kickstand is the only DHCP, TFTP and HTTP server on the rack network, and
+ * three VMs (BIOS and UEFI with the iPXE NIC ROM, UEFI through the firmware's own PXE → TFTP →
+ * iPXE) go from power-on to the installer stand-in, which runs the rendered kickstart's %pre and
+ * %post callbacks. Everything is asserted from the operator API's progress of each machine.
+ * After `built` the stand-in reboots: the next PXE boot must get the local-boot script.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
+import type { StoredEvent } from '../../server/lifecycle/types.js';
+import { guestImage } from './lib/guest-image.js';
+import { startKickstand } from './lib/kickstand.js';
+import { Netns } from './lib/netns.js';
+import { Vm, type Firmware, type NicRom } from './lib/vm.js';
+
+if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
+// Three TCG guests share 2 cores with the rest of the suite: a 20 s boot can take 60.
+t.setTimeout(240_000);
+
+interface Case {
+  name: string;
+  firmware: Firmware;
+  nicRom: NicRom;
+}
+
+const CASES: Case[] = [
+  { name: 'bios-ipxe', firmware: 'bios', nicRom: 'ipxe' },
+  { name: 'uefi-ipxe', firmware: 'uefi', nicRom: 'ipxe' },
+  { name: 'uefi-native', firmware: 'uefi', nicRom: 'native' },
+];
+
+interface Progress {
+  state: string;
+  phase?: string;
+  reason?: string;
+  events: StoredEvent[];
+}
+
+t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'kse2e-kickstand-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const guest = await guestImage({ workDir: join(work, 'guest') });
+  const ns = await Netns.create({ taps: CASES.length, routerAdvertisements: true });
+  t.teardown(() => ns.destroy());
+  const machines = CASES.map((c, i) => ({ name: c.name, firmware: c.firmware, mac: `52:54:00:77:02:${(0x10 + i).toString(16)}` }));
+  const ks = await startKickstand(ns, { guest, machines });
+  const progress = async (name: string): Promise<Progress> => {
+    const r = await ks.api('GET', `/api/v1/machines/${name}/progress?events=1000`, { token: ks.token });
+    if (r.status !== 200) throw new Error(`progress of ${name}: HTTP ${r.status} ${r.text}`);
+    return r.json as Progress;
+  };
+
+  t.equal((await ks.api('GET', '/api/v1/machines/bios-ipxe/progress')).status, 401, 'the progress API wants the bearer token');
+  for (const m of machines) {
+    const r = await ks.api('POST', `/api/v1/machines/${m.name}/reinstall`, { token: ks.token });
+    t.equal(r.status, 202, `reinstall ${m.name} accepted`);
+  }
+
+  const vms = await Promise.all(
+    CASES.map(async (c, i) => {
+      const dir = join(work, c.name);
+      await mkdir(dir);
+      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom, workDir: dir, memoryMb: 384 });
+    }),
+  );
+  t.teardown(() => Promise.all(vms.map((vm) => vm.stop())));
+
+  /** Polls until the machine's events hold a local-boot script after the install, or it failed. */
+  const settle = async (name: string, vm: Vm): Promise<{ progress: Progress; seconds: number }> => {
+    const until = Date.now() + 200_000;
+    let readyAt = 0;
+    for (;;) {
+      const p = await progress(name);
+      if (p.state === 'ready' && !readyAt) readyAt = performance.now();
+      const localScript = p.events.some((e) => e.kind === 'ipxe-script' && e.data?.script === 'local');
+      if (p.state === 'failed' || (p.state === 'ready' && localScript)) return { progress: p, seconds: (readyAt - vm.startedAt) / 1000 };
+      if (Date.now() > until) throw new Error(`${name} still ${p.state} (${p.events.at(-1)?.message})`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
+  const results = await Promise.allSettled(CASES.map((c, i) => settle(c.name, vms[i]).finally(() => vms[i].stop())));
+
+  for (const [i, c] of CASES.entries()) {
+    t.test(`${c.name}: ${c.firmware}, ${c.nicRom === 'ipxe' ? 'iPXE NIC ROM' : 'firmware PXE → TFTP → iPXE'}`, async (t) => {
+      const r = results[i];
+      if (r.status === 'rejected') {
+        t.fail(String(r.reason));
+        t.comment((await vms[i].serial()).slice(-3000));
+        return;
+      }
+      const { progress: p, seconds } = r.value;
+      t.equal(p.state, 'ready', `ended ready (${p.phase ?? ''} ${p.reason ?? ''})`);
+      t.comment(`${c.name}: ready ${seconds.toFixed(1)} s after QEMU start`);
+      const states = p.events.filter((e) => e.kind === 'state' && e.data?.to).map((e) => e.data!.to);
+      t.same(states, INSTALL_PATH, 'passed every state of the install path, in order');
+
+      const of = (kind: string, pred: (e: StoredEvent) => boolean = () => true) => p.events.filter((e) => e.kind === kind && pred(e));
+      const mac = machines[i].mac;
+      t.ok(of('dhcp', (e) => e.mac === mac && e.data?.reply === 'ACK').length, 'DHCP ACK to its MAC');
+      t.ok(of('ipxe-script', (e) => e.data?.script === 'install').length === 1, 'one install iPXE script');
+      t.ok(of('asset', (e) => /rocky-9\/vmlinuz/.test(e.message)).length, 'kernel served');
+      t.ok(of('asset', (e) => /rocky-9\/initrd\.img/.test(e.message)).length, 'initrd served');
+      t.ok(of('kickstart', (e) => /served/.test(e.message)).length, 'kickstart fetched with the token');
+      const callbacks = of('callback').map((e) => e.message);
+      t.match(callbacks.join('\n'), /installer started[\s\S]*progress: post[\s\S]*host keys reported[\s\S]*built/, 'kickstart callbacks in order');
+      const tftp = of('tftp');
+      if (c.nicRom === 'native') {
+        t.ok(of('dhcp', (e) => e.data?.bootKind !== 'ipxe-script').length, 'firmware PXE was offered a boot file, not a script');
+        t.ok(tftp.length, 'the iPXE binary went over TFTP');
+      } else t.equal(tftp.length, 0, 'iPXE ROM went straight to HTTP');
+      const local = of('ipxe-script', (e) => e.data?.script === 'local');
+      t.ok(local.length, 'after built, the next PXE boot got the local-boot script');
+    });
+  }
+
+  const machine = await ks.api('GET', '/api/v1/machines/bios-ipxe', { token: ks.token });
+  t.match(machine.text, guest.hostKey.publicKey.split(' ')[1], 'the reported host key is pinned on the machine');
+});
