@@ -10,6 +10,7 @@ import { toNetascii } from './netascii.js';
 import { negotiate } from './options.js';
 import { encodeError, ErrorCode } from './packet.js';
 import { decideRequest } from './request.js';
+import { RateLimiter } from './rate-limit.js';
 import { RootFiles } from './root-files.js';
 import { Transfer, type TransferResult } from './transfer.js';
 
@@ -91,6 +92,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const transfers = new Map<string, Transfer | 'opening'>();
   const counters = { received: 0, started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
   // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
+  /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
+  const noisy = new RateLimiter(20, 10_000);
   const socket = dgram.createSocket({ type, recvBufferSize: 1 << 20 });
 
   function report(remote: Remote, level: EventLevel, message: string, data: Record<string, unknown>): void {
@@ -111,6 +114,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   function refuse(remote: Remote, code: ErrorCode, message: string, filename: string | undefined): void {
     counters.refused++;
     socket.send(encodeError(code, message), remote.port, remote.address);
+    if (!noisy.allow(remote.address, Date.now())) return;
     report(remote, 'warn', `TFTP refused ${JSON.stringify(filename ?? '')}: ${message}`, { file: filename, code });
   }
 
@@ -206,7 +210,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         }
         if (transfers.size >= options.maxTransfers) {
           counters.busy++;
-          options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached, request dropped');
+          if (noisy.allow(remote.address, Date.now()))
+            options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached, request dropped');
           return;
         }
         transfers.set(key, 'opening');

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# TFTP benchmark: kickstand vs tftpd-hpa vs atftpd, 1 MB file on loopback, same run.
+# Usage: bench/tftp/run.sh [ROUNDS] [RUNS]   (from the repository root; needs root for atftpd's user switch)
+# Each round runs every case through hyperfine with the servers in rotating order; the summary
+# takes the median over all runs of all rounds, so a noisy neighbour hits every server alike.
+set -euo pipefail
+ROUNDS=${1:-3}
+RUNS=${2:-20}
+cd "$(dirname "$0")/../.."
+WORK=$(mktemp -d /tmp/ks-tftp-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+mkdir -p "$WORK/root" "$WORK/json"
+chmod 755 "$WORK" && chmod 777 "$WORK/root"
+head -c 1048576 /dev/urandom > "$WORK/root/1m.bin"
+chmod 644 "$WORK/root/1m.bin"
+
+# atftpd conflicts with tftpd-hpa in dpkg: unpack it instead of installing.
+(cd "$WORK" && apt-get download atftpd >/dev/null 2>&1 && dpkg -x atftpd_*.deb atftpd)
+
+HPA=16901 ATFTPD=16902 KS=16903
+/usr/sbin/in.tftpd -L -4 -a 127.0.0.1:$HPA -s "$WORK/root" & PIDS+=($!)
+"$WORK/atftpd/usr/sbin/atftpd" --daemon --no-fork --no-multicast --port $ATFTPD --bind-address 127.0.0.1 --logfile /dev/null "$WORK/root" & PIDS+=($!)
+node --import tsx bench/tftp/serve.ts "$WORK/root" $KS >/dev/null & PIDS+=($!)
+sleep 2
+
+check() { # every server must deliver the exact bytes before it is timed
+  for p in $HPA $ATFTPD $KS; do
+    curl -sS --tftp-blksize 1468 -o "$WORK/check" tftp://127.0.0.1:$p/1m.bin && cmp -s "$WORK/check" "$WORK/root/1m.bin" || { echo "server on port $p failed the check"; exit 1; }
+  done
+}
+check
+
+curl_cmd() { echo "curl -sS -o /dev/null --tftp-blksize $1 tftp://127.0.0.1:$2/1m.bin"; }
+atftp_cmd() { echo "atftp --option 'blksize 1468' --option 'windowsize 16' -g -r 1m.bin -l /dev/null 127.0.0.1 $1"; }
+
+for round in $(seq "$ROUNDS"); do
+  # rotate the order each round
+  case $((round % 3)) in 0) ORDER="$HPA $ATFTPD $KS";; 1) ORDER="$KS $HPA $ATFTPD";; 2) ORDER="$ATFTPD $KS $HPA";; esac
+  for b in 512 1468 8192; do
+    cmds=(); for p in $ORDER; do cmds+=("$(curl_cmd $b $p)"); done
+    hyperfine -N -w 3 -r "$RUNS" --export-json "$WORK/json/curl-$b-$round.json" "${cmds[@]}" >/dev/null
+  done
+  cmds=(); for p in $ORDER; do cmds+=("$(atftp_cmd $p)"); done
+  hyperfine -N -w 3 -r "$RUNS" --export-json "$WORK/json/atftp-ws16-$round.json" "${cmds[@]}" >/dev/null
+done
+
+node bench/tftp/summarize.mjs "$WORK/json" $HPA=tftpd-hpa $ATFTPD=atftpd $KS=kickstand
