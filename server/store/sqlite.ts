@@ -79,7 +79,8 @@ function parsedBodies(max = 2048): (text: string) => unknown {
 /**
  * The embedded store. better-sqlite3 is synchronous; the methods are async only to honour the
  * Store interface. WAL with synchronous=FULL: a write is on disk before its promise resolves,
- * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut).
+ * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut). The exception is
+ * events.appendMany, see appendEvents.
  */
 export async function openSqliteStore(file: string): Promise<Store> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -155,7 +156,21 @@ export async function openSqliteStore(file: string): Promise<Store> {
     const r = q.eventInsert.run(e.machine ?? null, at, e.level, e.kind, e.message, e.mac ?? null, e.ip ?? null, e.data ? JSON.stringify(e.data) : null);
     return { ...e, id: Number(r.lastInsertRowid), at };
   };
-  const appendEvents = db.transaction((batch: { event: BootEvent; at: number }[]) => batch.map((b) => appendEvent(b.event, b.at)));
+  const appendEventsTx = db.transaction((batch: { event: BootEvent; at: number }[]) => batch.map((b) => appendEvent(b.event, b.at)));
+  const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+  const syncFull = db.prepare('PRAGMA synchronous = FULL');
+  // Batches of reported events are fire-and-forget (no client waits for them) and arrive with every
+  // boot request: an fsync each (≈3 ms here, blocking the event loop) would cap the boot path at a
+  // few thousand requests/s. Without it the commit is still in the WAL, so kill -9 loses nothing;
+  // a power cut can lose the batches since the last FULL commit (any state change) or checkpoint.
+  const appendEvents = (batch: { event: BootEvent; at: number }[]) => {
+    syncNormal.run();
+    try {
+      return appendEventsTx(batch);
+    } finally {
+      syncFull.run();
+    }
+  };
   const putStatus = db.transaction((s: MachineStatus) => {
     const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
     if ((current ?? 0) !== s.version - 1)
