@@ -20,7 +20,7 @@ export class Host {
   }
 
   run(script: string, timeoutMs: number): Promise<ExecResult> {
-    return this.session.exec(remoteCommand(script, this.target.user), timeoutMs);
+    return this.session.exec(remoteCommand(script, this.target.user, timeoutMs), timeoutMs);
   }
 
   upload(content: Buffer, timeoutMs: number): Promise<string> {

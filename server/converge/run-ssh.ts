@@ -29,7 +29,8 @@ export async function runSsh(target: SshTarget, command: string, opts: RunSshOpt
   let session: SshSession | undefined;
   try {
     session = await Promise.race([connecting, aborted]);
-    return await Promise.race([session.exec(remoteCommand(command, target.user), Math.max(1, deadline - Date.now())), aborted]);
+    const left = Math.max(1, deadline - Date.now());
+    return await Promise.race([session.exec(remoteCommand(command, target.user, left), left), aborted]);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (session) session.end();

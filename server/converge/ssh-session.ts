@@ -4,7 +4,7 @@ import { ConnectError, classifyConnectError } from './errors.js';
 import { fingerprint, hostKeyAlgorithms, isPinned, parsePinnedKeys } from './host-keys.js';
 import type { ExecResult, SshTarget } from './types.js';
 
-/** A command outlived its time: the channel was closed, the remote process may linger. */
+/** A command outlived its time: its channel was closed (remoteCommand's `timeout` ends it there). */
 export class ExecTimeout extends Error {
   constructor(command: string, ms: number) {
     super(`timed out after ${Math.round(ms / 1000)}s: ${command.slice(0, 120)}`);
