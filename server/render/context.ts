@@ -15,6 +15,28 @@ export interface RenderContext {
   convergerPublicKey?: string;
 }
 
+const keyCache = new WeakMap<Machine, WeakMap<Profile, Map<string, string>>>();
+
+/**
+ * Every input of a per-install render except the token: the memo key of RenderEnv.memoize.
+ * Building it costs a JSON.stringify of machine and profile; the store hands out the same
+ * (frozen) objects while a row is unchanged, so the key is built once per object pair.
+ */
+export function renderKey(kind: string, ctx: RenderContext): string {
+  const { machine, profile, config } = ctx;
+  const scalars = `${kind}\0${ctx.urls.base}\0${ctx.convergerPublicKey ?? ''}\0${config.mirrors['rocky-9']}\0${config.mirrors.fcos ?? ''}`;
+  let byProfile = keyCache.get(machine);
+  if (!byProfile) keyCache.set(machine, (byProfile = new WeakMap()));
+  let keys = byProfile.get(profile);
+  if (!keys) byProfile.set(profile, (keys = new Map()));
+  let key = keys.get(scalars);
+  if (key === undefined) {
+    key = `${scalars}\0${JSON.stringify([machine, profile])}`;
+    keys.set(scalars, key);
+  }
+  return key;
+}
+
 export type CallbackEvent = 'start' | 'progress' | 'hostkeys' | 'built' | 'failed';
 
 /** The machine-side URLs of the boot contract, built from the base URL. */

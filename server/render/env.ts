@@ -72,6 +72,8 @@ class AreaCache {
   private partials: Record<string, Handlebars.TemplateDelegate> = {};
   private partialProblems: Problem[] = [];
   private checkedAt = Number.NEGATIVE_INFINITY;
+  /** bumped whenever a template or partial of this area changed on disk */
+  generation = 0;
 
   constructor(
     private readonly area: Area,
@@ -80,12 +82,18 @@ class AreaCache {
     private readonly opts: Required<Pick<RenderEnvOptions, 'checkIntervalMs' | 'now' | 'stat'>>,
   ) {}
 
-  render(name: string, view: unknown): string {
+  /** Looks at the disk when the interval has passed; returns the generation now current. */
+  check(): number {
     const now = this.opts.now();
     if (now - this.checkedAt >= this.opts.checkIntervalMs) {
       this.checkedAt = now;
       this.refresh();
     }
+    return this.generation;
+  }
+
+  render(name: string, view: unknown): string {
+    this.check();
     if (this.partialProblems.length) throw new RenderError(this.partialProblems);
     const source = this.templates.get(name) ?? this.load(name);
     try {
@@ -139,8 +147,10 @@ class AreaCache {
   private refresh(): void {
     for (const [name, cached] of this.templates) {
       const current = this.resolveFile(name + EXT);
-      if (!current || current.file !== cached.file || current.stat.mtimeMs !== cached.mtimeMs || current.stat.size !== cached.size)
+      if (!current || current.file !== cached.file || current.stat.mtimeMs !== cached.mtimeMs || current.stat.size !== cached.size) {
         this.templates.delete(name);
+        this.generation++;
+      }
     }
     const files = this.partialFiles();
     let changed = files.size !== this.partialSources.size;
@@ -161,16 +171,23 @@ class AreaCache {
         problems.push(...(err as RenderError).problems);
       }
     }
+    if (problems.length !== this.partialProblems.length) changed = true;
     this.partialProblems = problems;
     if (changed) {
+      this.generation++;
       this.partialSources = next;
       this.partials = Object.fromEntries([...next].map(([name, s]) => [name, s.fn]));
     }
   }
 }
 
+/** Stands in for the install token in memoized output; only letters, so every URL encoding keeps it intact. */
+const TOKEN_SLOT = 'KickstandTokenSlotQx7';
+const MEMO_ENTRIES = 4096;
+
 export class RenderEnv {
   private readonly areas: Record<Area, AreaCache>;
+  private readonly memo = new Map<string, { generation: number; text: string }>();
 
   constructor(options: RenderEnvOptions = {}) {
     const hb = Handlebars.create();
@@ -192,6 +209,24 @@ export class RenderEnv {
   /** Renders `<area>/<name>.hbs`; throws RenderError naming the file on a template problem. */
   render(area: Area, name: string, view: unknown): string {
     return this.areas[area].render(name, view);
+  }
+
+  /**
+   * Per-install output differs between two installs of an unchanged machine only by the token,
+   * so the render (and its lint) runs once per (inputs, template generation) with a placeholder
+   * token that is then replaced. `key` must hold every input except the token. Tokens that URL
+   * encoding would change are rendered without the memo: their encoded forms differ by context.
+   */
+  memoize(area: Area, key: string, token: string, produce: (token: string) => string): string {
+    if (encodeURIComponent(token) !== token || token.includes(TOKEN_SLOT)) return produce(token);
+    const generation = this.areas[area].check();
+    let hit = this.memo.get(key);
+    if (!hit || hit.generation !== generation) {
+      hit = { generation, text: produce(TOKEN_SLOT) };
+      if (this.memo.size >= MEMO_ENTRIES) this.memo.delete(this.memo.keys().next().value!);
+      this.memo.set(key, hit);
+    }
+    return hit.text.split(TOKEN_SLOT).join(token);
   }
 }
 

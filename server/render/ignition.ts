@@ -1,4 +1,4 @@
-import { BootUrls, type RenderContext } from './context.js';
+import { BootUrls, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { assertRenderable } from './lint.js';
 import { RenderError } from './problems.js';
@@ -91,11 +91,13 @@ export function ignitionView(ctx: RenderContext, env: RenderEnv) {
 /** The Ignition config (JSON) of one FCOS install; throws RenderError with every problem found. */
 export function renderIgnition(ctx: RenderContext, env: RenderEnv): string {
   if (ctx.profile.os !== 'fcos') throw new RenderError([{ path: 'os', message: `profile ${ctx.profile.name} installs ${ctx.profile.os}, not an Ignition OS` }]);
-  assertRenderable(ctx);
-  const text = env.render('ignition', 'fcos.ign', ignitionView(ctx, env));
-  try {
-    return `${JSON.stringify(JSON.parse(text), null, 2)}\n`;
-  } catch (err) {
-    throw new RenderError([{ path: 'ignition/fcos.ign.hbs', message: `does not render to JSON: ${(err as Error).message}` }]);
-  }
+  return env.memoize('ignition', renderKey('ignition', ctx), ctx.token, (token) => {
+    assertRenderable(ctx);
+    const text = env.render('ignition', 'fcos.ign', ignitionView({ ...ctx, token }, env));
+    try {
+      return `${JSON.stringify(JSON.parse(text), null, 2)}\n`;
+    } catch (err) {
+      throw new RenderError([{ path: 'ignition/fcos.ign.hbs', message: `does not render to JSON: ${(err as Error).message}` }]);
+    }
+  });
 }

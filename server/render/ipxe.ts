@@ -1,16 +1,14 @@
 import { canonicalMac } from '../inventory/primitives.js';
-import { BootUrls, type RenderContext } from './context.js';
+import { BootUrls, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
-import { renderIgnition } from './ignition.js';
-import { renderKickstart } from './kickstart.js';
 import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
-import { RenderError, type Problem } from './problems.js';
+import type { Problem } from './problems.js';
 
 /**
- * iPXE scripts, one per boot situation. `bootScript` is what the /boot/ipxe route serves for
- * an install: it renders the install's config first, so a machine whose config cannot render
- * gets a script that shows why and asks again, never an installer that fails halfway.
+ * iPXE scripts, one per boot situation. The caller renders the install's config before serving
+ * an install script, and serves the error script when that fails (with a failed event), so a
+ * machine whose config cannot render shows why and asks again, never an installer that fails halfway.
  */
 export type Urls = RenderContext['urls'];
 
@@ -91,9 +89,13 @@ function installView(ctx: RenderContext) {
 
 export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
   switch (req.kind) {
-    case 'install':
-      assertRenderable(req.ctx);
-      return env.render('templates', 'ipxe/install.ipxe', installView(req.ctx));
+    case 'install': {
+      const ctx = req.ctx;
+      return env.memoize('templates', renderKey('ipxe-install', ctx), ctx.token, (token) => {
+        assertRenderable(ctx);
+        return env.render('templates', 'ipxe/install.ipxe', installView({ ...ctx, token }));
+      });
+    }
     case 'local':
       return env.render('templates', 'ipxe/local.ipxe', { name: req.name, firmware: req.firmware, bios: req.firmware === 'bios' });
     case 'unknown':
@@ -101,37 +103,13 @@ export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
     case 'error':
       return env.render('templates', 'ipxe/error.ipxe', {
         name: req.name,
-        lines: req.problems.slice(0, 20).map((p) => ipxeText(`${p.path}: ${p.message}`)),
+        lines: req.problems
+          .flatMap((p) => `${p.path}: ${p.message}`.split('\n'))
+          .slice(0, 20)
+          .map(ipxeText),
         retryUrl: new BootUrls(req.urls.base).ipxe(canonicalMac(req.mac) ?? ''),
       });
     case 'bootstrap':
       return env.render('templates', 'ipxe/bootstrap.ipxe', { scriptUrl: new BootUrls(req.urls.base).ipxe('${netX/mac}') });
-  }
-}
-
-/** The machine's OS config for this install: kickstart or Ignition by the profile's OS. */
-export function renderInstallConfig(ctx: RenderContext, env: RenderEnv): string {
-  return ctx.profile.os === 'fcos' ? renderIgnition(ctx, env) : renderKickstart(ctx, env);
-}
-
-export interface BootScript {
-  script: string;
-  /** set when the install cannot proceed: the caller reports a failed event with it */
-  error?: RenderError;
-}
-
-/**
- * The install script, or the error script when the install's config (or the script itself)
- * does not render. Renders the config once more than strictly needed: it is the check that
- * a served installer will find a config it can execute.
- */
-export function bootScript(ctx: RenderContext, env: RenderEnv): BootScript {
-  try {
-    renderInstallConfig(ctx, env);
-    return { script: renderIpxe({ kind: 'install', ctx }, env) };
-  } catch (err) {
-    if (!(err instanceof RenderError)) throw err;
-    const req = { kind: 'error', name: ctx.machine.name, mac: ctx.machine.macs[0], problems: err.problems, urls: ctx.urls } as const;
-    return { script: renderIpxe(req, env), error: err };
   }
 }

@@ -14,6 +14,14 @@ interface Command {
 
 const SECTION = /^%(pre|post|packages|onerror|pre-install|traceback|addon|anaconda)\b/;
 
+/** Splits a command line the way shlex does for what kickstart templates emit: words and quoted strings. */
+function tokenize(line: string): string[] {
+  if (!line.includes('"') && !line.includes("'")) return line.split(/\s+/);
+  return (line.match(/"[^"]*"|'[^']*'|\S+/g) ?? []).map((t) =>
+    t.length > 1 && (t[0] === '"' || t[0] === "'") && t.at(-1) === t[0] ? t.slice(1, -1) : t,
+  );
+}
+
 function parse(text: string): { commands: Command[]; problems: Problem[] } {
   const commands: Command[] = [];
   const problems: Problem[] = [];
@@ -23,7 +31,7 @@ function parse(text: string): { commands: Command[]; problems: Problem[] } {
     const at = i + 1;
     if (open) {
       if (line === '%end') open = undefined;
-      else if (SECTION.test(line)) {
+      else if (line.startsWith('%') && SECTION.test(line)) {
         problems.push({ path: `kickstart:${open.line}`, message: `%${open.name} is not closed by %end before line ${at}` });
         open = { name: SECTION.exec(line)![1], line: at };
       }
@@ -35,7 +43,7 @@ function parse(text: string): { commands: Command[]; problems: Problem[] } {
       return;
     }
     if (line === '%end') return void problems.push({ path: `kickstart:${at}`, message: '%end without an open section' });
-    const tokens = (line.match(/"[^"]*"|'[^']*'|\S+/g) ?? []).map((t) => t.replace(/^(["'])(.*)\1$/, '$2'));
+    const tokens = tokenize(line);
     const [name, ...rest] = tokens;
     const opts = new Map<string, string | true>();
     const args: string[] = [];

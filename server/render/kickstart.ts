@@ -1,4 +1,4 @@
-import { BootUrls, type RenderContext } from './context.js';
+import { BootUrls, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { lintKickstart } from './kickstart-lint.js';
 import { assertRenderable } from './lint.js';
@@ -59,9 +59,11 @@ export function kickstartView(ctx: RenderContext) {
 /** The Rocky 9 kickstart of one install; throws RenderError with every problem found. */
 export function renderKickstart(ctx: RenderContext, env: RenderEnv): string {
   if (ctx.profile.os !== 'rocky-9') throw new RenderError([{ path: 'os', message: `profile ${ctx.profile.name} installs ${ctx.profile.os}, not a kickstart OS` }]);
-  assertRenderable(ctx);
-  const text = env.render('templates', `kickstart/${ctx.profile.os}.ks`, kickstartView(ctx));
-  const problems = lintKickstart(text, { firmware: ctx.profile.firmware });
-  if (problems.length) throw new RenderError(problems);
-  return text;
+  return env.memoize('templates', renderKey('kickstart', ctx), ctx.token, (token) => {
+    assertRenderable(ctx);
+    const text = env.render('templates', `kickstart/${ctx.profile.os}.ks`, kickstartView({ ...ctx, token }));
+    const problems = lintKickstart(text, { firmware: ctx.profile.firmware });
+    if (problems.length) throw new RenderError(problems);
+    return text;
+  });
 }
