@@ -10,15 +10,14 @@ import { DEFAULT_BOOT_FILES, type BootFiles } from './classify.js';
 import { serializeDhcp } from './codec.js';
 import { createHandler, type Exchange } from './handler.js';
 import { LeaseTable } from './lease-table.js';
-import { messageTypeName, Opt } from './options.js';
+import { MessageType, messageTypeName, Opt } from './options.js';
 import { Pool } from './pool.js';
 import type { Destination } from './reply.js';
 
 /**
- * The socket shell around the pure handler: receive, queue, decide, persist leases for the
- * whole burst in one transaction, then send and report. Packets are decided one after the
- * other (the allocator must not hand one address to two clients), bursts are committed
- * together (one fsync for many leases).
+ * The socket shell around the pure handler: receive, queue, decide, send, report. Packets are
+ * decided one after the other (the allocator must not hand one address to two clients); lease
+ * changes are committed in groups (one fsync for many leases) and ACKs wait for theirs.
  */
 
 export interface DhcpLogger {
@@ -58,9 +57,8 @@ export interface DhcpServer {
 
 /** Beyond this many waiting packets a flood is shed at the door instead of growing memory. */
 const MAX_QUEUE = 8192;
-/** Packets decided per lease commit. */
-const BATCH = 512;
 const MAX_KNOWN_IPS = 65_536;
+const COMMIT_PAUSE_MS = 2;
 
 const silent: DhcpLogger = { info() {}, warn() {}, error() {} };
 
@@ -128,6 +126,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   let queue: Pending[] = [];
   let draining: Promise<void> | undefined;
   let closed = false;
+  /** ACKs waiting for the commit that makes their lease durable. */
+  let acks: Array<{ version: number; send: () => void }> = [];
+  let committing: Promise<void> | undefined;
+  let lazyCommit: NodeJS.Timeout | undefined;
 
   const learn = (ip: string, mac: string) => {
     ipMac.delete(ip);
@@ -135,56 +137,95 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (ipMac.size > MAX_KNOWN_IPS) ipMac.delete(ipMac.keys().next().value!);
   };
 
-  async function decide(p: Pending): Promise<Exchange | undefined> {
-    try {
-      return await handle(p.buf, p.localPort, p.from);
-    } catch (err) {
-      // A bug in a decision must cost one packet, never the server.
-      log.error({ err, from: p.from }, 'dhcp handler failed');
-      drop('internal-error');
-      return undefined;
-    }
+  function send(socket: Socket, packet: Exchange['replies'][number]['packet'], to: Destination): void {
+    const type = messageTypeName(packet.options.get(Opt.MESSAGE_TYPE)?.[0]) ?? 'unknown';
+    socket.send(serializeDhcp(packet), to.port, to.address, (err) => {
+      if (err) {
+        log.warn({ err, to }, 'dhcp send failed');
+        drop('send-error');
+      }
+    });
+    stats.replies[type] = (stats.replies[type] ?? 0) + 1;
+    mReplies.inc({ type });
   }
 
-  async function drain(): Promise<void> {
-    while (queue.length > 0 && !closed) {
-      const batch = queue.slice(0, BATCH);
-      queue = queue.slice(batch.length);
-      stats.queued = queue.length;
-      const out: Array<{ socket: Socket; ex: Exchange }> = [];
-      for (const p of batch) {
-        const ex = await decide(p);
-        if (!ex) continue;
-        if (ex.request) mRequests.inc({ type: ex.request });
-        if (ex.dropped) drop(ex.dropped);
-        if (ex.learned) learn(ex.learned.ip, ex.learned.mac);
-        out.push({ socket: p.socket, ex });
-      }
-      const dirty = table?.takeDirty() ?? [];
+  /**
+   * Group commit: one putMany for every lease change since the last one, then the ACKs it
+   * covers. Between commits the event loop reads and decides more packets, so under load each
+   * fsync carries many leases. OFFERs do not wait: an offer is not a promise (RFC 2131 §4.3.1)
+   * and a lost one only costs the client a NAK and a new DISCOVER.
+   */
+  async function commitLoop(): Promise<void> {
+    while (table && !closed) {
+      const version = table.version;
+      const dirty = table.takeDirty();
+      if (dirty.length === 0 && acks.length === 0) return;
+      let ok = true;
       if (dirty.length > 0) {
         try {
           await opts.leases.putMany(dirty);
         } catch (err) {
-          // Not durable, so not promised: no OFFER/ACK of this burst goes out.
-          log.error({ err, leases: dirty.length }, 'dhcp lease commit failed; burst not answered');
-          for (const { ex } of out) if (ex.replies.length) drop('store-error');
-          continue;
+          ok = false;
+          log.error({ err, leases: dirty.length }, 'dhcp lease commit failed; ACKs withheld');
         }
       }
-      for (const { socket, ex } of out) {
-        for (const r of ex.replies) {
-          const type = messageTypeName(r.packet.options.get(Opt.MESSAGE_TYPE)?.[0]) ?? 'unknown';
-          socket.send(serializeDhcp(r.packet), r.to.port, r.to.address, (err) => {
-            if (err) {
-              log.warn({ err, to: r.to }, 'dhcp send failed');
-              drop('send-error');
-            }
-          });
-          stats.replies[type] = (stats.replies[type] ?? 0) + 1;
-          mReplies.inc({ type });
-        }
-        if (ex.event) sink.report(ex.event);
-      }
+      const ready = acks.filter((a) => a.version <= version);
+      acks = acks.filter((a) => a.version > version);
+      for (const a of ready) (ok ? a.send() : drop('store-error'));
+      // A synchronous store blocks the loop while it syncs, and libuv reads at most 32
+      // datagrams per loop turn: a short pause lets several turns read and decide the backlog,
+      // so the next commit carries it all.
+      await new Promise((r) => setTimeout(r, COMMIT_PAUSE_MS));
+    }
+  }
+  function commitSoon(urgent: boolean): void {
+    if (committing) return;
+    if (!urgent) {
+      lazyCommit ??= setTimeout(() => ((lazyCommit = undefined), commitSoon(true)), 100);
+      return;
+    }
+    clearTimeout(lazyCommit);
+    lazyCommit = undefined;
+    committing = commitLoop().finally(() => {
+      committing = undefined;
+      if (!closed) commitSoonIfDirty();
+    });
+  }
+  function commitSoonIfDirty(): void {
+    if (acks.length > 0) commitSoon(true);
+    else if (table?.hasDirty()) commitSoon(false);
+  }
+
+  async function decide(p: Pending): Promise<void> {
+    let ex: Exchange;
+    try {
+      ex = await handle(p.buf, p.localPort, p.from);
+    } catch (err) {
+      // A bug in a decision must cost one packet, never the server.
+      log.error({ err, from: p.from }, 'dhcp handler failed');
+      drop('internal-error');
+      return;
+    }
+    if (ex.request) mRequests.inc({ type: ex.request });
+    if (ex.dropped) drop(ex.dropped);
+    if (ex.learned) learn(ex.learned.ip, ex.learned.mac);
+    for (const r of ex.replies) {
+      const isAck = r.packet.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.ACK && r.packet.yiaddr !== '0.0.0.0';
+      if (table && isAck) acks.push({ version: table.version, send: () => send(p.socket, r.packet, r.to) });
+      else send(p.socket, r.packet, r.to);
+    }
+    if (ex.event) sink.report(ex.event);
+    commitSoonIfDirty();
+  }
+
+  async function drain(): Promise<void> {
+    let n = 0;
+    while (queue.length > 0 && !closed) {
+      const p = queue.shift()!;
+      stats.queued = queue.length;
+      await decide(p);
+      // Let the commit loop and the socket run during long bursts.
+      if (++n % 64 === 0) await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -206,7 +247,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     ipToMac: (ip) => ipMac.get(ip),
     async close() {
       closed = true;
+      clearTimeout(lazyCommit);
       await draining;
+      await committing;
+      const rest = table?.takeDirty() ?? [];
+      if (rest.length) await opts.leases.putMany(rest).catch((err) => log.error({ err }, 'dhcp final lease commit failed'));
       await Promise.all([...byPort.values()].map((s) => new Promise<void>((ok) => s.close(() => ok()))));
     },
   };

@@ -122,3 +122,26 @@ t.test('the other interface is not served', async (t) => {
   t.equal((await server.stats()).received, before, 'its broadcasts never reach the server socket');
   t.ok(server.alive);
 });
+
+t.test('counters reach the Prometheus registry', async (t) => {
+  const text = await server.metrics();
+  t.match(text, /kickstand_dhcp_replies_total\{type="ACK"\} ([1-9]\d*)/);
+  t.match(text, /kickstand_dhcp_requests_total\{type="DISCOVER"\} ([1-9]\d*)/);
+});
+
+t.test('a lease that cannot be stored is never acknowledged', async (t) => {
+  server.proc.kill('SIGTERM');
+  await new Promise((r) => server.proc.once('exit', r));
+  const failing = await lab.dhcpServer(S, {
+    failingStore: true,
+    dhcp: { mode: 'authoritative', interface: 'lan', unknownMachines: 'local', subnets: [{ cidr: '10.62.0.0/24', range: ['10.62.0.100', '10.62.0.250'] }] },
+    publicUrl: PUBLIC,
+  });
+  const r = await udhcpc(C, '02:00:00:62:00:09', ['-t', '2']);
+  t.not(r.code, 0, 'no lease');
+  t.match(r.stdout + r.stderr, /broadcasting select/, 'the OFFER went out (offers do not wait for the store)');
+  const stats = await failing.stats();
+  t.notOk(stats.replies.ACK, 'no ACK sent');
+  t.ok(stats.dropped['store-error'] >= 1, 'withheld ACKs counted');
+  t.ok(failing.alive);
+});

@@ -121,6 +121,10 @@ export class ServerHarness {
     return this.ask('stats', 'stats');
   }
 
+  metrics(): Promise<string> {
+    return this.ask('metrics', 'metrics');
+  }
+
   ipToMac(ip: string): Promise<string | null> {
     return this.ask(`mac ${ip}`, 'mac');
   }

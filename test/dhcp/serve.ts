@@ -1,9 +1,11 @@
 /**
  * Runs startDhcpServer inside a network namespace for the socket tests and the benchmark:
  *   ip netns exec NS node --import tsx test/dhcp/serve.ts '<json spec>'
- * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac}.
+ * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac},
+ * "metrics" → {metrics} (Prometheus text).
  */
 import { createInterface } from 'node:readline';
+import { Registry } from 'prom-client';
 import { Config, type ConfigInput } from '../../server/config/schema.js';
 import { startDhcpServer } from '../../server/dhcp/server.js';
 import type { BootView } from '../../server/lifecycle/types.js';
@@ -16,6 +18,8 @@ interface Spec {
   machines?: BootView[];
   /** SQLite file for the real store; in-memory leases otherwise. */
   sqlite?: string;
+  /** Every lease commit fails, as with a full disk. */
+  failingStore?: boolean;
   quiet?: boolean;
 }
 
@@ -25,6 +29,10 @@ const machines = new Map<string, BootView>();
 for (const m of spec.machines ?? []) for (const mac of m.macs) machines.set(mac, m);
 
 let leases: LeaseRepo = new MemoryLeases();
+if (spec.failingStore)
+  leases.putMany = async () => {
+    throw new Error('disk full');
+  };
 let closeStore = async () => {};
 if (spec.sqlite) {
   const { openSqliteStore } = await import('../../server/store/sqlite.js');
@@ -32,7 +40,9 @@ if (spec.sqlite) {
   leases = store.leases;
   closeStore = () => store.close();
 }
+const registry = new Registry();
 const server = await startDhcpServer({
+  registry,
   config: Config.parse({ dhcp: spec.dhcp }).dhcp,
   publicUrl: spec.publicUrl,
   directory: { byMac: async (mac) => machines.get(mac) },
@@ -46,6 +56,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'stats') out({ stats: server.stats() });
   if (cmd === 'mac') out({ mac: server.ipToMac(arg) ?? null });
+  if (cmd === 'metrics') void registry.metrics().then((metrics) => out({ metrics }));
 });
 process.on('SIGTERM', async () => {
   await server.close();
