@@ -70,11 +70,12 @@ t.test("QEMU's iPXE announces itself with user class and option 175", async (t) 
   t.equal(offer.options.get(Opt.BOOTFILE)!.toString('latin1'), 'http://10.231.0.1:8080/boot.ipxe\0', 'dnsmasq puts the URL in option 67');
 });
 
-t.test('dhclient and perfdhcp (relayed)', async (t) => {
+t.test('dhclient, nmap and perfdhcp (relayed)', async (t) => {
   const d = readClientInfo(fixture('dhclient-01-client'));
   t.equal(d.type, 'DISCOVER');
   t.same(d.arch, []);
   t.equal(d.relayed, false);
+  t.equal(readClientInfo(fixture('nmap-01-client')).type, 'DISCOVER', 'nmap broadcast-dhcp-discover');
   const p = fixture('perfdhcp-01-client');
   t.equal(readClientInfo(p).relayed, true);
   t.equal(p.giaddr, '10.231.0.9');
