@@ -235,7 +235,8 @@ t.test('a host presenting another key is refused, loudly and without retrying', 
   t.match(r.error?.message, /HOST KEY MISMATCH.*SHA256:/);
   const fp = execFileSync('ssh-keygen', ['-lf', join(host.dir, 'ssh_host_ed25519_key.pub')], { encoding: 'utf8' }).split(' ')[1]!;
   t.match(r.error?.message, fp, 'names the fingerprint the host presented');
-  t.ok(r.durationMs < 3000, `failed at once (${r.durationMs} ms), no trust on first use and no waiting`);
+  t.notOk(o.events.some((e) => e.level === 'debug' && e.data?.reason), 'no retry: a wrong key does not fix itself');
+  t.ok(r.durationMs < 10_000, `failed long before the deadline (${r.durationMs} ms)`);
   t.ok(o.events.some((e) => e.level === 'error' && e.data?.reason === 'host-key-mismatch'));
   t.same(host.calls().slice(before), [], 'no command reached the host');
   t.equal(r.counts.skipped, steps.length);
@@ -244,10 +245,11 @@ t.test('a host presenting another key is refused, loudly and without retrying', 
 t.test('a pinned key of a type the host does not have is a mismatch too', async (t) => {
   const ecdsa = join(host.dir, 'ecdsa_key');
   execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', ecdsa]);
-  const r = await converge(options({ pinnedHostKeys: [readFileSync(`${ecdsa}.pub`, 'utf8')] }));
+  const o = options({ pinnedHostKeys: [readFileSync(`${ecdsa}.pub`, 'utf8')] });
+  const r = await converge(o);
   t.equal(r.error?.kind, 'host-key-mismatch');
   t.match(r.error?.message, /offers none of the key types/);
-  t.ok(r.durationMs < 3000, 'not retried');
+  t.notOk(o.events.some((e) => e.level === 'debug' && e.data?.reason), 'not retried');
 });
 
 t.test('an empty pin list is refused, never trusted on first use', async (t) => {

@@ -22,7 +22,7 @@ export interface SshdHost {
   /** lines "<user> <sudo|direct> <tool> <args…>", one per shim call */
   calls(): string[];
   /** pid of the listening sshd (changes when the shim "reboots" the host) */
-  pid(): number;
+  pid(): Promise<number>;
   authorize(user: string, publicKey: string): void;
   /** stops sshd, as a host that is down */
   stop(): Promise<void>;
@@ -71,8 +71,10 @@ if [ "$verb" = reboot ]; then
   # Like a real reboot: every session dies, then sshd comes back a little later.
   setsid bash -c '
     sleep 0.3
-    tree() { for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
+    tree() { [ "$1" = $$ ] && return; for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
     L=$(cat ${dir}/sshd.pid); kill $(tree "$L") 2>/dev/null
+    # The old listener removes the pid file as it exits: start the new one only after that.
+    while kill -0 "$L" 2>/dev/null; do sleep 0.1; done
     sleep 1.5
     /usr/sbin/sshd -f ${conf} -E ${dir}/sshd.log' </dev/null >/dev/null 2>&1 &
   exit 0
@@ -172,13 +174,18 @@ export async function startSshdHost(): Promise<SshdHost> {
   execFileSync('/usr/sbin/sshd', ['-t', '-f', conf]);
   const pidFile = join(dir, 'sshd.pid');
   const pid = () => Number(readFileSync(pidFile, 'utf8').trim());
+  // sshd listens before it writes its pid file: a client may be served before the file exists.
+  const settledPid = async () => {
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await sleep(50);
+    return pid();
+  };
   const start = async () => {
     rmSync(pidFile, { force: true });
     execFileSync('/usr/sbin/sshd', ['-f', conf, '-E', join(dir, 'sshd.log')]);
     for (let i = 0; i < 50 && !existsSync(pidFile); i++) await sleep(50);
   };
   const stop = async () => {
-    const p = pid();
+    const p = await settledPid();
     process.kill(p, 'SIGTERM');
     for (let i = 0; i < 50 && isAlive(p); i++) await sleep(50);
   };
@@ -191,13 +198,13 @@ export async function startSshdHost(): Promise<SshdHost> {
     hostKey,
     state,
     calls: () => readFileSync(join(state, 'calls.log'), 'utf8').split('\n').filter(Boolean),
-    pid,
+    pid: settledPid,
     stop,
     start,
     authorize: (u, key) => writeFileSync(join(dir, 'authorized_keys', u), `${key}\n`, { flag: 'a' }),
     close: async () => {
       try {
-        process.kill(pid(), 'SIGTERM');
+        process.kill(await settledPid(), 'SIGTERM');
       } catch {
         // already gone
       }

@@ -57,12 +57,12 @@ t.test('plan says a reboot would follow the change; audit has nothing to say abo
 });
 
 t.test('the reboot step waits for the host to come back, with the same pinned key', async (t) => {
-  const pid = host.pid();
+  const pid = await host.pid();
   const r = await converge(options());
   t.ok(r.ok, JSON.stringify(r.steps));
   t.same(statuses(r), { kargs: 'changed', reboot: 'changed', after: 'changed' });
   t.equal(reboots(), 1);
-  t.not(host.pid(), pid, 'sshd was restarted under the converger');
+  t.not(await host.pid(), pid, 'sshd was restarted under the converger');
   t.match(r.steps[1]!.output, /host is back after \d+ ms/);
   t.ok(r.steps[1]!.durationMs >= 1500, `the step lasted through the restart (${r.steps[1]!.durationMs} ms)`);
   t.ok(existsSync(afterReboot), 'the step after the reboot ran on the new connection');
@@ -93,7 +93,7 @@ t.test('nothing listening: refused until the deadline, then a clear reason, on t
   t.equal(r.error?.kind, 'refused');
   t.match(r.error?.message, new RegExp(`127\\.0\\.0\\.1:${port}: connection refused .*gave up at the deadline after \\d+ attempt`));
   t.ok(Number(/after (\d+) attempt/.exec(r.error!.message)![1]) >= 2, 'it retried');
-  t.ok(took >= 2000 && took < 3300, `returned at the deadline (${took} ms)`);
+  t.ok(took >= 2000 && took < 3500, `returned at the deadline (${took} ms)`);
 });
 
 t.test('a port that accepts but never speaks SSH: timeout before the deadline', async (t) => {
@@ -107,14 +107,15 @@ t.test('a port that accepts but never speaks SSH: timeout before the deadline', 
   silent.close();
   t.equal(r.error?.kind, 'timeout');
   t.match(r.error?.message, /no SSH handshake within .*gave up at the deadline/);
-  t.ok(took < 2800, `returned at the deadline (${took} ms)`);
+  t.ok(took < 3500, `returned at the deadline (${took} ms)`);
 });
 
 t.test('an unusable private key fails at once as auth', async (t) => {
-  const r = await converge(options({ privateKey: 'not a key', deadline: Date.now() + 10_000 }));
+  const o = options({ privateKey: 'not a key', deadline: Date.now() + 10_000 });
+  const r = await converge(o);
   t.equal(r.error?.kind, 'auth');
   t.match(r.error?.message, /private key is unusable/);
-  t.ok(r.durationMs < 1000, 'not retried until the deadline');
+  t.notOk(o.events.some((e) => e.level === 'debug' && e.data?.reason), 'not retried until the deadline');
 });
 
 t.test('no route to the host: unreachable, with the reason from the kernel, at the deadline', async (t) => {
@@ -135,7 +136,7 @@ t.test('no route to the host: unreachable, with the reason from the kernel, at t
   const r = JSON.parse(out) as ConvergeReport;
   t.equal(r.error?.kind, 'unreachable');
   t.match(r.error?.message, /127\.0\.0\.1:22: host unreachable \(ENETUNREACH\) \(gave up at the deadline after \d+ attempt/);
-  t.ok(r.durationMs >= 1800 && r.durationMs < 2800, `kept trying until the deadline (${r.durationMs} ms)`);
+  t.ok(r.durationMs >= 1800 && r.durationMs < 3500, `kept trying until the deadline (${r.durationMs} ms)`);
 });
 
 t.test('runSsh runs one command as root through the same key and pinning', async (t) => {
@@ -153,11 +154,11 @@ t.test('runSsh runs one command as root through the same key and pinning', async
   await t.rejects(runSsh(target, 'sleep 3', { signal: abort.signal }), /power call cancelled/);
   t.ok(Date.now() - started < 2000, 'aborting ends a running command at once');
 
-  const pid = host.pid();
+  const pid = await host.pid();
   const r = await runSsh(target, 'systemctl reboot');
   t.ok(r.code === 0 || r.code === null, `reboot accepted (code ${r.code})`);
   await sleep(600); // the shim takes sshd down 0.3 s after answering
   const back = await runSsh(target, 'echo up', { timeoutMs: 10_000 });
   t.equal(back.stdout, 'up\n');
-  t.not(host.pid(), pid, 'the host went down and came back');
+  t.not(await host.pid(), pid, 'the host went down and came back');
 });
