@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TFTP benchmark: kickstand vs tftpd-hpa vs atftpd, 1 MB file on loopback, same run.
-# Usage: bench/tftp/run.sh [ROUNDS] [RUNS]   (from the repository root; needs root for atftpd's user switch)
+# Usage: bench/tftp/run.sh [ROUNDS] [RUNS]   (root: atftpd switches user, perf attaches to the servers)
 # Each round runs every case through hyperfine with the servers in rotating order; the summary
 # takes the median over all runs of all rounds, so a noisy neighbour hits every server alike.
 set -euo pipefail
@@ -48,3 +48,26 @@ for round in $(seq "$ROUNDS"); do
 done
 
 node bench/tftp/summarize.mjs "$WORK/json" $HPA=tftpd-hpa $ATFTPD=atftpd $KS=kickstand
+
+# Server CPU per transfer (task-clock of the server and its children: tftpd-hpa forks per transfer),
+# 20 transfers per case: less sensitive to a busy machine than wall time.
+echo
+echo "| case | tftpd-hpa CPU ms/transfer | atftpd CPU ms/transfer | kickstand CPU ms/transfer |"
+echo "|---|---|---|---|"
+for c in curl-512 curl-1468 curl-8192 atftp-ws16; do
+  row="| $c |"
+  for i in 0 1 2; do
+    p=$(echo $HPA $ATFTPD $KS | cut -d' ' -f$((i+1)))
+    perf stat -x, -e task-clock -p "${PIDS[$i]}" -o "$WORK/cpu" & PERF=$!
+    sleep 0.5
+    for n in $(seq 20); do
+      case $c in
+        curl-*) eval "$(curl_cmd "${c#curl-}" "$p")" ;;
+        atftp-ws16) eval "$(atftp_cmd "$p")" ;;
+      esac
+    done
+    kill -INT $PERF; wait $PERF || true
+    row="$row $(awk -F, '/task-clock/ {printf "%.1f", $1 / 20}' "$WORK/cpu") |"
+  done
+  echo "$row"
+done

@@ -120,7 +120,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
 
   async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
     let body: Body;
-    const generated = options.generate && (await options.generate(path, remote));
+    const generated = options.generate && (await options.generate(path, { address: plainIp(remote.address), port: remote.port }));
     if (generated) body = new MemoryBody(generated);
     else {
       const opened = await files.open(path);
