@@ -1,19 +1,25 @@
 /**
- * QEMU time from VM start to the installer stand-in's first callback (`start`), with the same VM,
- * kernel and initramfs booted by each server set:
- *   dnsmasq    dnsmasq (DHCP + TFTP) and a node HTTP server (the reference, like
- *              shared/reference/pxe-e2e-dnsmasq.sh)
- * One VM at a time on a fresh namespace per run; the median per firmware is reported.
+ * QEMU time from VM start to the installer stand-in's first callback (`start`, sent by the
+ * kickstart's %pre), with the same VM, kernel and initramfs booted by each server set:
+ *   dnsmasq    dnsmasq (DHCP + TFTP) and a node HTTP server serving a static iPXE script and the
+ *              same kind of kickstart (the reference, like shared/reference/pxe-e2e-dnsmasq.sh)
+ *   kickstand  `kickstand serve` alone (DHCP authoritative, TFTP, HTTP), machine in reinstall
+ * One VM at a time on a fresh namespace per run, server sets interleaved; medians per firmware.
+ * Times are taken from the servers' own clocks at the callback (same host, same wall clock).
  *
- *   npx tsx bench/qemu/boot-time.ts [--runs 5] [--firmware bios,uefi] [--servers dnsmasq]
+ *   npx tsx bench/qemu/boot-time.ts [--runs 5] [--firmware bios,uefi] [--servers dnsmasq,kickstand]
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StoredEvent } from '../../server/lifecycle/types.js';
 import { startDnsmasq } from '../../test/e2e/lib/dnsmasq.js';
 import { guestImage } from '../../test/e2e/lib/guest-image.js';
+import { callbackKickstart } from '../../test/e2e/lib/kickstarts.js';
+import { startKickstand } from '../../test/e2e/lib/kickstand.js';
 import { Netns } from '../../test/e2e/lib/netns.js';
 import { median } from '../../test/e2e/lib/stats.js';
 import { startStubBootServer } from '../../test/e2e/lib/stub-boot-server.js';
@@ -23,7 +29,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     firmware: { type: 'string', default: 'bios,uefi' },
-    servers: { type: 'string', default: 'dnsmasq' },
+    servers: { type: 'string', default: 'dnsmasq,kickstand' },
   },
 });
 const runs = Number(values.runs);
@@ -38,17 +44,22 @@ await mkdir(assets);
 await copyFile(guest.kernel, join(assets, 'vmlinuz'));
 await copyFile(guest.initrd, join(assets, 'initrd.gz'));
 
-/** One boot with dnsmasq + the node HTTP stub; returns seconds from QEMU start to `start`. */
+/** Seconds from QEMU's start to a server-side timestamp (epoch ms). */
+function since(vm: Vm, at: number): number {
+  return (at - (performance.timeOrigin + vm.startedAt)) / 1000;
+}
+
 async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
   const ns = await Netns.create({ taps: 1, routerAdvertisements: true });
   try {
     const token = randomBytes(12).toString('hex');
-    const server = await startStubBootServer(ns, { port: 8080, assetsDir: assets, machines: [{ mac: MAC, token, kickstart: '# bench\n', kernelArgs: 'standin.mode=self' }] });
+    const kickstart = callbackKickstart(`http://${ns.serverAddress}:8080`, token);
+    const server = await startStubBootServer(ns, { port: 8080, assetsDir: assets, machines: [{ mac: MAC, token, kickstart }] });
     await startDnsmasq(ns, { tftpRoot: '/usr/lib/ipxe', ipxeScriptUrl: `${server.url}/boot/ipxe?mac=\${net0/mac}`, range: ['10.77.0.50', '10.77.0.150'] });
     const vm = await Vm.start({ ns, tap: 'tap0', mac: MAC, firmware, workDir: dir, memoryMb: 384 });
     try {
-      await server.events.waitFor((e) => e.type === 'callback' && e.event === 'start', 180_000, 'start callback');
-      return (performance.now() - vm.startedAt) / 1000;
+      const e = await server.events.waitFor((e) => e.type === 'callback' && e.event === 'start', 300_000, 'start callback');
+      return since(vm, e.type === 'callback' ? e.at : NaN);
     } finally {
       await vm.stop();
     }
@@ -57,7 +68,31 @@ async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
   }
 }
 
-const BOOTERS: Record<string, (firmware: Firmware, dir: string) => Promise<number>> = { dnsmasq: bootDnsmasq };
+async function bootKickstand(firmware: Firmware, dir: string): Promise<number> {
+  const ns = await Netns.create({ taps: 1, routerAdvertisements: true });
+  try {
+    const ks = await startKickstand(ns, { guest, machines: [{ name: 'bench', mac: MAC, firmware }] });
+    const r = await ks.api('POST', '/api/v1/machines/bench/reinstall', { token: ks.token });
+    if (r.status !== 202) throw new Error(`reinstall: HTTP ${r.status} ${r.text}`);
+    const vm = await Vm.start({ ns, tap: 'tap0', mac: MAC, firmware, workDir: dir, memoryMb: 384 });
+    try {
+      const until = Date.now() + 300_000;
+      while (Date.now() < until) {
+        const p = await ks.api('GET', '/api/v1/machines/bench/progress?events=1000', { token: ks.token });
+        const started = (p.json?.events as StoredEvent[] | undefined)?.find((e) => e.kind === 'callback' && e.data?.event === 'start');
+        if (started) return since(vm, started.at);
+        await sleep(500);
+      }
+      throw new Error('no start callback within 300 s');
+    } finally {
+      await vm.stop();
+    }
+  } finally {
+    await ns.destroy();
+  }
+}
+
+const BOOTERS: Record<string, (firmware: Firmware, dir: string) => Promise<number>> = { dnsmasq: bootDnsmasq, kickstand: bootKickstand };
 
 const results: Record<string, Record<string, number[]>> = {};
 try {
