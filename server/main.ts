@@ -4,8 +4,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from './config/schema.js';
+import type { Machine } from './inventory/machine.js';
 import { converge as runConverge } from './converge/converge.js';
 import { loadOrCreateKeyPair } from './converge/keys.js';
+import { ConvergeQueue } from './converge/queue.js';
+import { runSsh } from './converge/run-ssh.js';
 import { verifyAssets } from './http/boot-assets.js';
 import { buildApp } from './http/app.js';
 import type { Renderers } from './http/renderers.js';
@@ -69,14 +72,24 @@ export async function startService(config: Config, logger: Logger, opts: Service
   const keys = await loadOrCreateKeyPair(config.dataDir);
   const { token, created } = await apiToken(config, logger);
 
+  // Bounded across hosts: a rack reinstalled at once must not open a hundred SSH sessions.
+  const queue = new ConvergeQueue(config.converge.concurrency);
+  // The ssh power driver reboots through the converger's key, pinned to the reported host key.
+  const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {
+    const [host, status] = await Promise.all([lifecycle.address(machine), lifecycle.status(machine.name)]);
+    if (!host) throw new Error(`${machine.name} has no address to reach over SSH`);
+    const target = { host, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
+    return runSsh(target, command, { signal, timeoutMs: machine.bmc.timeoutSeconds * 1000 });
+  };
+
   const lifecycle: Lifecycle = new Lifecycle({
     store,
     events,
     config,
     logger,
     clock: opts.clock,
-    power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, ...opts.power }),
-    converge: async ({ mode, machine, profile, hostKeys, address, deadline }) => {
+    power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, ...opts.power }),
+    converge: ({ mode, machine, profile, hostKeys, address, deadline }) => queue.run(async () => {
       if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
       if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
       if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
@@ -96,7 +109,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
       return report.ok
         ? { ok: true, report }
         : { ok: false, report, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
-    },
+    }),
   });
 
   new Gauge({

@@ -215,19 +215,26 @@ export class Lifecycle {
   }
 
   /** Protocol events move an install forward; events for other states are just recorded. */
-  private observe(name: string, e: StoredEvent): Promise<void> {
+  private async observe(name: string, e: StoredEvent): Promise<void> {
+    // Most events repeat what the state already says (every kickstart re-fetch, every asset):
+    // with nothing queued for this machine, one read decides that without taking the lock.
+    if (!this.locks.has(name) && !this.effectOf(await this.deps.store.status.get(name), e)) return;
     return this.locked(name, async () => {
       const s = await this.deps.store.status.get(name);
-      if (!s || s.netboot !== 'install') return;
-      if (e.kind === 'render' && e.level === 'error' && !RESTING.includes(s.state)) {
-        await this.fail(s, e.message, 'fix the profile or machine (see GET /api/v1/machines/{name}/render/…) and reinstall');
-        return;
-      }
-      const target = this.targetFor(e);
-      if (!target) return;
-      const order = INSTALL_PATH.indexOf.bind(INSTALL_PATH);
-      if (order(target) > order(s.state) && canTransition(s.state, target)) await this.move(s, target);
+      const effect = this.effectOf(s, e);
+      if (effect === 'fail') await this.fail(s!, e.message, 'fix the profile or machine (see GET /api/v1/machines/{name}/render/…) and reinstall');
+      else if (effect) await this.move(s!, effect);
     });
+  }
+
+  /** What an event does to an install: fail it (a render error), move it forward, or nothing. */
+  private effectOf(s: MachineStatus | undefined, e: StoredEvent): State | 'fail' | undefined {
+    if (!s || s.netboot !== 'install') return undefined;
+    if (e.kind === 'render' && e.level === 'error' && !RESTING.includes(s.state)) return 'fail';
+    const target = this.targetFor(e);
+    if (!target) return undefined;
+    const order = INSTALL_PATH.indexOf.bind(INSTALL_PATH);
+    return order(target) > order(s.state) && canTransition(s.state, target) ? target : undefined;
   }
 
   private targetFor(e: StoredEvent): State | undefined {
@@ -306,7 +313,8 @@ export class Lifecycle {
     });
   }
 
-  private async address(machine: Machine): Promise<string | undefined> {
+  /** Where the installed host answers: its static address, else its bound DHCP lease. */
+  async address(machine: Machine): Promise<string | undefined> {
     if (machine.ipv4) return machine.ipv4.address.split('/')[0];
     for (const mac of machine.macs) {
       const lease = await this.deps.store.leases.byMac(mac);
