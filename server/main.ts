@@ -78,7 +78,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
   const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {
     const [host, status] = await Promise.all([lifecycle.address(machine), lifecycle.status(machine.name)]);
     if (!host) throw new Error(`${machine.name} has no address to reach over SSH`);
-    const target = { host, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
+    const target = { host, port: machine.ssh?.port, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
     return runSsh(target, command, { signal, timeoutMs: machine.bmc.timeoutSeconds * 1000 });
   };
 
@@ -96,6 +96,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
       const report = await runConverge({
         mode,
         host: address,
+        port: machine.ssh?.port,
         user: config.converge.user,
         privateKey: keys.privateKey,
         pinnedHostKeys: hostKeys,

@@ -41,6 +41,10 @@ export const Machine = z
       .object({ address: CidrV4, gateway: IPv4.optional(), dns: z.array(IPv4).default([]) })
       .optional()
       .describe('static address for the profile device whose ipv4 is static'),
+    ssh: z
+      .object({ port: z.number().int().min(1).max(65535).default(22) })
+      .optional()
+      .describe('where the installed host answers SSH for the converger'),
     bmc: Bmc.default({ driver: 'manual', tls: { verify: true }, timeoutSeconds: 20 }),
     params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   })
