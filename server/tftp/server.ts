@@ -91,9 +91,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   /** Keyed by client address and port; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
   const counters = { received: 0, started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
-  // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
   /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
   const noisy = new RateLimiter(20, 10_000);
+  // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
   const socket = dgram.createSocket({ type, recvBufferSize: 1 << 20 });
 
   function report(remote: Remote, level: EventLevel, message: string, data: Record<string, unknown>): void {
@@ -115,7 +115,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     counters.refused++;
     socket.send(encodeError(code, message), remote.port, remote.address);
     if (!noisy.allow(remote.address, Date.now())) return;
-    report(remote, 'warn', `TFTP refused ${JSON.stringify(filename ?? '')}: ${message}`, { file: filename, code });
+    const shown = JSON.stringify((filename ?? '').slice(0, 128));
+    report(remote, 'warn', `TFTP refused ${shown}: ${message}`, { file: filename?.slice(0, 128), code });
   }
 
   async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
