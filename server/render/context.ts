@@ -15,6 +15,12 @@ export interface RenderContext {
   convergerPublicKey?: string;
 }
 
+/** The machine's serial console (params.console, e.g. ttyS0,115200n8) as kernel arguments. */
+export function consoleArgs(machine: Machine): string[] {
+  const console = machine.params.console;
+  return console === undefined ? [] : [`console=${console}`];
+}
+
 const keyCache = new WeakMap<Machine, WeakMap<Profile, Map<string, string>>>();
 
 /**

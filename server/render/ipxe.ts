@@ -1,5 +1,5 @@
 import { canonicalMac } from '../inventory/primitives.js';
-import { BootUrls, renderKey, type RenderContext } from './context.js';
+import { BootUrls, consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
@@ -69,12 +69,11 @@ function installView(ctx: RenderContext) {
   const { machine, profile } = ctx;
   const assets = ASSETS[profile.os];
   const initrdName = assets.initrd.split('/').pop()!;
-  const console = machine.params.console;
   const args = [
     // UEFI iPXE hands the initrd to the kernel by name
     `initrd=${initrdName}`,
     ...(profile.os === 'fcos' ? fcosArgs(ctx, urls) : rockyArgs(ctx, urls)),
-    ...(console !== undefined ? [`console=${console}`] : []),
+    ...consoleArgs(machine),
   ];
   return {
     name: machine.name,

@@ -1,4 +1,4 @@
-import { BootUrls, renderKey, type RenderContext } from './context.js';
+import { BootUrls, consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { lintKickstart } from './kickstart-lint.js';
 import { assertRenderable } from './lint.js';
@@ -11,17 +11,12 @@ export function appStreamUrl(baseOs: string): string | null {
   return baseOs.includes('/BaseOS/') ? baseOs.replace('/BaseOS/', '/AppStream/') : null;
 }
 
-/** Kernel arguments of the installed system: the profile's plus the machine's serial console. */
-export function installedKernelArgs(ctx: RenderContext): string[] {
-  const console = ctx.machine.params.console;
-  return [...ctx.profile.kernelArgs, ...(console !== undefined ? [`console=${console}`] : [])];
-}
-
 export function kickstartView(ctx: RenderContext) {
   const { machine, profile, config, token } = ctx;
   const urls = new BootUrls(ctx.urls.base);
   const mirror = config.mirrors['rocky-9'];
-  const append = installedKernelArgs(ctx);
+  // the installed system's kernel arguments: the profile's plus the machine's serial console
+  const append = [...profile.kernelArgs, ...consoleArgs(machine)];
   return {
     hostname: machine.name,
     profile: profile.name,
