@@ -88,7 +88,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const idleMs = options.idleTimeoutSeconds * 1000;
   const retransmitMs = options.retransmitMs ?? 1000;
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
-  /** Keyed by client address and port; a slot is taken before any await so bounds hold under bursts. */
+  /** Keyed by client address, port and request; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
   const counters = { received: 0, started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
   /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
@@ -204,7 +204,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       case 'refuse':
         return refuse(remote, decision.code, decision.message, decision.filename);
       case 'read': {
-        const key = `${remote.address}|${remote.port}`;
+        // The request itself is part of the key: a retransmitted RRQ is a duplicate, but a PXE ROM that
+        // probes with tsize, aborts, and asks again from the same port must not wait for the abort.
+        const key = `${remote.address}|${remote.port}|${msg.toString('latin1')}`;
         if (transfers.has(key)) {
           counters.duplicateRequests++;
           return;

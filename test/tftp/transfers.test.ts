@@ -123,6 +123,27 @@ t.test('a retransmitted request does not start a second transfer', async (t) => 
   t.equal(await c.next(200), undefined, 'no second stream of DATA');
 });
 
+t.test('a size probe and the real download back to back from one port are both served', async (t) => {
+  const f = await withServer(t, TIMING);
+  const bytes = randomBytes(700);
+  await writeFile(path.join(f.root, 'file'), bytes);
+  const c = await client(t);
+  c.send(encodeRequest('rrq', 'file', 'octet', new Map([['tsize', '0']])), f.server.port);
+  const oack = await c.next(1000);
+  t.match(oack?.packet, { op: 'oack', options: new Map([['tsize', '700']]) });
+  // The new request goes out before the server can have seen the abort on the other port.
+  c.send(encodeRequest('rrq', 'file', 'octet', new Map([['blksize', '1024']])), f.server.port);
+  c.send(encodeError(ErrorCode.OPTION_REFUSED, 'probe'), oack!.port);
+  let r = await c.next(1000);
+  while (r && r.packet?.op === 'oack' && r.port === oack!.port) r = await c.next(1000); // a retransmitted probe OACK
+  t.match(r?.packet, { op: 'oack', options: new Map([['blksize', '1024']]) });
+  c.send(encodeAck(0), r!.port);
+  const data = await c.next(1000);
+  t.ok(data?.packet?.op === 'data' && data.packet.data.equals(bytes), 'whole file in one 1024-byte block');
+  c.send(encodeAck(1), r!.port);
+  await until(() => f.server.stats().completed === 1 && f.server.stats().failed === 1);
+});
+
 t.test('transfer aborts: client ERROR (e.g. refusing the OACK) and a vanished client', async (t) => {
   const f = await withServer(t, TIMING);
   await writeFile(path.join(f.root, 'file'), randomBytes(3000));
