@@ -20,14 +20,15 @@ chmod 644 "$WORK/root/1m.bin"
 # atftpd conflicts with tftpd-hpa in dpkg: unpack it instead of installing.
 (cd "$WORK" && apt-get download atftpd >/dev/null 2>&1 && dpkg -x atftpd_*.deb atftpd)
 
-HPA=16901 ATFTPD=16902 KS=16903
+HPA=16901 ATFTPD=16902 KS=16903 FLOOR=16904
 /usr/sbin/in.tftpd -L -4 -a 127.0.0.1:$HPA -s "$WORK/root" & PIDS+=($!)
 "$WORK/atftpd/usr/sbin/atftpd" --daemon --no-fork --no-multicast --port $ATFTPD --bind-address 127.0.0.1 --logfile /dev/null "$WORK/root" & PIDS+=($!)
 node --import tsx bench/tftp/serve.ts "$WORK/root" $KS >/dev/null & PIDS+=($!)
+node bench/tftp/node-floor.mjs "$WORK/root/1m.bin" $FLOOR & PIDS+=($!)
 sleep 2
 
 check() { # every server must deliver the exact bytes before it is timed
-  for p in $HPA $ATFTPD $KS; do
+  for p in $HPA $ATFTPD $KS $FLOOR; do
     curl -sS --tftp-blksize 1468 -o "$WORK/check" tftp://127.0.0.1:$p/1m.bin && cmp -s "$WORK/check" "$WORK/root/1m.bin" || { echo "server on port $p failed the check"; exit 1; }
   done
 }
@@ -50,20 +51,22 @@ done
 node bench/tftp/summarize.mjs "$WORK/json" $HPA=tftpd-hpa $ATFTPD=atftpd $KS=kickstand
 
 # Server CPU per transfer (task-clock of the server and its children: tftpd-hpa forks per transfer),
-# 20 transfers per case: less sensitive to a busy machine than wall time.
+# 20 transfers per case: less sensitive to a busy machine than wall time. node-floor (curl only:
+# no windowsize) is the bare Node dgram lock-step loop, the floor for any Node server.
 echo
-echo "| case | tftpd-hpa CPU ms/transfer | atftpd CPU ms/transfer | kickstand CPU ms/transfer |"
-echo "|---|---|---|---|"
+echo "| case | tftpd-hpa CPU ms/transfer | atftpd CPU ms/transfer | kickstand CPU ms/transfer | node-floor CPU ms/transfer |"
+echo "|---|---|---|---|---|"
 for c in curl-512 curl-1468 curl-8192 atftp-ws16; do
   row="| $c |"
-  for i in 0 1 2; do
-    p=$(echo $HPA $ATFTPD $KS | cut -d' ' -f$((i+1)))
+  for i in 0 1 2 3; do
+    p=$(echo $HPA $ATFTPD $KS $FLOOR | cut -d' ' -f$((i+1)))
+    if [ $c = atftp-ws16 ] && [ $p = $FLOOR ]; then row="$row – |"; continue; fi
     perf stat -x, -e task-clock -p "${PIDS[$i]}" -o "$WORK/cpu" & PERF=$!
     sleep 0.5
     for n in $(seq 20); do
       case $c in
         curl-*) eval "$(curl_cmd "${c#curl-}" "$p")" ;;
-        atftp-ws16) eval "$(atftp_cmd "$p")" ;;
+        atftp-ws16) eval "$(atftp_cmd "$p")" >/dev/null 2>&1 ;;
       esac
     done
     kill -INT $PERF; wait $PERF || true
