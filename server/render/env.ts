@@ -73,7 +73,7 @@ class AreaCache {
   private partialProblems: Problem[] = [];
   private checkedAt = Number.NEGATIVE_INFINITY;
   /** bumped whenever a template or partial of this area changed on disk */
-  generation = 0;
+  private generation = 0;
 
   constructor(
     private readonly area: Area,
