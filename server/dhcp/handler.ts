@@ -90,7 +90,7 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
     if (opts.mode === 'proxy') {
       if (!boot) return { replies: [], dropped: c.reason, request: info.type, learned: learnedFromRequest, event: unsupported };
       reply = answerProxy(req, info, boot, { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, viaProxyPort });
-      outcome = reply ? (viaProxyPort ? 'proxy-ack' : 'proxy-offer') : 'not-for-proxy';
+      outcome = reply ? (viaProxyPort ? 'proxy-ack' : 'proxy-offer') : 'for-site-server';
     } else {
       const r = answerAuthoritative(req, macInfo, view, boot, { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, pools: opts.pools, leases: opts.leases! }, now());
       ({ reply, ip, outcome } = r);

@@ -7,7 +7,7 @@ import type { EventSink, MachineDirectory } from '../lifecycle/types.js';
 import type { LeaseRepo } from '../store/store.js';
 import { openDeviceSockets } from './bind-device.js';
 import { DEFAULT_BOOT_FILES, type BootFiles } from './classify.js';
-import { serializeDhcp } from './codec.js';
+import { serializeDhcp, type DhcpPacket } from './codec.js';
 import { createHandler, type Exchange } from './handler.js';
 import { LeaseTable } from './lease-table.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
@@ -137,7 +137,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (ipMac.size > MAX_KNOWN_IPS) ipMac.delete(ipMac.keys().next().value!);
   };
 
-  function send(socket: Socket, packet: Exchange['replies'][number]['packet'], to: Destination): void {
+  function send(socket: Socket, packet: DhcpPacket, to: Destination): void {
     const type = messageTypeName(packet.options.get(Opt.MESSAGE_TYPE)?.[0]) ?? 'unknown';
     socket.send(serializeDhcp(packet), to.port, to.address, (err) => {
       if (err) {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDhcp, serializeDhcp, clientMac, type DhcpPacket } from '../../server/dhcp/codec.js';
 import { readClientInfo, relayAgentInfo } from '../../server/dhcp/client-info.js';
 import { decodeSubOptions, decodeUserClass, encodeSubOptions, Opt } from '../../server/dhcp/options.js';
+import { classify, DEFAULT_BOOT_FILES } from '../../server/dhcp/classify.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/dhcp');
 const fixtures = readdirSync(FIXTURES)
@@ -68,6 +69,17 @@ t.test("QEMU's iPXE announces itself with user class and option 175", async (t) 
   const offer = fixture('qemu-ipxe-02-server');
   t.same(decodeSubOptions(offer.options.get(Opt.IPXE_ENCAP)!)?.map(([c, d]) => [c, [...d]]), [[176, [1]]]);
   t.equal(offer.options.get(Opt.BOOTFILE)!.toString('latin1'), 'http://10.231.0.1:8080/boot.ipxe\0', 'dnsmasq puts the URL in option 67');
+});
+
+t.test('UEFI firmware: OVMF native PXE and the efi-virtio iPXE ROM', async (t) => {
+  const opts = { publicUrl: 'http://10.231.0.1:8080', bootFiles: DEFAULT_BOOT_FILES };
+  const native = readClientInfo(fixture('ovmf-pxe-01-client'));
+  t.same(native.arch, [7]);
+  t.equal(native.vendorClass, 'PXEClient:Arch:00007:UNDI:003000');
+  t.match(classify(native, native.mac!, opts).boot, { kind: 'tftp', firmware: 'uefi-x64', file: 'ipxe.efi' });
+  const ipxe = readClientInfo(fixture('qemu-uefi-ipxe-01-client'));
+  t.equal(ipxe.ipxeEncap, true);
+  t.match(classify(ipxe, ipxe.mac!, opts).boot, { kind: 'ipxe-script', firmware: 'uefi-x64', url: 'http://10.231.0.1:8080/boot/ipxe?mac=52:54:00:aa:00:03' });
 });
 
 t.test('dhclient, nmap and perfdhcp (relayed)', async (t) => {
