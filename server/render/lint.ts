@@ -171,6 +171,8 @@ export function lintProfile(profile: Profile): Problem[] {
   lintNetwork(profile, add);
   lintTokens(profile, add);
   if (profile.os === 'fcos') lintFcos(profile, add);
+  // boot assets are laid out per OS only (assets/<os>/vmlinuz): one architecture per kickstand
+  if (profile.arch !== 'x86_64') add('arch', 'only x86_64 boot assets are served (assets/<os>/…)');
   return problems;
 }
 

@@ -41,6 +41,7 @@ const profileCases: Array<[string, Partial<ProfileInput>, string[]]> = [
   ['a bridge on nothing', network({ bridges: [{ name: 'br0', members: ['nic9'], ipv4: 'dhcp' }] }), ['network.bridges.0.members.0']],
   ['two static devices', network({ interfaces: [{ role: 'data0', ipv4: 'static' }, { role: 'data1' }], vlans: [{ id: 5, parent: 'data1', ipv4: 'static' }] }), ['network.vlans.0.ipv4']],
   ['a kernel argument that would split the command line', { kernelArgs: ['console=ttyS0 quiet'] }, ['kernelArgs.0']],
+  ['an architecture without boot assets', { arch: 'aarch64' }, ['arch']],
   ['an SSH key with a line break', { users: [{ name: 'ops', sshKeys: ['ssh-ed25519 AAAA\n%post\nrm -rf /\n%end'] }] }, ['users.0.sshKeys.0']],
 ];
 
