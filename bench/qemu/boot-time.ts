@@ -44,12 +44,21 @@ await mkdir(assets);
 await copyFile(guest.kernel, join(assets, 'vmlinuz'));
 await copyFile(guest.initrd, join(assets, 'initrd.gz'));
 
+/**
+ * Seconds from QEMU's start to the iPXE script request (firmware + DHCP: where the servers differ
+ * most) and to the `start` callback (adds kernel + initrd download, kernel boot, kickstart fetch).
+ */
+interface Timing {
+  script: number;
+  start: number;
+}
+
 /** Seconds from QEMU's start to a server-side timestamp (epoch ms). */
 function since(vm: Vm, at: number): number {
   return (at - (performance.timeOrigin + vm.startedAt)) / 1000;
 }
 
-async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
+async function bootDnsmasq(firmware: Firmware, dir: string): Promise<Timing> {
   const ns = await Netns.create({ taps: 1, routerAdvertisements: true });
   try {
     const token = randomBytes(12).toString('hex');
@@ -59,7 +68,8 @@ async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
     const vm = await Vm.start({ ns, tap: 'tap0', mac: MAC, firmware, workDir: dir, memoryMb: 384 });
     try {
       const e = await server.events.waitFor((e) => e.type === 'callback' && e.event === 'start', 300_000, 'start callback');
-      return since(vm, e.type === 'callback' ? e.at : NaN);
+      const script = server.events.items.find((x) => x.type === 'http' && x.path === '/boot/ipxe');
+      return { script: since(vm, script?.type === 'http' ? script.at : NaN), start: since(vm, e.type === 'callback' ? e.at : NaN) };
     } finally {
       await vm.stop();
     }
@@ -68,7 +78,7 @@ async function bootDnsmasq(firmware: Firmware, dir: string): Promise<number> {
   }
 }
 
-async function bootKickstand(firmware: Firmware, dir: string): Promise<number> {
+async function bootKickstand(firmware: Firmware, dir: string): Promise<Timing> {
   const ns = await Netns.create({ taps: 1, routerAdvertisements: true });
   try {
     const ks = await startKickstand(ns, { guest, machines: [{ name: 'bench', mac: MAC, firmware }] });
@@ -79,8 +89,10 @@ async function bootKickstand(firmware: Firmware, dir: string): Promise<number> {
       const until = Date.now() + 300_000;
       while (Date.now() < until) {
         const p = await ks.api('GET', '/api/v1/machines/bench/progress?events=1000', { token: ks.token });
-        const started = (p.json?.events as StoredEvent[] | undefined)?.find((e) => e.kind === 'callback' && e.data?.event === 'start');
-        if (started) return since(vm, started.at);
+        const events = (p.json?.events ?? []) as StoredEvent[];
+        const started = events.find((e) => e.kind === 'callback' && e.data?.event === 'start');
+        const script = events.find((e) => e.kind === 'ipxe-script');
+        if (started) return { script: since(vm, script?.at ?? NaN), start: since(vm, started.at) };
         await sleep(500);
       }
       throw new Error('no start callback within 300 s');
@@ -92,9 +104,9 @@ async function bootKickstand(firmware: Firmware, dir: string): Promise<number> {
   }
 }
 
-const BOOTERS: Record<string, (firmware: Firmware, dir: string) => Promise<number>> = { dnsmasq: bootDnsmasq, kickstand: bootKickstand };
+const BOOTERS: Record<string, (firmware: Firmware, dir: string) => Promise<Timing>> = { dnsmasq: bootDnsmasq, kickstand: bootKickstand };
 
-const results: Record<string, Record<string, number[]>> = {};
+const results: Record<string, Record<string, Timing[]>> = {};
 try {
   for (let i = 0; i < runs; i++) {
     for (const firmware of firmwares) {
@@ -106,7 +118,7 @@ try {
         await mkdir(dir);
         const s = await boot(firmware, dir);
         ((results[firmware] ??= {})[server] ??= []).push(s);
-        console.log(`run ${i + 1}/${runs} ${firmware} ${server}: ${s.toFixed(2)} s`);
+        console.log(`run ${i + 1}/${runs} ${firmware} ${server}: script ${s.script.toFixed(2)} s, start ${s.start.toFixed(2)} s`);
       }
     }
   }
@@ -114,13 +126,15 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-console.log('\nfirmware | server | runs (s) | median (s)');
+const fmt = (list: number[]) => `${list.map((x) => x.toFixed(1)).join(' ')} | ${median(list).toFixed(2)}`;
+console.log('\nfirmware | server | to iPXE script: runs (s) | median | to start callback: runs (s) | median');
 for (const [firmware, byServer] of Object.entries(results)) {
-  for (const [server, list] of Object.entries(byServer)) {
-    console.log(`${firmware} | ${server} | ${list.map((s) => s.toFixed(1)).join(' ')} | ${median(list).toFixed(2)}`);
-  }
+  for (const [server, list] of Object.entries(byServer))
+    console.log(`${firmware} | ${server} | ${fmt(list.map((x) => x.script))} | ${fmt(list.map((x) => x.start))}`);
   const base = byServer.dnsmasq;
   for (const [server, list] of Object.entries(byServer)) {
-    if (server !== 'dnsmasq' && base) console.log(`${firmware}: ${server} / dnsmasq = ${(median(list) / median(base)).toFixed(2)}× (target ≤ 1.1×)`);
+    if (server === 'dnsmasq' || !base) continue;
+    const ratio = (key: keyof Timing) => (median(list.map((x) => x[key])) / median(base.map((x) => x[key]))).toFixed(2);
+    console.log(`${firmware}: ${server} / dnsmasq = ${ratio('start')}× to the start callback (target ≤ 1.1×), ${ratio('script')}× to the iPXE script`);
   }
 }
