@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,10 @@ import { ctxFor, examples } from './helpers.js';
  * Bootstrap → per-machine script → kernel (lost once, so the retry path runs) → initrd → boot.
  * The "kernel" served is an iPXE script, so `boot` ends in a request we can see.
  */
+function startQemu(args: string[]): ChildProcess {
+  return spawn('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-display', 'none', '-no-reboot', '-kernel', '/usr/lib/ipxe/ipxe.lkrn', ...args], { stdio: 'ignore' });
+}
+
 const QEMU_MAC = '52:54:00:12:34:56';
 
 t.test('bootstrap and install scripts drive a real iPXE through a lost kernel download', { timeout: 90_000 }, async (t) => {
@@ -56,12 +60,7 @@ t.test('bootstrap and install scripts drive a real iPXE through a lost kernel do
   const dir = mkdtempSync(join(tmpdir(), 'ks-ipxe-'));
   const script = join(dir, 'bootstrap.ipxe');
   writeFileSync(script, renderIpxe({ kind: 'bootstrap', urls: { base } }, env));
-  const qemu: ChildProcess = spawn(
-    'qemu-system-x86_64',
-    ['-accel', 'tcg', '-m', '256', '-display', 'none', '-no-reboot', '-kernel', '/usr/lib/ipxe/ipxe.lkrn', '-initrd', script,
-      '-netdev', 'user,id=n0', '-device', `e1000,netdev=n0,mac=${QEMU_MAC}`],
-    { stdio: 'ignore' },
-  );
+  const qemu = startQemu(['-initrd', script, '-netdev', 'user,id=n0', '-device', `e1000,netdev=n0,mac=${QEMU_MAC}`]);
   t.teardown(() => {
     qemu.kill('SIGKILL');
     server.close();
@@ -80,4 +79,26 @@ t.test('bootstrap and install scripts drive a real iPXE through a lost kernel do
     '/booted',
   ]);
   t.equal(kernelRequests, 2, 'the lost kernel download was retried');
+});
+
+t.test('the BIOS local-boot script hands over to the first disk', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ks-ipxe-'));
+  // A boot sector that writes "KS" to the first serial port and halts.
+  const code = Buffer.from([0xba, 0xf8, 0x03, 0xb0, 0x4b, 0xee, 0xb0, 0x53, 0xee, 0xf4, 0xeb, 0xfd]);
+  const disk = Buffer.alloc(1024 * 1024);
+  code.copy(disk);
+  disk.writeUInt16LE(0xaa55, 510);
+  writeFileSync(join(dir, 'disk.img'), disk);
+  const script = join(dir, 'local.ipxe');
+  writeFileSync(script, renderIpxe({ kind: 'local', name: 'util-01', firmware: 'bios', urls: { base: 'http://10.0.2.2:1' } }, new RenderEnv()));
+  const serial = join(dir, 'serial.log');
+  const qemu = startQemu(['-initrd', script, '-drive', `file=${join(dir, 'disk.img')},format=raw,if=ide`, '-net', 'none', '-serial', `file:${serial}`]);
+  t.teardown(() => {
+    qemu.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const deadline = Date.now() + 45_000;
+  const booted = () => existsSync(serial) && readFileSync(serial, 'latin1').includes('KS');
+  while (!booted() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  t.ok(booted(), 'the boot sector of the disk ran');
 });
