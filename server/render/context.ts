@@ -2,7 +2,10 @@ import type { Config } from '../config/schema.js';
 import type { Machine } from '../inventory/machine.js';
 import type { Profile } from '../inventory/profile.js';
 
-/** Everything a per-machine render depends on; renderers read nothing else. */
+/**
+ * Everything a per-machine render depends on; renderers read nothing else. Machine and profile
+ * are treated as immutable: memo keys are cached per object (pass a new object for a change).
+ */
 export interface RenderContext {
   machine: Machine;
   profile: Profile;
