@@ -10,8 +10,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
-# ipxe: the iPXE binaries served over TFTP; ipmitool: the IPMI power driver.
-RUN apt-get update && apt-get install -y --no-install-recommends ipxe ipmitool && rm -rf /var/lib/apt/lists/*
+# ipxe: the iPXE binaries served over TFTP; ipmitool: the IPMI power driver; python3: binds the
+# DHCP sockets to the provisioning interface (SO_BINDTODEVICE, see server/dhcp/bind-device.ts);
+# iproute2: finds that interface's address.
+RUN apt-get update && apt-get install -y --no-install-recommends ipxe ipmitool python3 iproute2 && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kickstand
 COPY --from=deps /opt/kickstand/node_modules ./node_modules
 COPY package.json tsconfig.json ./

@@ -32,6 +32,8 @@ function bootServers(config: Config) {
       const dhcp = await startDhcpServer({
         config: config.dhcp,
         publicUrl: config.http.publicUrl ?? `http://${dhcpAddress(config.dhcp)}:${httpPort}`,
+        tftpServer: config.dhcp.tftpServer,
+        bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
         directory: { byMac: (mac) => lifecycle.bootView(mac) },
         leases: store.leases,
         sink: events,

@@ -58,9 +58,19 @@ export const Config = z.object({
       proxyPort: z.number().int().min(0).max(65535).default(4011),
       clientPort: z.number().int().min(0).max(65535).default(68),
       unknownMachines: z.enum(['ignore', 'local']).default('ignore').describe('answer unknown MACs with a local-boot script, or stay silent'),
+      tftpServer: IPv4.optional().describe('next-server (siaddr) for TFTP; default: the DHCP server address'),
+      bootFiles: z
+        .object({
+          bios: z.string().optional(),
+          'uefi-ia32': z.string().optional(),
+          'uefi-x64': z.string().optional().describe('ipxe.efi (default) or snponly.efi'),
+          'uefi-arm64': z.string().optional(),
+        })
+        .default({})
+        .describe('iPXE binaries (under tftp.root) per client architecture'),
       subnets: z.array(Subnet).default([]),
     })
-    .default({ mode: 'off', port: 67, proxyPort: 4011, clientPort: 68, unknownMachines: 'ignore', subnets: [] }),
+    .default({ mode: 'off', port: 67, proxyPort: 4011, clientPort: 68, unknownMachines: 'ignore', subnets: [], bootFiles: {} }),
   api: z.object({ token: z.string().min(16).optional() }).default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
