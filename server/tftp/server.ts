@@ -137,13 +137,21 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   }
 
   async function serve(key: string, remote: Remote, path: string, netascii: boolean, requested: Map<string, string>): Promise<void> {
-    let found: Awaited<ReturnType<typeof content>>;
+    type Found = Awaited<ReturnType<typeof content>>;
+    let found: Found;
+    let timer: NodeJS.Timeout | undefined;
+    // A generator that never answers must not hold a transfer slot forever: the idle bound applies here too.
+    const timedOut: Found = { code: ErrorCode.NOT_DEFINED, message: 'Timed out preparing the file' };
+    const pending = content(path, remote, netascii);
     try {
-      found = await content(path, remote, netascii);
+      found = await Promise.race([pending, new Promise<Found>((resolve) => (timer = setTimeout(() => resolve(timedOut), idleMs)))]);
     } catch (err) {
       options.logger?.warn({ err, path }, 'tftp: content failed');
       found = { code: ErrorCode.NOT_DEFINED, message: 'Cannot read file' };
+    } finally {
+      clearTimeout(timer);
     }
+    if (found === timedOut) pending.then((late) => 'body' in late && late.body.close(), () => {});
     if (closing) {
       if ('body' in found) found.body.close();
       return;
@@ -226,9 +234,13 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   socket.on('error', (err) => options.logger?.warn({ err }, 'tftp: request socket error'));
 
   await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
+    const failed = (err: Error) => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', failed);
     socket.bind({ port: options.port, address: host }, () => {
-      socket.off('error', reject);
+      socket.off('error', failed);
       resolve();
     });
   });
@@ -247,6 +259,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     port,
     stats: () => ({ ...counters, active: transfers.size, cacheHits: files.hits, cacheMisses: files.misses }),
     close: async () => {
+      if (closing) return;
       closing = true;
       clearInterval(clock);
       for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.abort('server closing');

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { encodeAck, encodeError, encodeRequest, ErrorCode } from '../../server/tftp/packet.js';
+import { startTftpServer } from '../../server/tftp/server.js';
 import { run, until, withServer } from './fixture.js';
 import { RawClient } from './raw-client.js';
 
@@ -109,6 +110,16 @@ t.test('maxTransfers bounds concurrent transfers; a freed slot is usable again',
   t.equal(stdout, '2000', 'after the idle bound freed the slots, a client succeeds');
 });
 
+t.test('a generator that never answers releases its slot at the idle bound', async (t) => {
+  const f = await withServer(t, { ...TIMING, maxTransfers: 1, generate: (p) => (p === 'hang' ? new Promise(() => {}) : Promise.resolve(undefined)) });
+  await writeFile(path.join(f.root, 'file'), 'ok');
+  const c = await client(t);
+  c.send(encodeRequest('rrq', 'hang', 'octet'), f.server.port);
+  t.match((await c.next(2000))?.packet, { op: 'error', code: ErrorCode.NOT_DEFINED, message: /Timed out/ });
+  t.equal(f.server.stats().active, 0);
+  t.equal((await run('curl', ['-sS', f.url('file')])).stdout, 'ok', 'the only slot is free again');
+});
+
 t.test('a retransmitted request does not start a second transfer', async (t) => {
   const f = await withServer(t, TIMING);
   await writeFile(path.join(f.root, 'file'), 'abc');
@@ -164,4 +175,17 @@ t.test('transfer aborts: client ERROR (e.g. refusing the OACK) and a vanished cl
   await until(() => f.server.stats().failed === 2, 3000);
   t.ok(Date.now() - started < 900, 'ended before the idle bound');
   t.equal(f.server.stats().active, 0);
+});
+
+t.test('start-up fails cleanly when the port is taken; close() ends running transfers', async (t) => {
+  const f = await withServer(t, TIMING);
+  await t.rejects(startTftpServer({ root: f.root, host: '127.0.0.1', port: f.server.port, maxTransfers: 1, idleTimeoutSeconds: 1, sink: { report: () => {} } }), { code: 'EADDRINUSE' });
+  await writeFile(path.join(f.root, 'file'), randomBytes(5000));
+  const c = await client(t);
+  c.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+  await c.next(1000);
+  t.equal(f.server.stats().active, 1);
+  await f.server.close();
+  t.equal(f.server.stats().active, 0);
+  t.match(f.events.at(-1), { message: /failed: server closing/ });
 });
