@@ -2,31 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Mac } from '../../inventory/primitives.js';
 import { type AppDeps, machineAt } from '../app.js';
-import { baseUrl, RenderFailure, type RenderInput, type Renderers } from '../renderers.js';
+import { baseUrl, RenderFailure } from '../renderers.js';
 
 const Token = z.object({ token: z.string().min(1).max(200) });
-
-/**
- * Renders configs through a short-lived cache: a render with its lint costs about a millisecond,
- * a lookup a microsecond, and the same install's config is asked for by the iPXE route and then
- * by the installer, sometimes repeatedly. Only an unchanged machine and profile hit (the store
- * hands out the same object while a row is unchanged), and an entry lives one second, the
- * interval at which the render environment looks for template edits.
- */
-function cachedConfig(renderers: Renderers, ttlMs = 1000, max = 1024): Renderers['config'] {
-  const cache = new Map<string, { input: RenderInput; text: string; at: number }>();
-  return (kind, input) => {
-    const key = `${kind} ${input.token} ${input.base}`;
-    const now = Date.now();
-    const hit = cache.get(key);
-    if (hit && hit.input.machine === input.machine && hit.input.profile === input.profile && now - hit.at < ttlMs) return hit.text;
-    const text = renderers.config(kind, input);
-    cache.delete(key);
-    if (cache.size >= max) cache.delete(cache.keys().next().value!);
-    cache.set(key, { input, text, at: now });
-    return text;
-  };
-}
 
 /**
  * The machine side: iPXE scripts, kickstart/Ignition by install token, installer callbacks.
@@ -34,7 +12,6 @@ function cachedConfig(renderers: Renderers, ttlMs = 1000, max = 1024): Renderers
  */
 export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   const { store, lifecycle, events, renderers } = deps;
-  const renderConfig = cachedConfig(renderers);
   // busybox wget posts as x-www-form-urlencoded, curl --data-binary too: every body is text here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
@@ -61,7 +38,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
     try {
       // Render the install config now: a profile that cannot render must stop here, visibly,
       // not in the installer ten minutes later.
-      renderConfig(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token, base });
+      renderers.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token, base });
       report('install');
       return renderers.ipxe('install', { mac, base, machine, profile, token: token.token });
     } catch (err) {
@@ -83,7 +60,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const machine = (await store.machines.get(check.token.machine))!;
       const profile = (await store.profiles.get(machine.profile))!;
       try {
-        const text = renderConfig(kind, { machine, profile, token: check.token.token, base: baseUrl(deps.config.http.publicUrl, req.headers.host) });
+        const text = renderers.config(kind, { machine, profile, token: check.token.token, base: baseUrl(deps.config.http.publicUrl, req.headers.host) });
         events.report({ machine: machine.name, ip, kind, level: 'info', message: `${kind} served (${text.length} bytes)` });
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
       } catch (err) {
