@@ -43,6 +43,7 @@ export class RootFiles {
   private cachedBytes = 0;
   private readonly maxFile: number;
   private readonly maxTotal: number;
+  /** Opens served from memory (cached, or joining a read already under way) and opens that read the disk. */
   hits = 0;
   misses = 0;
 
@@ -80,7 +81,6 @@ export class RootFiles {
         this.hits++;
         return { ok: true, body: new MemoryBody(entry.bytes), cached: true };
       }
-      this.misses++;
       const bytes = await this.load(real, st.size, st.mtimeMs, st.ino);
       return { ok: true, body: new MemoryBody(bytes), cached: false };
     } catch (err) {
@@ -92,7 +92,9 @@ export class RootFiles {
   private load(real: string, size: number, mtimeMs: number, ino: number): Promise<Buffer> {
     const key = `${real}\0${size}\0${mtimeMs}\0${ino}`;
     let pending = this.loading.get(key);
-    if (!pending) {
+    if (pending) this.hits++;
+    else {
+      this.misses++;
       pending = readFile(real, { flag: constants.O_RDONLY | constants.O_NONBLOCK })
         .then((bytes) => {
           this.remember(real, { size, mtimeMs, ino, bytes });

@@ -85,3 +85,30 @@ t.test('block numbers roll over past 65535 with a real client (file streamed, no
   t.ok((await readFile(path.join(out, 'big'))).equals(bytes), `${bytes.length} bytes, ${Math.floor(bytes.length / 512) + 1} blocks`);
   t.equal(f.server.stats().cacheMisses, 0, 'streamed from the file, never cached');
 });
+
+t.test('a rack booting at once: 24 concurrent clients, each byte-exact, one disk read', async (t) => {
+  const f = await withServer(t);
+  const out = await tempDir(t);
+  const bytes = randomBytes(300_000);
+  await writeFile(path.join(f.root, 'ipxe.efi'), bytes);
+  const port = String(f.server.port);
+  const jobs = Array.from({ length: 24 }, (_, i) => {
+    const dest = path.join(out, `c${i}`);
+    const get =
+      i % 2
+        ? run('curl', ['-sS', '--tftp-blksize', '1468', '-o', dest, f.url('ipxe.efi')])
+        : run('atftp', ['--option', 'blksize 1468', '--option', 'windowsize 8', '-g', '-r', 'ipxe.efi', '-l', dest, '127.0.0.1', port]);
+    return get.then(() => readFile(dest));
+  });
+  const results = await Promise.all(jobs);
+  t.ok(results.every((r) => r.equals(bytes)), 'all 24 copies byte-exact');
+  t.match(f.server.stats(), { completed: 24, failed: 0, cacheMisses: 1 });
+});
+
+t.test('IPv6: a server on ::1', async (t) => {
+  const f = await withServer(t, { host: '::1' });
+  await writeFile(path.join(f.root, 'v6'), 'over ipv6');
+  const { stdout } = await run('curl', ['-sS', `tftp://[::1]:${f.server.port}/v6`]);
+  t.equal(stdout, 'over ipv6');
+  t.match(f.events.at(-1), { ip: '::1', data: { bytes: 9 } });
+});
