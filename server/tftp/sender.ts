@@ -22,6 +22,8 @@ export type Step =
   | { kind: 'send'; first: number; last: number }
   | { kind: 'wait' }
   | { kind: 'done' }
+  /** The peer read the OACK and ended the transfer: how PXE ROMs learn a file's size (tsize) before fetching it. */
+  | { kind: 'probe'; reason: string }
   | { kind: 'fail'; reason: string };
 
 const WAIT: Step = { kind: 'wait' };
@@ -83,7 +85,9 @@ export class Sender {
   }
 
   onError(message: string): Step {
+    if (this.finished) return WAIT;
     this.finished = true;
+    if (this.acked === -1) return { kind: 'probe', reason: `peer sent ERROR after the OACK: ${message}` };
     return { kind: 'fail', reason: `peer sent ERROR: ${message}` };
   }
 

@@ -55,6 +55,8 @@ export interface TftpStats {
   active: number;
   started: number;
   completed: number;
+  /** Transfers the client ended after reading the OACK, as PXE ROMs do to learn tsize. */
+  probes: number;
   failed: number;
   /** Requests answered with an ERROR (not found, traversal, write, bad mode). */
   refused: number;
@@ -90,7 +92,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
   /** Keyed by client address, port and request; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
-  const counters = { received: 0, started: 0, completed: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
+  const counters = { received: 0, started: 0, completed: 0, probes: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
   /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
   const noisy = new RateLimiter(20, 10_000);
   // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
@@ -188,13 +190,18 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     transfers.delete(key);
     counters.retransmissions += result.retransmissions;
     const data = { file: path, bytes: result.bytes, ms: result.ms, retransmissions: result.retransmissions };
-    if (result.ok) {
-      counters.completed++;
-      counters.bytesSent += result.bytes;
-      report(remote, 'info', `TFTP ${path} sent ${result.bytes} bytes in ${result.ms} ms`, data);
-    } else {
-      counters.failed++;
-      report(remote, 'warn', `TFTP ${path} failed: ${result.reason}`, { ...data, reason: result.reason });
+    switch (result.outcome) {
+      case 'sent':
+        counters.completed++;
+        counters.bytesSent += result.bytes;
+        return report(remote, 'info', `TFTP ${path} sent ${result.bytes} bytes in ${result.ms} ms`, data);
+      case 'probe':
+        counters.probes++;
+        // Info, not debug: the same shape is a client that gave up on our OACK, which someone may need to see.
+        return report(remote, 'info', `TFTP ${path} ended by the client after the OACK (size probe?): ${result.reason}`, { ...data, reason: result.reason });
+      case 'failed':
+        counters.failed++;
+        return report(remote, 'warn', `TFTP ${path} failed: ${result.reason}`, { ...data, reason: result.reason });
     }
   }
 

@@ -8,7 +8,7 @@ import { dataHeader, encodeOack, parsePacket, type Options } from './packet.js';
 import { Sender, type SenderConfig, type Step } from './sender.js';
 
 export interface TransferResult {
-  ok: boolean;
+  outcome: 'sent' | 'probe' | 'failed';
   reason?: string;
   bytes: number;
   ms: number;
@@ -42,7 +42,7 @@ export class Transfer {
     this.oack = setup.oack && encodeOack(setup.oack);
     this.sender = new Sender({ ...setup.sender, size: setup.body.size, oack: !!setup.oack }, this.startedAt);
     this.socket = dgram.createSocket({ type: setup.type });
-    this.socket.on('error', (err) => this.end(false, `socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    this.socket.on('error', (err) => this.end('failed', `socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     this.socket.on('message', (msg) => this.onMessage(msg));
   }
 
@@ -60,7 +60,7 @@ export class Transfer {
   }
 
   abort(reason: string): void {
-    this.end(false, reason);
+    this.end('failed', reason);
   }
 
   private onMessage(msg: Buffer): void {
@@ -75,9 +75,11 @@ export class Transfer {
       case 'send':
         return this.queue(step.first, step.last);
       case 'done':
-        return this.end(true);
+        return this.end('sent');
+      case 'probe':
+        return this.end('probe', step.reason);
       case 'fail':
-        return this.end(false, step.reason);
+        return this.end('failed', step.reason);
       case 'wait':
         return;
     }
@@ -109,7 +111,7 @@ export class Transfer {
             if (!this.ended) this.socket.send([dataHeader(block), bytes]);
             return this.send(block + 1, last);
           },
-          (err: Error) => this.end(false, `read: ${err.message}`),
+          (err: Error) => this.end('failed', `read: ${err.message}`),
         );
       }
       this.socket.send([dataHeader(block), payload]);
@@ -117,15 +119,15 @@ export class Transfer {
     return undefined;
   }
 
-  private end(ok: boolean, reason?: string): void {
+  private end(outcome: TransferResult['outcome'], reason?: string): void {
     if (this.ended) return;
     this.ended = true;
     this.socket.close();
     this.setup.body.close();
     this.setup.onEnd({
-      ok,
+      outcome,
       reason,
-      bytes: ok ? this.setup.body.size : 0,
+      bytes: outcome === 'sent' ? this.setup.body.size : 0,
       ms: Date.now() - this.startedAt,
       retransmissions: this.sender.retransmissions,
     });

@@ -81,6 +81,13 @@ t.test('block numbers roll over past 65535', async (t) => {
   t.same(s.blockBounds(70001), [560000, 560000]);
 });
 
+t.test('ERROR right after the OACK is a size probe, not a failure', async (t) => {
+  const s = new Sender({ ...base, oack: true }, 0);
+  s.start(0);
+  t.same(s.onError('tsize'), { kind: 'probe', reason: 'peer sent ERROR after the OACK: tsize' });
+  t.same(s.onError('again'), { kind: 'wait' });
+});
+
 t.test('ERROR from the peer ends the transfer', async (t) => {
   const s = new Sender(base, 0);
   s.start(0);

@@ -152,20 +152,30 @@ t.test('a size probe and the real download back to back from one port are both s
   const data = await c.next(1000);
   t.ok(data?.packet?.op === 'data' && data.packet.data.equals(bytes), 'whole file in one 1024-byte block');
   c.send(encodeAck(1), r!.port);
-  await until(() => f.server.stats().completed === 1 && f.server.stats().failed === 1);
+  await until(() => f.server.stats().completed === 1 && f.server.stats().probes === 1);
 });
 
-t.test('transfer aborts: client ERROR (e.g. refusing the OACK) and a vanished client', async (t) => {
+t.test('ends decided by the client: a size probe, an abort mid-transfer, a vanished client', async (t) => {
   const f = await withServer(t, TIMING);
   await writeFile(path.join(f.root, 'file'), randomBytes(3000));
   const c = await client(t);
-  // A PXE ROM's size probe: ask tsize, read the OACK, abort with ERROR 8.
+  // A PXE ROM's size probe: ask tsize, read the OACK, abort with ERROR 8. Normal, not a failure.
   c.send(encodeRequest('rrq', 'file', 'octet', new Map([['tsize', '0']])), f.server.port);
   const oack = await c.next(1000);
   t.match(oack?.packet, { op: 'oack', options: new Map([['tsize', '3000']]) });
   c.send(encodeError(ErrorCode.OPTION_REFUSED, 'tsize probe only'), oack!.port);
+  await until(() => f.server.stats().probes === 1);
+  t.match(f.events.at(-1), { level: 'info', message: /file ended by the client after the OACK \(size probe\?\): peer sent ERROR after the OACK: tsize probe only/ });
+
+  // An ERROR after data flowed is a failure.
+  const c2 = await client(t);
+  c2.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+  const d1 = await c2.next(1000);
+  c2.send(encodeAck(1), d1!.port);
+  await c2.next(1000);
+  c2.send(encodeError(ErrorCode.DISK_FULL, 'disk full'), d1!.port);
   await until(() => f.server.stats().failed === 1);
-  t.match(f.events.at(-1), { level: 'warn', message: /peer sent ERROR: tsize probe only/ });
+  t.match(f.events.at(-1), { level: 'warn', message: /failed: peer sent ERROR: disk full/ });
 
   const gone = await RawClient.open();
   const started = Date.now();
@@ -174,7 +184,7 @@ t.test('transfer aborts: client ERROR (e.g. refusing the OACK) and a vanished cl
   gone.close(); // the retransmission now meets ICMP port unreachable
   await until(() => f.server.stats().failed === 2, 3000);
   t.ok(Date.now() - started < 900, 'ended before the idle bound');
-  t.equal(f.server.stats().active, 0);
+  t.match(f.server.stats(), { active: 0, completed: 0, probes: 1, failed: 2 });
 });
 
 t.test('start-up fails cleanly when the port is taken; close() ends running transfers', async (t) => {
