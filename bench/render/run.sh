@@ -1,35 +1,44 @@
 #!/bin/sh
-# Kickstart renders/s and latency over HTTP, kickstand vs nginx serving a static file of the same
-# size, wrk on the same machine. Alternates the two servers RUNS times and prints medians.
+# Kickstart renders/s and latency over HTTP: kickstand (token check, store reads, render, event)
+# vs nginx serving a static file of the same size, plus a bare fastify app answering a constant
+# of that size (the floor Node + fastify set). wrk on the same machine; the servers take turns,
+# RUNS times, and the medians are printed.
 #   usage: bench/render/run.sh [RUNS=5] [DURATION=10s] [CONNECTIONS=32]
 set -eu
 runs=${1:-5}
 duration=${2:-10s}
 conns=${3:-32}
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-repo=$(dirname "$(dirname "$here")")
 tmp=$(mktemp -d /tmp/ks-bench-render.XXXXXX)
 chmod 755 "$tmp"
-svc_pid=
+pids=
 cleanup() {
-  [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null || true
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
   [ -f "$tmp/nginx/nginx.pid" ] && kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
   sleep 0.5
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-# kickstand, with one machine in an install; serve.ts prints {port,url,bytes} when ready
-node --import tsx "$here/serve.ts" "$tmp/data" >"$tmp/svc.json" 2>"$tmp/svc.err" &
-svc_pid=$!
-i=0
-until [ -s "$tmp/svc.json" ]; do
-  i=$((i + 1))
-  if [ $i -gt 600 ] || ! kill -0 "$svc_pid" 2>/dev/null; then cat "$tmp/svc.err" >&2; exit 1; fi
-  sleep 0.1
-done
-ks_url=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).url)' "$tmp/svc.json")
+# Starts a node server that prints one JSON line when ready; echoes the line's FIELD.
+start() {
+  out=$1 field=$2
+  shift 2
+  node --import tsx "$@" >"$tmp/$out.json" 2>"$tmp/$out.err" &
+  pids="$pids $!"
+  i=0
+  until [ -s "$tmp/$out.json" ]; do
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! kill -0 "$!" 2>/dev/null; then cat "$tmp/$out.err" >&2; exit 1; fi
+    sleep 0.1
+  done
+  node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[process.argv[2]])' "$tmp/$out.json" "$field"
+}
+
+# kickstand with one machine in an install: the URL carries its install token
+ks_url=$(start svc url "$here/serve.ts" "$tmp/data")
 bytes=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).bytes)' "$tmp/svc.json")
+floor_url="http://127.0.0.1:$(start floor port "$here/floor.ts" "$bytes")/boot/kickstart"
 
 # nginx: one worker, loopback, its own prefix, a static file of the rendered kickstart's size
 mkdir -p "$tmp/nginx/www"
@@ -51,11 +60,13 @@ http {
 CONF
 nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
 ng_url="http://127.0.0.1:$nginx_port/kickstart.cfg"
-[ "$(curl -s -o /dev/null -w '%{size_download}' "$ng_url")" = "$bytes" ]
+for u in "$ks_url" "$floor_url" "$ng_url"; do
+  [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$u")" = "200 $bytes" ] || { echo "bad answer from $u" >&2; exit 1; }
+done
 
-# wrk's "Requests/sec" and the 50%/99% latency lines (us/ms/s → ms)
+# wrk's Requests/sec and its 50%/99% latency lines (us/ms/s → ms); any non-2xx answer is fatal
 measure() {
-  wrk -t1 -c"$conns" -d"$duration" --latency "$1" | awk '
+  wrk -t1 -c"$conns" -d"$1" --latency "$2" | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
     /Non-2xx/ { bad = $NF } /Socket errors/ { sub(/^ +/, ""); err = $0 }
@@ -64,17 +75,24 @@ measure() {
           printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+row() { printf '%-4s %-9s %10s %9s %9s\n' "$@"; }
+
+# JIT warm-up, not counted
+for u in "$ks_url" "$floor_url" "$ng_url"; do measure 3s "$u" >/dev/null; done
 
 echo "kickstart $bytes bytes; wrk -t1 -c$conns -d$duration; $runs runs; load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s %-9s %10s %9s %9s\n' run server 'req/s' 'p50 ms' 'p99 ms'
+row run server 'req/s' 'p50 ms' 'p99 ms'
 for r in $(seq 1 "$runs"); do
-  set -- $(measure "$ks_url"); echo "$1 $2 $3" >>"$tmp/ks"
-  printf '%-4s %-9s %10s %9s %9s\n' "$r" kickstand "$1" "$2" "$3"
-  set -- $(measure "$ng_url"); echo "$1 $2 $3" >>"$tmp/ng"
-  printf '%-4s %-9s %10s %9s %9s\n' "$r" nginx "$1" "$2" "$3"
+  for s in kickstand:"$ks_url" fastify:"$floor_url" nginx:"$ng_url"; do
+    name=${s%%:*}
+    out=$(measure "$duration" "${s#*:}") || exit 1
+    set -- $out
+    echo "$1 $2 $3" >>"$tmp/r.$name"
+    row "$r" "$name" "$1" "$2" "$3"
+  done
 done
-col() { awk -v c="$2" '{ print $c }' "$1" | median; }
-ks_rps=$(col "$tmp/ks" 1); ng_rps=$(col "$tmp/ng" 1)
-printf '%-4s %-9s %10s %9s %9s\n' med kickstand "$ks_rps" "$(col "$tmp/ks" 2)" "$(col "$tmp/ks" 3)"
-printf '%-4s %-9s %10s %9s %9s\n' med nginx "$ng_rps" "$(col "$tmp/ng" 2)" "$(col "$tmp/ng" 3)"
-awk -v a="$ks_rps" -v b="$ng_rps" 'BEGIN { printf "kickstand/nginx req/s: %.2f\n", a / b }'
+col() { awk -v c="$2" '{ print $c }' "$tmp/r.$1" | median; }
+for name in kickstand fastify nginx; do row med "$name" "$(col $name 1)" "$(col $name 2)" "$(col $name 3)"; done
+awk -v a="$(col kickstand 1)" -v f="$(col fastify 1)" -v n="$(col nginx 1)" \
+  'BEGIN { printf "req/s ratios (medians): kickstand/nginx %.2f, kickstand/fastify %.2f, fastify/nginx %.2f\n", a / n, a / f, f / n }'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
