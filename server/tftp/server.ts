@@ -62,7 +62,7 @@ export interface TftpStats {
   refused: number;
   /** Datagrams dropped: malformed, or not a request on the request port, or junk on a transfer port. */
   dropped: number;
-  /** Requests dropped because maxTransfers were running; the client's own retry gets a later slot. */
+  /** Requests dropped because maxTransfers were running (or two from that client port); the client's own retry gets a later slot. */
   busy: number;
   /** A client's retransmitted request for a transfer that is already running. */
   duplicateRequests: number;
@@ -79,6 +79,8 @@ export interface TftpServer {
 }
 
 /** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; events want the plain address. */
+const MAX_PER_CLIENT_PORT = 2;
+
 function plainIp(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
@@ -92,6 +94,16 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
   /** Keyed by client address, port and request; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
+  /** Running transfers per client address and port: one, plus one for a PXE size probe still winding down. */
+  const perClient = new Map<string, number>();
+  const clientOf = (remote: Remote) => `${remote.address}|${remote.port}`;
+  function release(key: string, remote: Remote): void {
+    if (!transfers.delete(key)) return;
+    const client = clientOf(remote);
+    const n = (perClient.get(client) ?? 1) - 1;
+    if (n > 0) perClient.set(client, n);
+    else perClient.delete(client);
+  }
   const counters = { received: 0, started: 0, completed: 0, probes: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
   /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
   const noisy = new RateLimiter(20, 10_000);
@@ -159,7 +171,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       return;
     }
     if (!('body' in found)) {
-      transfers.delete(key);
+      release(key, remote);
       return refuse(remote, found.code, found.message, path);
     }
     const body = found.body;
@@ -187,7 +199,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   }
 
   function finish(key: string, remote: Remote, path: string, result: TransferResult): void {
-    transfers.delete(key);
+    release(key, remote);
     counters.retransmissions += result.retransmissions;
     const data = { file: path, bytes: result.bytes, ms: result.ms, retransmissions: result.retransmissions };
     switch (result.outcome) {
@@ -221,18 +233,21 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       case 'read': {
         // The request itself is part of the key: a retransmitted RRQ is a duplicate, but a PXE ROM that
         // probes with tsize, aborts, and asks again from the same port must not wait for the abort.
-        const key = `${remote.address}|${remote.port}|${msg.toString('latin1')}`;
+        const client = clientOf(remote);
+        const key = `${client}|${msg.toString('latin1')}`;
         if (transfers.has(key)) {
           counters.duplicateRequests++;
           return;
         }
-        if (transfers.size >= options.maxTransfers) {
+        const running = perClient.get(client) ?? 0;
+        if (transfers.size >= options.maxTransfers || running >= MAX_PER_CLIENT_PORT) {
           counters.busy++;
           if (noisy.allow(remote.address, Date.now()))
-            options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached, request dropped');
+            options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached (server, or two from this client port), request dropped');
           return;
         }
         transfers.set(key, 'opening');
+        perClient.set(client, running + 1);
         void serve(key, remote, decision.path, decision.netascii, decision.options);
       }
     }
@@ -271,6 +286,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       clearInterval(clock);
       for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.abort('server closing');
       transfers.clear();
+      perClient.clear();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };

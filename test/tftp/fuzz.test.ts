@@ -150,6 +150,7 @@ t.test('a burst of mutated datagrams over the sockets; real clients still succee
   const afterBurst = f.server.stats();
   t.ok(afterBurst.received >= sent * 0.95, `${afterBurst.received} of ${sent} datagrams reached the request port`);
   t.ok(afterBurst.dropped > 1000, `${afterBurst.dropped} dropped and counted`);
+  t.ok(afterBurst.started <= senders.length * 2 + 1, `${afterBurst.started} transfers started: junk from one port cannot take the server's slots`);
   const refusalEvents = f.events.filter((e) => /refused/.test(e.message)).length;
   t.ok(afterBurst.refused > 500 && refusalEvents <= 40, `${afterBurst.refused} refusals, ${refusalEvents} of them reported (rate-limited)`);
 
