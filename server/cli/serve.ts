@@ -19,6 +19,7 @@ function bootServers(config: Config) {
           return mac ? { mac } : undefined;
         },
         root: config.tftp.root,
+        symlinkDirs: config.tftp.symlinkDirs,
         host: config.tftp.host,
         port: config.tftp.port,
         maxTransfers: config.tftp.maxTransfers,

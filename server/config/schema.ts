@@ -45,10 +45,14 @@ export const Config = z.object({
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(6969),
       root: z.string().default('/usr/lib/ipxe').describe('iPXE binaries (Debian package ipxe)'),
+      symlinkDirs: z
+        .array(z.string())
+        .default(['/boot'])
+        .describe("directories outside root that root's symlinks may point into (Debian's ipxe.efi links to /boot)"),
       maxTransfers: z.number().int().positive().default(256),
       idleTimeoutSeconds: Seconds.default(30),
     })
-    .default({ enabled: true, host: '0.0.0.0', port: 6969, root: '/usr/lib/ipxe', maxTransfers: 256, idleTimeoutSeconds: 30 }),
+    .default({ enabled: true, host: '0.0.0.0', port: 6969, root: '/usr/lib/ipxe', symlinkDirs: ['/boot'], maxTransfers: 256, idleTimeoutSeconds: 30 }),
   dhcp: z
     .object({
       mode: z.enum(['off', 'proxy', 'authoritative']).default('off'),
