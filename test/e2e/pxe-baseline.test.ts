@@ -1,6 +1,6 @@
 /**
  * The baseline boot of shared/reference/pxe-e2e-dnsmasq.sh, in the harness: dnsmasq (DHCP,
- * TFTP) and a node HTTP server speaking the machine-side contract boot four VMs at once through
+ * TFTP) and a node HTTP server speaking the machine-side contract boot three VMs at once through
  * iPXE into the installer stand-in, which must call back as the contract says. This proves the
  * harness and the stand-in independently of kickstand's own servers.
  */
@@ -17,7 +17,7 @@ import { startStubBootServer, type StubEvent } from './lib/stub-boot-server.js';
 import { Vm, type Firmware, type NicRom } from './lib/vm.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
-// Four TCG guests share 2 cores with the rest of the suite: a boot that takes 20 s alone can take 60.
+// Three TCG guests share 2 cores with the rest of the suite: a boot that takes 20 s alone can take 60.
 t.setTimeout(240_000);
 
 interface Case {
@@ -33,11 +33,9 @@ const CASES: Case[] = [
   { label: 'BIOS, iPXE ROM, stand-in callbacks', firmware: 'bios', nicRom: 'ipxe', kernelArgs: 'standin.mode=self', kickstartMode: false, expect: ['start', 'progress:kickstart', 'progress:install', 'hostkeys', 'built'] },
   { label: 'UEFI, iPXE ROM, kickstart %pre/%post', firmware: 'uefi', nicRom: 'ipxe', kernelArgs: 'standin.mode=kickstart', kickstartMode: true, expect: ['start', 'progress:post', 'hostkeys', 'built'] },
   { label: 'UEFI, native PXE → TFTP → iPXE', firmware: 'uefi', nicRom: 'native', kernelArgs: 'standin.mode=self', kickstartMode: false, expect: ['start', 'progress:kickstart', 'progress:install', 'hostkeys', 'built'] },
-  { label: 'BIOS, iPXE ROM, install fails → %onerror', firmware: 'bios', nicRom: 'ipxe', kernelArgs: 'standin.mode=kickstart standin.fail=install', kickstartMode: true, expect: ['start', 'failed'] },
 ];
-const FINAL = ['built', 'failed'];
 
-t.test('dnsmasq + HTTP stub boot four VMs into the installer stand-in', async (t) => {
+t.test('dnsmasq + HTTP stub boot three VMs into the installer stand-in', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'kse2e-baseline-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const guest = await guestImage({ workDir: join(work, 'guest') });
@@ -70,10 +68,7 @@ t.test('dnsmasq + HTTP stub boot four VMs into the installer stand-in', async (t
   const results = await Promise.allSettled(
     CASES.map(async (c, i) => {
       const { token } = machines[i];
-      const expectedFinal = c.expect[c.expect.length - 1];
-      await server.events.waitFor((e) => e.type === 'callback' && e.token === token && e.event === expectedFinal, 150_000, `${expectedFinal} callback from ${c.label}`);
-      // the final callback is the last word: nothing may follow a `failed` that ends an install
-      await new Promise((r) => setTimeout(r, c.expect.includes('failed') ? 1500 : 0));
+      await server.events.waitFor((e) => e.type === 'callback' && e.token === token && e.event === 'built', 150_000, `built callback from ${c.label}`);
       await vms[i].stop();
       return ((performance.now() - vms[i].startedAt) / 1000).toFixed(1);
     }),
@@ -92,11 +87,8 @@ t.test('dnsmasq + HTTP stub boot four VMs into the installer stand-in', async (t
       t.comment(`${c.label}: final callback ${r.value} s after QEMU start`);
       const got = callbacksOf(token).map((e) => (e.event === 'progress' ? `progress:${e.step}` : e.event));
       t.same(got, c.expect, 'callbacks in order, each once');
-      t.equal(callbacksOf(token).filter((e) => FINAL.includes(e.event)).length, c.expect.filter((e) => FINAL.includes(e)).length);
       const hostkeys = callbacksOf(token).find((e) => e.event === 'hostkeys');
-      if (c.expect.includes('hostkeys')) t.equal(hostkeys?.body.trim(), guest.hostKey.publicKey, 'host key reported is the one in the image');
-      const failed = callbacksOf(token).find((e) => e.event === 'failed');
-      if (c.expect.includes('failed')) t.match(failed?.body, /failing the install at install[\s\S]*run section \d+-onerror/, 'failed carries the log tail');
+      t.equal(hostkeys?.body.trim(), guest.hostKey.publicKey, 'host key reported is the one in the image');
       t.ok(
         server.events.items.some((e) => e.type === 'http' && e.path === '/boot/ipxe' && new URLSearchParams(e.query).get('mac') === mac && e.status === 200),
         'iPXE asked for its script with its own MAC',

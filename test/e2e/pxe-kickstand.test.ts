@@ -3,12 +3,13 @@
  * three VMs (BIOS and UEFI with the iPXE NIC ROM, UEFI through the firmware's own PXE → TFTP →
  * iPXE) go from power-on to the installer stand-in, which runs the rendered kickstart's %pre and
  * %post callbacks. Everything is asserted from the operator API's progress of each machine.
- * After `built` the stand-in reboots: the next PXE boot must get the local-boot script.
+ * After `built` the stand-in reboots: the next PXE boot must get the local-boot script. A fourth
+ * VM's install fails: the kickstart's %onerror must leave that machine failed in `installing`.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
 import type { StoredEvent } from '../../server/lifecycle/types.js';
 import { guestImage } from './lib/guest-image.js';
@@ -24,6 +25,8 @@ interface Case {
   name: string;
   firmware: Firmware;
   nicRom: NicRom;
+  /** Stand-in settings for this VM (baked into the initrd by MAC); set for the failure case. */
+  standin?: string;
   /** A known kickstand bug this case runs into: reported as todo, not as a failure. */
   todo?: string;
 }
@@ -31,6 +34,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'bios-ipxe', firmware: 'bios', nicRom: 'ipxe' },
   { name: 'uefi-ipxe', firmware: 'uefi', nicRom: 'ipxe' },
+  { name: 'bios-fails', firmware: 'bios', nicRom: 'ipxe', standin: 'standin.fail=install' },
   {
     name: 'uefi-native',
     firmware: 'uefi',
@@ -46,13 +50,23 @@ interface Progress {
   events: StoredEvent[];
 }
 
+/** The install failed in the installer: %onerror reported it, and the machine failed in `installing`. */
+function checkFailed(t: Test, p: Progress): void {
+  t.equal(p.state, 'failed');
+  t.equal(p.phase, 'installing', 'failed in the phase that was running');
+  const failed = p.events.find((e) => e.kind === 'callback' && e.data?.event === 'failed');
+  t.match(String(failed?.data?.log ?? ''), /failing the install at install/, 'the failed callback carries the installer log tail');
+  t.notOk(p.events.some((e) => e.kind === 'callback' && e.data?.event === 'built'), 'no built after the failure');
+}
+
 t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'kse2e-kickstand-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
-  const guest = await guestImage({ workDir: join(work, 'guest') });
+  const machines = CASES.map((c, i) => ({ name: c.name, firmware: c.firmware, mac: `52:54:00:77:02:${(0x10 + i).toString(16)}` }));
+  const perMac = Object.fromEntries(CASES.flatMap((c, i) => (c.standin ? [[machines[i].mac, c.standin]] : [])));
+  const guest = await guestImage({ workDir: join(work, 'guest'), perMac });
   const ns = await Netns.create({ taps: CASES.length, routerAdvertisements: true });
   t.teardown(() => ns.destroy());
-  const machines = CASES.map((c, i) => ({ name: c.name, firmware: c.firmware, mac: `52:54:00:77:02:${(0x10 + i).toString(16)}` }));
   const ks = await startKickstand(ns, { guest, machines });
   const progress = async (name: string): Promise<Progress> => {
     const r = await ks.api('GET', `/api/v1/machines/${name}/progress?events=1000`, { token: ks.token });
@@ -93,7 +107,8 @@ t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (
   const results = await Promise.allSettled(CASES.map((c, i) => settle(c, vms[i]).finally(() => vms[i].stop())));
 
   for (const [i, c] of CASES.entries()) {
-    t.test(`${c.name}: ${c.firmware}, ${c.nicRom === 'ipxe' ? 'iPXE NIC ROM' : 'firmware PXE → TFTP → iPXE'}`, { todo: c.todo }, async (t) => {
+    const title = `${c.name}: ${c.firmware}, ${c.nicRom === 'ipxe' ? 'iPXE NIC ROM' : 'firmware PXE → TFTP → iPXE'}${c.standin ? `, ${c.standin}` : ''}`;
+    t.test(title, { todo: c.todo }, async (t) => {
       const r = results[i];
       if (r.status === 'rejected') {
         t.fail(String(r.reason));
@@ -101,6 +116,7 @@ t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (
         return;
       }
       const { progress: p, seconds } = r.value;
+      if (c.standin) return checkFailed(t, p);
       t.equal(p.state, 'ready', `ended ready (${p.phase ?? ''} ${p.reason ?? ''})`);
       t.comment(`${c.name}: ready ${seconds.toFixed(1)} s after QEMU start`);
       const states = p.events.filter((e) => e.kind === 'state' && e.data?.to).map((e) => e.data!.to);

@@ -26,6 +26,11 @@ export interface GuestImageOptions {
   cacheDir?: string;
   /** Kernel modules the guest loads at start (with their dependencies). */
   modules?: string[];
+  /**
+   * Stand-in arguments per MAC (`standin.fail=install`, …), for when a server renders the kernel
+   * command line and the test cannot add to it.
+   */
+  perMac?: Record<string, string>;
 }
 
 export interface GuestImage {
@@ -41,18 +46,28 @@ interface BaseManifest {
   modules: string[];
 }
 
-async function candidateVersion(pkg: string): Promise<string> {
+async function candidateVersion(pkg: string): Promise<string | undefined> {
   const out = await run('apt-cache', ['show', '--no-all-versions', pkg]).catch(() => '');
-  const version = /^Version: (.+)$/m.exec(out)?.[1];
-  if (!version) throw new Error(`apt-cache knows no ${pkg}: run apt-get update`);
-  return version;
+  return /^Version: (.+)$/m.exec(out)?.[1];
 }
 
-async function kernelPackage(): Promise<string> {
-  const out = await run('apt-cache', ['depends', 'linux-image-amd64']);
-  const pkg = /Depends: (linux-image-\S+-amd64)/.exec(out)?.[1];
-  if (!pkg) throw new Error('cannot tell which kernel linux-image-amd64 depends on: run apt-get update');
-  return pkg;
+async function kernelPackage(): Promise<string | undefined> {
+  const out = await run('apt-cache', ['depends', 'linux-image-amd64']).catch(() => '');
+  return /Depends: (linux-image-\S+-amd64)/.exec(out)?.[1];
+}
+
+/**
+ * `pkg=version` of the kernel and busybox-static. A fresh machine's empty apt lists are fetched
+ * once, under a lock: parallel test files would otherwise trip over apt's own lock.
+ */
+async function packageVersions(lockFile: string): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    const kernel = await kernelPackage();
+    const versions = kernel ? [await candidateVersion(kernel), await candidateVersion('busybox-static')] : [];
+    if (kernel && versions.every(Boolean)) return [`${kernel}=${versions[0]}`, `busybox-static=${versions[1]}`];
+    if (attempt > 0) throw new Error('apt knows no linux-image-amd64 / busybox-static even after apt-get update');
+    await withLock(lockFile, () => run('apt-get', ['update', '-qq']));
+  }
 }
 
 async function* walk(dir: string): AsyncGenerator<string> {
@@ -97,11 +112,10 @@ async function buildBase(dir: string, packages: string[], roots: string[]): Prom
 
 /** Kernel, busybox and modules for the current Debian package versions, built once per cache. */
 export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = ['virtio_pci', 'virtio_net']): Promise<{ dir: string; manifest: BaseManifest }> {
-  const kernelPkg = await kernelPackage();
-  const packages = [`${kernelPkg}=${await candidateVersion(kernelPkg)}`, `busybox-static=${await candidateVersion('busybox-static')}`];
+  await mkdir(cacheDir, { recursive: true });
+  const packages = await packageVersions(join(cacheDir, 'apt-update.lock'));
   const key = createHash('sha256').update(JSON.stringify({ packages, modules })).digest('hex').slice(0, 16);
   const dir = join(cacheDir, `guest-${key}`);
-  await mkdir(cacheDir, { recursive: true });
   if (!existsSync(dir)) await withLock(`${dir}.lock`, async () => existsSync(dir) || buildBase(dir, packages, modules));
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as BaseManifest;
   return { dir, manifest };
@@ -121,7 +135,7 @@ export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kickstand-e2e-guest', '-f', privateKeyFile]);
   const publicKey = (await readFile(`${privateKeyFile}.pub`, 'utf8')).trim();
 
-  const dirs = ['bin', 'dev', 'etc', 'etc/ssh', 'lib', 'lib/modules', 'mnt', 'proc', 'root', 'sys', 'tmp'];
+  const dirs = ['bin', 'dev', 'etc', 'etc/ssh', 'etc/standin', 'lib', 'lib/modules', 'mnt', 'proc', 'root', 'sys', 'tmp'];
   const entries: CpioEntry[] = [
     ...dirs.map((path): CpioEntry => ({ path, kind: 'dir' })),
     { path: 'dev/console', kind: 'chardev', major: 5, minor: 1 },
@@ -134,6 +148,7 @@ export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
     { path: 'etc/ssh/ssh_host_ed25519_key', kind: 'file', data: await readFile(privateKeyFile), mode: 0o600 },
     { path: 'etc/ssh/ssh_host_ed25519_key.pub', kind: 'file', data: publicKey + '\n' },
   ];
+  for (const [mac, args] of Object.entries(opts.perMac ?? {})) entries.push({ path: `etc/standin/${mac.toLowerCase()}`, kind: 'file', data: `${args}\n` });
   for (const name of manifest.modules) entries.push({ path: `lib/modules/${name}.ko`, kind: 'file', data: await readFile(join(dir, 'modules', `${name}.ko`)) });
 
   const initrd = join(opts.workDir, 'initrd.gz');

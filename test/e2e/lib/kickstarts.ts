@@ -23,7 +23,7 @@ curl -fsS --retry 3 -X POST --data-binary "done" ${cb('built')}
 %end
 
 %onerror
-tail -n 20 /tmp/install.log > /tmp/ks-tail
+tail -n 20 /tmp/anaconda.log > /tmp/ks-tail
 curl -fsS --retry 3 -X POST --data-binary @/tmp/ks-tail ${cb('failed')}
 %end
 `;
