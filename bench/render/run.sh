@@ -11,21 +11,21 @@ conns=${3:-32}
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 tmp=$(mktemp -d /tmp/ks-bench-render.XXXXXX)
 chmod 755 "$tmp"
-pids=
 cleanup() {
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for f in "$tmp"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   [ -f "$tmp/nginx/nginx.pid" ] && kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
   sleep 0.5
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-# Starts a node server that prints one JSON line when ready; echoes the line's FIELD.
+# Starts a node server that prints one JSON line when ready; echoes the line's FIELD. Runs in a
+# command substitution (a subshell), so the PID goes to a file for cleanup.
 start() {
   out=$1 field=$2
   shift 2
   node --import tsx "$@" >"$tmp/$out.json" 2>"$tmp/$out.err" &
-  pids="$pids $!"
+  echo $! >"$tmp/$out.pid"
   i=0
   until [ -s "$tmp/$out.json" ]; do
     i=$((i + 1))
