@@ -10,8 +10,7 @@
  *   npx tsx bench/qemu/boot-time.ts [--runs 5] [--firmware bios,uefi] [--servers dnsmasq,kickstand]
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +19,7 @@ import { startDnsmasq } from '../../test/e2e/lib/dnsmasq.js';
 import { guestImage } from '../../test/e2e/lib/guest-image.js';
 import { callbackKickstart } from '../../test/e2e/lib/kickstarts.js';
 import { startKickstand } from '../../test/e2e/lib/kickstand.js';
-import { Netns } from '../../test/e2e/lib/netns.js';
+import { Netns, scratchDir } from '../../test/e2e/lib/netns.js';
 import { median } from '../../test/e2e/lib/stats.js';
 import { startStubBootServer } from '../../test/e2e/lib/stub-boot-server.js';
 import { Vm, type Firmware } from '../../test/e2e/lib/vm.js';
@@ -37,7 +36,7 @@ const firmwares = values.firmware.split(',') as Firmware[];
 const servers = values.servers.split(',');
 const MAC = '52:54:00:77:01:10';
 
-const work = await mkdtemp(join(tmpdir(), 'kse2e-bench-'));
+const work = await scratchDir('bench');
 const guest = await guestImage({ workDir: join(work, 'guest') });
 const assets = join(work, 'assets');
 await mkdir(assets);

@@ -5,14 +5,13 @@
  * harness and the stand-in independently of kickstand's own servers.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { startDnsmasq } from './lib/dnsmasq.js';
 import { guestImage } from './lib/guest-image.js';
 import { callbackKickstart } from './lib/kickstarts.js';
-import { Netns } from './lib/netns.js';
+import { Netns, scratchDir } from './lib/netns.js';
 import { startStubBootServer, type StubEvent } from './lib/stub-boot-server.js';
 import { Vm, type Firmware, type NicRom } from './lib/vm.js';
 
@@ -36,7 +35,7 @@ const CASES: Case[] = [
 ];
 
 t.test('dnsmasq + HTTP stub boot three VMs into the installer stand-in', async (t) => {
-  const work = await mkdtemp(join(tmpdir(), 'kse2e-baseline-'));
+  const work = await scratchDir('baseline');
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const guest = await guestImage({ workDir: join(work, 'guest') });
   const assets = join(work, 'assets');

@@ -6,15 +6,14 @@
  * After `built` the stand-in reboots: the next PXE boot must get the local-boot script. A fourth
  * VM's install fails: the kickstart's %onerror must leave that machine failed in `installing`.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
 import type { StoredEvent } from '../../server/lifecycle/types.js';
 import { guestImage } from './lib/guest-image.js';
 import { startKickstand } from './lib/kickstand.js';
-import { Netns } from './lib/netns.js';
+import { Netns, scratchDir } from './lib/netns.js';
 import { Vm, type Firmware, type NicRom } from './lib/vm.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
@@ -53,7 +52,7 @@ function checkFailed(t: Test, p: Progress): void {
 }
 
 t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (t) => {
-  const work = await mkdtemp(join(tmpdir(), 'kse2e-kickstand-'));
+  const work = await scratchDir('kickstand');
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const machines = CASES.map((c, i) => ({ name: c.name, firmware: c.firmware, mac: `52:54:00:77:02:${(0x10 + i).toString(16)}` }));
   const perMac = Object.fromEntries(CASES.flatMap((c, i) => (c.standin ? [[machines[i].mac, c.standin]] : [])));

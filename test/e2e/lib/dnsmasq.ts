@@ -14,6 +14,9 @@ export async function startDnsmasq(ns: Netns, opts: { tftpRoot: string; ipxeScri
   const conf = join(ns.workDir, 'dnsmasq.conf');
   const lines = [
     'port=0',
+    // stay root: a credential change would drop the PR_SET_PDEATHSIG that ties it to the test
+    'user=root',
+    'group=root',
     `interface=${ns.bridge}`,
     'bind-interfaces',
     `dhcp-range=${opts.range[0]},${opts.range[1]},1h`,

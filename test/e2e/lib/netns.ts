@@ -6,6 +6,7 @@
  * of namespaces whose creating process is gone.
  */
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,13 +37,29 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Deletes namespaces left by test processes that died without cleaning up. */
+/**
+ * Deletes namespaces (and scratch directories) left by test processes that died without cleaning
+ * up (SIGKILL), with what still runs inside them: a daemon that changes its credentials loses
+ * PR_SET_PDEATHSIG.
+ */
 function sweepStale(): void {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of list.split('\n')) {
     const m = new RegExp(`^(${PREFIX}(\\d+)-\\d+)`).exec(line);
-    if (m && !pidAlive(Number(m[2]))) spawnSync('ip', ['netns', 'del', m[1]]);
+    if (!m || pidAlive(Number(m[2]))) continue;
+    const pids = spawnSync('ip', ['netns', 'pids', m[1]], { encoding: 'utf8' }).stdout ?? '';
+    for (const pid of pids.split('\n').filter(Boolean)) spawnSync('kill', ['-KILL', pid]);
+    spawnSync('ip', ['netns', 'del', m[1]]);
   }
+  for (const entry of readdirSync(tmpdir())) {
+    const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(entry);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), entry), { recursive: true, force: true });
+  }
+}
+
+/** A scratch directory that the sweep removes if this process dies without cleaning up. */
+export function scratchDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-${label}-`));
 }
 
 export class Netns {
@@ -119,6 +136,9 @@ export class Netns {
         `dhcp-range=::,constructor:${this.bridge},ra-only`,
         `ra-param=${this.bridge},10,0`,
         `pid-file=${join(this.workDir, 'ra.pid')}`,
+        // stay root: a credential change would drop the PR_SET_PDEATHSIG that ties it to the test
+        'user=root',
+        'group=root',
         '',
       ].join('\n'),
     );
@@ -129,6 +149,7 @@ export class Netns {
   private destroySync(): void {
     for (const child of this.children) child.kill('SIGKILL');
     spawnSync('ip', ['netns', 'del', this.name]);
+    rmSync(this.workDir, { recursive: true, force: true });
   }
 
   async destroy(): Promise<void> {
