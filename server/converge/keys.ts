@@ -38,12 +38,22 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
+/** A new ed25519 private key in OpenSSH form, guaranteed to be readable by ssh2 itself. */
+export function generatePrivateKey(): string {
+  // ssh2's generator now and then (≈ 3 in 1,000) writes a key its own parser rejects; draw again.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const key = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kickstand' }).private;
+    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key;
+  }
+  throw new Error('could not generate a readable ed25519 key');
+}
+
 async function create(file: string): Promise<string> {
-  const generated = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'kickstand' });
+  const generated = generatePrivateKey();
   try {
     // 'wx': two processes starting on a fresh data dir must not each write a different key.
-    await writeFile(file, generated.private, { flag: 'wx', mode: 0o600 });
-    return generated.private;
+    await writeFile(file, generated, { flag: 'wx', mode: 0o600 });
+    return generated;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return readFile(file, 'utf8');
