@@ -35,34 +35,36 @@ export interface VmOptions {
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
+function paths(workDir: string) {
+  return { serialLog: join(workDir, 'serial.log'), qmpSocket: join(workDir, 'qmp.sock') };
+}
+
 export class Vm {
   readonly serialLog: string;
   readonly qmpSocket: string;
-  /** When QEMU was started (performance.now() clock). */
-  readonly startedAt: number;
   readonly exited: Promise<void>;
+  private stderrTail = '';
 
   private constructor(
     readonly opts: VmOptions,
     private readonly child: ChildProcess,
-    startedAt: number,
+    /** When QEMU was started (performance.now() clock). */
+    readonly startedAt: number,
   ) {
-    this.serialLog = join(opts.workDir, 'serial.log');
-    this.qmpSocket = join(opts.workDir, 'qmp.sock');
-    this.startedAt = startedAt;
-    let stderr = '';
-    child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    ({ serialLog: this.serialLog, qmpSocket: this.qmpSocket } = paths(opts.workDir));
+    child.stderr?.on('data', (d) => (this.stderrTail = (this.stderrTail + d).slice(-4000)));
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    this.stderr = () => stderr;
   }
 
   /** QEMU's own complaints (bad arguments, tap busy, …). */
-  readonly stderr: () => string;
+  stderr(): string {
+    return this.stderrTail;
+  }
 
   static async start(opts: VmOptions): Promise<Vm> {
     const nicRom = opts.nicRom ?? 'ipxe';
     if (nicRom === 'native' && opts.firmware === 'bios') throw new Error('SeaBIOS has no PXE stack of its own: the native-firmware path needs UEFI');
-    const serialLog = join(opts.workDir, 'serial.log');
+    const { serialLog, qmpSocket } = paths(opts.workDir);
     const firmware: string[] = [];
     if (opts.firmware === 'uefi') {
       const vars = join(opts.workDir, 'OVMF_VARS.fd');
@@ -73,7 +75,7 @@ export class Vm {
     const args = [
       ...['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
       ...['-nographic', '-vga', 'none', '-nodefaults', '-monitor', 'none'],
-      ...['-serial', `file:${serialLog}`, '-qmp', `unix:${join(opts.workDir, 'qmp.sock')},server=on,wait=off`, '-no-shutdown'],
+      ...['-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-no-shutdown'],
       ...firmware,
       ...['-netdev', `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`, '-device', nic],
       ...(opts.extraArgs ?? []),
