@@ -2,7 +2,8 @@
  * kickstand as the only DHCP, TFTP and HTTP server of a test namespace: `bin/kickstand serve`
  * started inside it with DHCP authoritative on the bridge, TFTP on port 69 (firmware PXE asks
  * there), the guest kernel and initramfs as the rocky-9 boot assets (with their sha256), and an
- * inventory of the test's VMs. The operator API is reached through a unix-socket relay.
+ * inventory of the test's VMs (BMC `manual` unless a machine names one). The operator API is
+ * reached through a unix-socket relay.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,6 +24,8 @@ export interface KickstandMachine {
   name: string;
   mac: string;
   firmware: Firmware;
+  /** The machine's `bmc` section; default `{ driver: 'manual' }` (the test powers the VM itself). */
+  bmc?: Record<string, unknown>;
 }
 
 export interface Kickstand {
@@ -67,7 +70,7 @@ export async function startKickstand(ns: Netns, opts: { guest: GuestImage; machi
   for (const m of opts.machines)
     await writeFile(
       join(inventory, `${m.name}.yaml`),
-      stringify({ kind: 'machine', name: m.name, profile: `e2e-${m.firmware}`, macs: [m.mac], bmc: { driver: 'manual' }, params: { console: 'ttyS0' } }),
+      stringify({ kind: 'machine', name: m.name, profile: `e2e-${m.firmware}`, macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }),
     );
 
   const subnet = parseCidr(`${ns.serverAddress}/${ns.prefixLength}`);
