@@ -4,11 +4,13 @@
  * installer stand-in), starts a namespace, kickstand, and one switched-off QEMU VM behind the fake
  * Redfish BMC, asks kickstand for a reinstall, and follows it with the CLI's `kickstand watch`.
  * Everything is removed at the end, on Ctrl-C too. Exit status: 0 ready, 1 failed, 2 usage.
+ * `npm run demo -- --fail` makes the installer fail, to show how a failed install reads.
  */
 import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { atExit } from './lib/cleanup.js';
 import { guestImage } from './lib/guest-image.js';
 import { startKickstand, type Kickstand } from './lib/kickstand.js';
@@ -46,6 +48,7 @@ async function main(): Promise<number> {
     process.stderr.write('npm run demo needs root: it creates a network namespace, a bridge and a tap for the VM\n');
     return 2;
   }
+  const { values } = parseArgs({ options: { fail: { type: 'boolean', default: false } } });
   const started = performance.now();
   const work = await scratchDir('demo');
   // Registered first, so it runs last on Ctrl-C: after the namespace (and all it ran) is gone.
@@ -58,7 +61,7 @@ async function main(): Promise<number> {
   let bmc: NsFakeBmc | undefined;
   try {
     say('building the guest image (Debian kernel + installer stand-in; the first run downloads ~70 MB)');
-    const guest = await guestImage({ workDir: join(work, 'guest') });
+    const guest = await guestImage({ workDir: join(work, 'guest'), perMac: values.fail ? { [MAC]: 'standin.fail=install' } : undefined });
     say(`guest kernel ${guest.kernelVersion}`);
 
     ns = await Netns.create({ taps: 1, routerAdvertisements: true });
@@ -90,7 +93,7 @@ async function main(): Promise<number> {
       return 0;
     }
     say(`${NAME} ended ${p.state}${p.phase ? ` in ${p.phase}: ${p.reason}` : ''}${p.hint ? `\n    hint: ${p.hint}` : ''}`);
-    process.stdout.write(`--- last of the VM's serial console ---\n${(await vm.serial()).slice(-2000)}\n`);
+    process.stdout.write(`--- the VM's serial console, last lines ---\n${(await vm.serial()).trimEnd().split('\n').slice(-15).join('\n')}\n`);
     return 1;
   } finally {
     say('cleaning up: VM, BMC, kickstand, namespace');
