@@ -13,6 +13,7 @@ import { verifyAssets } from './http/boot-assets.js';
 import { buildApp } from './http/app.js';
 import type { Renderers } from './http/renderers.js';
 import { loadInventory } from './inventory/load.js';
+import { poolOverlap } from './inventory/pool-overlap.js';
 import { InventoryService, type Lint } from './inventory/service.js';
 import { EventLog, type Clock } from './lifecycle/event-log.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
@@ -125,7 +126,10 @@ export async function startService(config: Config, logger: Logger, opts: Service
     },
   });
 
-  const inventory = new InventoryService(store, lifecycle, opts.lint);
+  const inventory = new InventoryService(store, lifecycle, {
+    profile: opts.lint?.profile,
+    machine: (m, p) => [...(opts.lint?.machine?.(m, p) ?? []), ...poolOverlap(m, config.dhcp)],
+  });
   if (existsSync(config.inventory)) {
     const plan = await inventory.apply(await loadInventory(config.inventory), false);
     const changed = plan.filter((p) => p.action !== 'unchanged');

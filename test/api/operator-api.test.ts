@@ -101,3 +101,15 @@ t.test('the example inventory loads at start', async (t) => {
   t.same(names, ['edge-01', 'util-01', 'web-01']);
   t.same((await api('GET', '/api/v1/profiles')).json.map((p: { name: string }) => p.name), ['fcos-edge', 'r640-raid1-bond', 'small-bios']);
 });
+
+t.test('a static address inside a DHCP pool is refused, naming the field', async (t) => {
+  const { api } = await startTestService(t, {
+    config: { dhcp: { mode: 'authoritative', interface: 'lo', subnets: [{ cidr: '10.0.10.0/24', range: ['10.0.10.100', '10.0.10.199'] }] } },
+  });
+  await api('POST', '/api/v1/profiles', profile);
+  const inPool = await api('POST', '/api/v1/machines', { ...machine, ipv4: { address: '10.0.10.150/24' } });
+  t.equal(inPool.status, 400);
+  t.equal(inPool.json.issues[0].path, 'ipv4.address');
+  t.match(inPool.json.issues[0].message, /dynamic range 10\.0\.10\.100–10\.0\.10\.199/);
+  t.equal((await api('POST', '/api/v1/machines', { ...machine, ipv4: { address: '10.0.10.21/24' } })).status, 201, 'outside the pool is fine');
+});
