@@ -5,16 +5,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import t from 'tap';
 import type { BootEvent } from '../../server/lifecycle/types.js';
 import { converge, type ConvergeOptions } from '../../server/converge/converge.js';
-import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
 import type { ConvergeReport } from '../../server/converge/types.js';
-import { startSshdHost } from './sshd-host.js';
+import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
+import { hostWithKickstandKey } from './sshd-host.js';
 
-const host = await startSshdHost();
-t.teardown(() => host.close());
-const dataDir = mkdtempSync(join(tmpdir(), 'kscv-data-'));
-t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-const keys = await loadOrCreateKeyPair(dataDir);
-host.authorize(host.user, keys.publicKey);
+const { host, keys } = await hostWithKickstandKey(t);
 host.authorize('root', keys.publicKey);
 
 const root = join(host.dir, 'root');

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
 
 export interface SshdHost {
   dir: string;
@@ -222,4 +223,18 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A host and kickstand's key pair (in a throwaway data dir) that the host's user accepts; both
+ * are removed in the test's teardown.
+ */
+export async function hostWithKickstandKey(t: { teardown(fn: () => unknown): void }) {
+  const host = await startSshdHost();
+  t.teardown(() => host.close());
+  const dataDir = mkdtempSync(join(tmpdir(), 'kscv-data-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const keys = await loadOrCreateKeyPair(dataDir);
+  host.authorize(host.user, keys.publicKey);
+  return { host, keys };
 }

@@ -1,24 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { converge, type ConvergeOptions } from '../../server/converge/converge.js';
 import { ConnectError } from '../../server/converge/errors.js';
-import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
 import { runSsh } from '../../server/converge/run-ssh.js';
 import type { ConvergeReport } from '../../server/converge/types.js';
 import type { BootEvent } from '../../server/lifecycle/types.js';
-import { freePort, startSshdHost } from './sshd-host.js';
+import { freePort, hostWithKickstandKey } from './sshd-host.js';
 
-const host = await startSshdHost();
-t.teardown(() => host.close());
-const dataDir = mkdtempSync(join(tmpdir(), 'kscv-data-'));
-t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-const keys = await loadOrCreateKeyPair(dataDir);
-host.authorize(host.user, keys.publicKey);
+const { host, keys } = await hostWithKickstandKey(t);
 const target = { host: '127.0.0.1', port: host.port, user: host.user, privateKey: keys.privateKey, pinnedHostKeys: [host.hostKey] };
 const marker = join(host.dir, 'kernel-args');
 const afterReboot = join(host.dir, 'after-reboot');
