@@ -11,14 +11,8 @@ levels=${2:-1 50}
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 tmp=$(mktemp -d /tmp/ks-bench-http.XXXXXX)
 chmod 755 "$tmp"
-svc_pid=
-cleanup() {
-  [ -n "$svc_pid" ] && kill "$svc_pid" 2>/dev/null || true
-  [ -f "$tmp/nginx/nginx.pid" ] && kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
-  sleep 0.5
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. "$here/../lib.sh"
+trap bench_cleanup EXIT INT TERM
 
 # Sizes of Rocky 9's pxeboot vmlinuz and initrd.img; random, so nothing compresses or dedups.
 mkdir -p "$tmp/assets/rocky-9"
@@ -26,22 +20,14 @@ head -c $((14 * 1024 * 1024)) /dev/urandom >"$tmp/assets/rocky-9/vmlinuz"
 head -c $((100 * 1024 * 1024)) /dev/urandom >"$tmp/assets/rocky-9/initrd.img"
 total=$(($(stat -c %s "$tmp/assets/rocky-9/vmlinuz") + $(stat -c %s "$tmp/assets/rocky-9/initrd.img")))
 
-node --import tsx "$here/serve.ts" "$tmp/data" "$tmp/assets" >"$tmp/svc.json" 2>"$tmp/svc.err" &
-svc_pid=$!
-i=0
-until [ -s "$tmp/svc.json" ]; do
-  i=$((i + 1))
-  if [ $i -gt 600 ] || ! kill -0 "$svc_pid" 2>/dev/null; then cat "$tmp/svc.err" >&2; exit 1; fi
-  sleep 0.1
-done
-ks_port=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).port)' "$tmp/svc.json")
+start_node svc "$here/serve.ts" "$tmp/data" "$tmp/assets"
+ks_port=$(json_field "$tmp/svc.json" port)
 
 # nginx as Debian configures it for static files (sendfile, tcp_nopush), one worker, loopback;
 # a second server with sendfile off copies through user space as Node must (read, then write).
 mkdir -p "$tmp/nginx"
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-nginx_port=$(port)
-nocopy_port=$(port)
+nginx_port=$(free_port)
+nocopy_port=$(free_port)
 cat >"$tmp/nginx/nginx.conf" <<CONF
 worker_processes 1;
 pid $tmp/nginx/nginx.pid;

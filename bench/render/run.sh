@@ -11,39 +11,26 @@ conns=${3:-32}
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 tmp=$(mktemp -d /tmp/ks-bench-render.XXXXXX)
 chmod 755 "$tmp"
-cleanup() {
-  for f in "$tmp"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  [ -f "$tmp/nginx/nginx.pid" ] && kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
-  sleep 0.5
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. "$here/../lib.sh"
+trap bench_cleanup EXIT INT TERM
 
-# Starts a node server that prints one JSON line when ready; echoes the line's FIELD. Runs in a
-# command substitution (a subshell), so the PID goes to a file for cleanup.
+# Starts a node server (see start_node) and echoes FIELD of its ready line.
 start() {
   out=$1 field=$2
   shift 2
-  node --import tsx "$@" >"$tmp/$out.json" 2>"$tmp/$out.err" &
-  echo $! >"$tmp/$out.pid"
-  i=0
-  until [ -s "$tmp/$out.json" ]; do
-    i=$((i + 1))
-    if [ $i -gt 600 ] || ! kill -0 "$!" 2>/dev/null; then cat "$tmp/$out.err" >&2; exit 1; fi
-    sleep 0.1
-  done
-  node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[process.argv[2]])' "$tmp/$out.json" "$field"
+  start_node "$out" "$@"
+  json_field "$tmp/$out.json" "$field"
 }
 
 # kickstand with one machine in an install: the URL carries its install token
 ks_url=$(start svc url "$here/serve.ts" "$tmp/data")
-bytes=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).bytes)' "$tmp/svc.json")
+bytes=$(json_field "$tmp/svc.json" bytes)
 floor_url="http://127.0.0.1:$(start floor port "$here/floor.ts" "$bytes")/boot/kickstart"
 
 # nginx: one worker, loopback, its own prefix, a static file of the rendered kickstart's size
 mkdir -p "$tmp/nginx/www"
 head -c "$bytes" /dev/urandom | base64 -w 76 | head -c "$bytes" >"$tmp/nginx/www/kickstart.cfg"
-nginx_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+nginx_port=$(free_port)
 cat >"$tmp/nginx/nginx.conf" <<CONF
 worker_processes 1;
 pid $tmp/nginx/nginx.pid;
