@@ -37,7 +37,7 @@ function toLease(r: Row): Lease {
 function toToken(r: unknown): InstallToken | undefined {
   if (!r) return undefined;
   const t = r as Row;
-  return { token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number };
+  return Object.freeze({ token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number });
 }
 
 function toEvent(r: Row): StoredEvent {
@@ -77,10 +77,43 @@ function parsedBodies(max = 2048): (text: string) => unknown {
 }
 
 /**
+ * Rows by key, read from SQLite once and then served from memory. The boot path asks for the
+ * same token, status, machine and profile rows on every request; even a cached statement costs
+ * a read transaction (two fcntl locks in WAL mode) each time. Only rows that exist are kept, so
+ * made-up tokens cannot fill it. The store's writes forget what they may change before they
+ * write (see openSqliteStore), which keeps an entry never older than its row.
+ */
+function rowCache<V>(read: (key: string) => V | undefined, max = 4096) {
+  const rows = new Map<string, V>();
+  return {
+    get(key: string): V | undefined {
+      let v = rows.get(key);
+      if (v === undefined) {
+        v = read(key);
+        if (v === undefined) return undefined;
+        if (rows.size >= max) rows.delete(rows.keys().next().value!);
+        rows.set(key, v);
+      }
+      return v;
+    },
+    forget(key: string): void {
+      rows.delete(key);
+    },
+    forgetWhere(match: (v: V) => boolean): void {
+      for (const [k, v] of rows) if (match(v)) rows.delete(k);
+    },
+  };
+}
+
+/**
  * The embedded store. better-sqlite3 is synchronous; the methods are async only to honour the
  * Store interface. WAL with synchronous=FULL: a write is on disk before its promise resolves,
  * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut). The exception is
  * events.appendMany, see appendEvents.
+ *
+ * Token, status, machine and profile reads by key come from memory (rowCache). That holds because
+ * this store is the only writer of the file while kickstand runs: the sqlite3 CLI may read it
+ * (normal locking, no EXCLUSIVE), but a row changed behind kickstand's back would not be seen.
  */
 export async function openSqliteStore(file: string): Promise<Store> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -137,8 +170,16 @@ export async function openSqliteStore(file: string): Promise<Store> {
   };
   const parsed = parsedBodies();
   const body = <T>(r: unknown): T | undefined => (r ? (parsed((r as Row).body as string) as T) : undefined);
+  const cached = {
+    machines: rowCache((name) => body<Machine>(q.machineGet.get(name))),
+    profiles: rowCache((name) => body<Profile>(q.profileGet.get(name))),
+    status: rowCache((machine) => body<MachineStatus>(q.statusGet.get(machine))),
+    tokens: rowCache((token) => toToken(q.tokenGet.get(token))),
+  };
+  const forgetTokensOf = (machine: string) => cached.tokens.forgetWhere((t) => t.machine === machine);
 
   const putMachine = db.transaction((m: Machine) => {
+    cached.machines.forget(m.name);
     for (const mac of m.macs) {
       const owner = (q.macOwner.get(mac) as Row | undefined)?.machine;
       if (owner !== undefined && owner !== m.name) throw new ConflictError(`MAC ${mac} already belongs to machine ${owner}`, 'macs');
@@ -148,6 +189,9 @@ export async function openSqliteStore(file: string): Promise<Store> {
     for (const mac of m.macs) q.macInsert.run(mac, m.name);
   });
   const deleteMachine = db.transaction((name: string) => {
+    cached.machines.forget(name);
+    cached.status.forget(name);
+    forgetTokensOf(name);
     q.statusDelete.run(name);
     q.tokenDeleteMachine.run(name);
     return q.machineDelete.run(name).changes > 0;
@@ -172,6 +216,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     }
   };
   const putStatus = db.transaction((s: MachineStatus) => {
+    cached.status.forget(s.machine);
     const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
     if ((current ?? 0) !== s.version - 1)
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
@@ -186,24 +231,28 @@ export async function openSqliteStore(file: string): Promise<Store> {
 
   return {
     machines: {
-      get: async (name) => body<Machine>(q.machineGet.get(name)),
+      get: async (name) => cached.machines.get(name),
       byMac: async (mac) => body<Machine>(q.machineByMac.get(mac)),
       list: async () => (q.machineList.all() as Row[]).map((r) => body<Machine>(r)!),
       put: async (m) => putMachine(m),
       delete: async (name) => deleteMachine(name),
     },
     profiles: {
-      get: async (name) => body<Profile>(q.profileGet.get(name)),
+      get: async (name) => cached.profiles.get(name),
       list: async () => (q.profileList.all() as Row[]).map((r) => body<Profile>(r)!),
-      put: async (p) => void q.profileUpsert.run(p.name, JSON.stringify(p), Date.now()),
+      put: async (p) => {
+        cached.profiles.forget(p.name);
+        q.profileUpsert.run(p.name, JSON.stringify(p), Date.now());
+      },
       delete: async (name) => {
+        cached.profiles.forget(name);
         const users = (q.profileUsers.all(name) as Row[]).map((r) => r.name);
         if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
         return q.profileDelete.run(name).changes > 0;
       },
     },
     status: {
-      get: async (m) => body<MachineStatus>(q.statusGet.get(m)),
+      get: async (m) => cached.status.get(m),
       list: async () => (q.statusList.all() as Row[]).map((r) => body<MachineStatus>(r)!),
       put: async (s) => putStatus(s),
     },
@@ -214,10 +263,16 @@ export async function openSqliteStore(file: string): Promise<Store> {
         ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
     },
     tokens: {
-      put: async (t: InstallToken) => void q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt),
-      get: async (token) => toToken(q.tokenGet.get(token)),
+      put: async (t: InstallToken) => {
+        cached.tokens.forget(t.token);
+        q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt);
+      },
+      get: async (token) => cached.tokens.get(token),
       current: async (machine) => toToken(q.tokenCurrent.get(machine)),
-      deleteForMachine: async (m) => void q.tokenDeleteMachine.run(m),
+      deleteForMachine: async (m) => {
+        forgetTokensOf(m);
+        q.tokenDeleteMachine.run(m);
+      },
     },
     leases: {
       byMac: async (mac) => {
