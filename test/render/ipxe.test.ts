@@ -29,11 +29,16 @@ t.test('unknown script prints the canonical MAC, or a sanitized string', async (
   t.match(renderIpxe({ kind: 'unknown', mac: '${x}', urls: URLS }, env), 'MAC __x_');
 });
 
-t.test('local boot: BIOS hands over to the first disk, UEFI returns to the firmware', async (t) => {
+// EDK2's BdsDxe (OVMF, and the firmware of many servers) shows its boot menu when a boot option
+// returns success, and goes on to the next option only on an error: a bare `exit` (status 0) stops
+// a UEFI machine in the menu instead of booting its disk (seen in test/e2e/bmc-reinstall).
+t.test('local boot: BIOS hands over to the first disk, UEFI returns to the firmware with an error status', async (t) => {
   t.match(renderIpxe({ kind: 'local', name: 'a', firmware: 'bios', urls: URLS }, env), /sanboot --no-describe --drive 0x80 \|\| goto failed\n/);
   const uefi = renderIpxe({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env);
   t.notMatch(uefi, 'sanboot');
-  t.match(uefi, /\nexit\n$/);
+  t.match(uefi, /\nexit 1\n$/);
+  t.match(renderIpxe({ kind: 'local', name: 'a', firmware: 'bios', urls: URLS }, env), /\nexit 1\n$/, 'BIOS without a bootable disk falls through too');
+  t.match(renderIpxe({ kind: 'unknown', mac: '52:54:00:12:34:56', urls: URLS }, env), /\nexit 1\n$/, 'an unknown machine goes on to its next boot device');
 });
 
 t.test('fcos install: coreos-installer arguments with stable disk path and token', async (t) => {
