@@ -187,7 +187,8 @@ const MEMO_ENTRIES = 4096;
 
 export class RenderEnv {
   private readonly areas: Record<Area, AreaCache>;
-  private readonly memo = new Map<string, { generation: number; text: string }>();
+  /** the output split at the token's places, so a hit costs one join */
+  private readonly memo = new Map<string, { generation: number; parts: string[] }>();
 
   constructor(options: RenderEnvOptions = {}) {
     const hb = Handlebars.create();
@@ -222,11 +223,11 @@ export class RenderEnv {
     const generation = this.areas[area].check();
     let hit = this.memo.get(key);
     if (!hit || hit.generation !== generation) {
-      hit = { generation, text: produce(TOKEN_SLOT) };
+      hit = { generation, parts: produce(TOKEN_SLOT).split(TOKEN_SLOT) };
       if (this.memo.size >= MEMO_ENTRIES) this.memo.delete(this.memo.keys().next().value!);
       this.memo.set(key, hit);
     }
-    return hit.text.split(TOKEN_SLOT).join(token);
+    return hit.parts.join(token);
   }
 }
 

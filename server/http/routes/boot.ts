@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Mac } from '../../inventory/primitives.js';
 import { type AppDeps, machineAt } from '../app.js';
+import { lazyRequestLogger } from '../lazy-request-logger.js';
 import { baseUrl, RenderFailure } from '../renderers.js';
-
-const Token = z.object({ token: z.string().min(1).max(200) });
+import { TokenQuery, tokenQueryValidator } from '../token-query.js';
 
 /**
  * The machine side: iPXE scripts, kickstart/Ignition by install token, installer callbacks.
@@ -15,6 +15,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   // busybox wget posts as x-www-form-urlencoded, curl --data-binary too: every body is text here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
+  app.setChildLoggerFactory(lazyRequestLogger);
 
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
@@ -50,7 +51,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   });
 
   const configRoute = (kind: 'kickstart' | 'ignition') =>
-    app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: Token } }, async (req, reply) => {
+    app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: TokenQuery }, validatorCompiler: tokenQueryValidator }, async (req, reply) => {
       const check = await lifecycle.checkToken(req.query.token, 'fetch');
       const ip = req.ip;
       if (!check.ok) {
@@ -78,7 +79,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         tags: ['boot'],
         summary: 'Installer callbacks: start, progress (?step=), hostkeys, built, failed',
         params: z.object({ event: z.enum(['start', 'progress', 'hostkeys', 'built', 'failed']) }),
-        querystring: Token.extend({ step: z.string().max(200).optional() }),
+        querystring: TokenQuery.extend({ step: z.string().max(200).optional() }),
       },
     },
     async (req, reply) => {
