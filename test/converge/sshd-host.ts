@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
+import { hostShims } from './shims.js';
 
 export interface SshdHost {
   dir: string;
@@ -40,90 +41,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-const SHIM_HEADER = (state: string) => `#!/bin/bash
-S=${state}
-via=direct; [ -n "$SUDO_USER" ] && via=sudo
-echo "$(id -un) $via $(basename "$0") $*" >> "$S/calls.log"
-`;
-
-function shims(state: string, conf: string, dir: string): Record<string, string> {
-  return {
-    rpm: `${SHIM_HEADER(state)}
-[ "$1" = -q ] || { echo "rpm shim: only -q" >&2; exit 2; }
-shift; missing=0
-for p in "$@"; do
-  if [ -e "$S/pkgs/$p" ]; then echo "$p-1.0-1.el9.x86_64"; else echo "package $p is not installed"; missing=$((missing+1)); fi
-done
-exit $missing
-`,
-    dnf: `${SHIM_HEADER(state)}
-[ "$1" = -y ] && shift
-verb=$1; shift
-for p in "$@"; do
-  case "$p" in nosuch*) echo "No match for argument: $p" >&2; echo "Error: Unable to find a match: $p" >&2; exit 1;; esac
-done
-for p in "$@"; do
-  case "$verb" in install) touch "$S/pkgs/$p"; echo "Installed: $p";; remove) rm -f "$S/pkgs/$p"; echo "Removed: $p";; *) exit 2;; esac
-done
-`,
-    systemctl: `${SHIM_HEADER(state)}
-verb=$1; u=$2; U="$S/units/$u"
-if [ "$verb" = reboot ]; then
-  # Like a real reboot: every session dies, then sshd comes back a little later.
-  setsid bash -c '
-    sleep 0.3
-    tree() { [ "$1" = $$ ] && return; for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
-    L=$(cat ${dir}/sshd.pid); kill $(tree "$L") 2>/dev/null
-    # The old listener removes the pid file as it exits: start the new one only after that.
-    while kill -0 "$L" 2>/dev/null; do sleep 0.1; done
-    sleep 1.5
-    /usr/sbin/sshd -f ${conf} -E ${dir}/sshd.log' </dev/null >/dev/null 2>&1 &
-  exit 0
-fi
-[ -e "$U.unit" ] || { echo "Failed to $verb $u: Unit $u.service not found." >&2; exit 5; }
-case "$verb" in
-  is-enabled) if [ -e "$U.enabled" ]; then echo enabled; else echo disabled; exit 1; fi;;
-  is-active) if [ -e "$U.active" ]; then echo active; else echo inactive; exit 3; fi;;
-  enable) touch "$U.enabled";;
-  disable) rm -f "$U.enabled";;
-  start) touch "$U.active";;
-  stop) rm -f "$U.active";;
-  restart) touch "$U.active"; echo $(( $(cat "$U.restarts" 2>/dev/null || echo 0) + 1 )) > "$U.restarts";;
-  *) exit 2;;
-esac
-`,
-    // Inspect prints image|running|spec label whatever --format says: the converger's format is fixed.
-    podman: `${SHIM_HEADER(state)}
-C="$S/containers"
-case "$1 $2" in
-  "container inspect")
-    name=\${@: -1}
-    [ -e "$C/$name" ] || { echo "Error: no such container $name" >&2; exit 125; }
-    cat "$C/$name"; exit 0;;
-esac
-verb=$1; shift
-case "$verb" in
-  run)
-    name=""; spec=""; image=""
-    while [ $# -gt 0 ]; do
-      case "$1" in
-        --name) name=$2; shift 2;;
-        --label) case "$2" in io.kickstand.spec=*) spec=\${2#*=};; esac; shift 2;;
-        -p|-v|-e|--env|--publish|--volume|--network) shift 2;;
-        -*) shift;;
-        *) image=$1; break;;
-      esac
-    done
-    [ -n "$name" ] && [ -n "$image" ] || { echo "podman shim: need --name and an image" >&2; exit 125; }
-    echo "$image|true|$spec" > "$C/$name"; echo 4f3c2b1a0e;;
-  start) sed -i 's/|false|/|true|/' "$C/$1";;
-  stop) sed -i 's/|true|/|false|/' "$C/$1";;
-  *) exit 125;;
-esac
-`,
-  };
-}
-
 export async function startSshdHost(): Promise<SshdHost> {
   const dir = mkdtempSync(join(tmpdir(), 'kscv-'));
   chmodSync(dir, 0o755);
@@ -137,7 +54,16 @@ export async function startSshdHost(): Promise<SshdHost> {
   mkdirSync(join(dir, 'authorized_keys'));
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   writeFileSync(join(state, 'calls.log'), '');
-  for (const [name, text] of Object.entries(shims(state, conf, dir))) writeFileSync(join(shimDir, name), text, { mode: 0o755 });
+  // Like a real reboot: every session dies, then sshd comes back a little later.
+  const reboot = `setsid bash -c '
+    sleep 0.3
+    tree() { [ "$1" = $$ ] && return; for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
+    L=$(cat ${dir}/sshd.pid); kill $(tree "$L") 2>/dev/null
+    # The old listener removes the pid file as it exits: start the new one only after that.
+    while kill -0 "$L" 2>/dev/null; do sleep 0.1; done
+    sleep 1.5
+    /usr/sbin/sshd -f ${conf} -E ${dir}/sshd.log' </dev/null >/dev/null 2>&1 &`;
+  for (const [name, text] of Object.entries(hostShims(state, reboot))) writeFileSync(join(shimDir, name), text, { mode: 0o755 });
 
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', join(dir, 'ssh_host_ed25519_key')]);
   const hostKey = readFileSync(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
