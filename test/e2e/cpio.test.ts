@@ -18,6 +18,7 @@ t.test('GNU cpio extracts what newc wrote', async (t) => {
     { path: 'etc', kind: 'dir', mode: 0o700 },
     { path: 'etc/a-longer-name.conf', kind: 'file', data: 'x=1\n' },
     { path: 'empty', kind: 'file', data: '' },
+    { path: 'usr/lib/deep/lib.so', kind: 'file', data: 'elf' },
   ]);
   const listing = spawnSync('cpio', ['-itv', '--quiet'], { input: archive, encoding: 'utf8' });
   t.equal(listing.status, 0, listing.stderr);
@@ -30,5 +31,8 @@ t.test('GNU cpio extracts what newc wrote', async (t) => {
   t.equal(await readlink(join(dir, 'bin/sh')), 'tool');
   t.equal(await readFile(join(dir, 'etc/a-longer-name.conf'), 'utf8'), 'x=1\n');
   t.equal((await stat(join(dir, 'empty'))).size, 0);
+  t.match(listing.stdout, /^drwxr-xr-x .* usr\n.* usr\/lib\n.* usr\/lib\/deep\n.* usr\/lib\/deep\/lib.so$/m, 'unnamed parents come before the file, in order');
+  t.notMatch(listing.stdout, /^d.* bin\n(.*\n)*d.* bin$/m, 'a named directory is not written twice');
+  t.equal(await readFile(join(dir, 'usr/lib/deep/lib.so'), 'utf8'), 'elf');
   t.equal(archive.length % 4, 0);
 });

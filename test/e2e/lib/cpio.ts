@@ -30,12 +30,26 @@ function record(ino: number, mode: number, name: string, body: Buffer, rdev: [nu
   return [head, pad4(head.length), body, pad4(body.length)];
 }
 
-/** Paths are stored relative (no leading '/'), as `find . | cpio -H newc` would store them. */
+/**
+ * Paths are stored relative (no leading '/'), as `find . | cpio -H newc` would store them. A
+ * directory no entry names before its first file is written first (mode 0755): the kernel's
+ * unpacker creates no parents, and a file whose directory is missing is silently dropped.
+ */
 export function newc(entries: CpioEntry[]): Buffer {
   const parts: Buffer[] = [];
-  entries.forEach((e, i) => {
+  const dirs = new Set<string>();
+  let ino = 0;
+  for (const e of entries) {
     const name = e.path.replace(/^\/+/, '');
-    const ino = i + 1;
+    const segments = name.split('/');
+    for (let n = 1; n < segments.length; n++) {
+      const parent = segments.slice(0, n).join('/');
+      if (dirs.has(parent)) continue;
+      dirs.add(parent);
+      parts.push(...record(++ino, TYPE.dir | 0o755, parent, Buffer.alloc(0)));
+    }
+    if (e.kind === 'dir') dirs.add(name);
+    ++ino;
     switch (e.kind) {
       case 'dir':
         parts.push(...record(ino, TYPE.dir | (e.mode ?? 0o755), name, Buffer.alloc(0)));
@@ -50,7 +64,7 @@ export function newc(entries: CpioEntry[]): Buffer {
         parts.push(...record(ino, TYPE.chardev | (e.mode ?? 0o600), name, Buffer.alloc(0), [e.major, e.minor]));
         break;
     }
-  });
+  }
   parts.push(...record(0, 0, TRAILER, Buffer.alloc(0)));
   return Buffer.concat(parts);
 }
