@@ -1,8 +1,10 @@
 /**
- * `npm run demo` (as root): a whole reinstall on this machine, in about a minute, touching nothing
+ * `npm run demo` (as root): a whole reinstall on this machine, in a few minutes, touching nothing
  * outside a private network namespace. It builds the guest image (a Debian kernel and the
- * installer stand-in), starts a namespace, kickstand, and one switched-off QEMU VM behind the fake
- * Redfish BMC, asks kickstand for a reinstall, and follows it with the CLI's `kickstand watch`.
+ * installer stand-in) and the VM's disk (the installed system: sshd and the converge shims),
+ * starts a namespace, kickstand, and one switched-off QEMU VM behind the fake Redfish BMC, asks
+ * kickstand for a reinstall, and follows it with the CLI's `kickstand watch`: power-on, PXE,
+ * install, the boot from disk, and the converger's steps over SSH, reboot included.
  * Everything is removed at the end, on Ctrl-C too. Exit status: 0 ready, 1 failed, 2 usage.
  * `npm run demo -- --fail` makes the installer fail, to show how a failed install reads.
  */
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { atExit } from './lib/cleanup.js';
 import { guestImage } from './lib/guest-image.js';
+import { installedSystemDisk } from './lib/installed-system.js';
 import { startKickstand, type Kickstand } from './lib/kickstand.js';
 import { Netns, scratchDir } from './lib/netns.js';
 import { startNsFakeBmc, type NsFakeBmc, type NsFakeBmcRecord } from './lib/ns-fake-bmc.js';
@@ -22,7 +25,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NAME = 'demo';
 const MAC = '52:54:00:77:08:d0';
 /** A TCG boot on a busy machine can take minutes; past this the demo gives up. */
-const WATCH_SECONDS = 400;
+const WATCH_SECONDS = 600;
 
 const say = (s: string) => process.stdout.write(`\n==> ${s}\n`);
 
@@ -63,18 +66,21 @@ async function main(): Promise<number> {
     say('building the guest image (Debian kernel + installer stand-in; the first run downloads ~70 MB)');
     const guest = await guestImage({ workDir: join(work, 'guest'), perMac: values.fail ? { [MAC]: 'standin.fail=install' } : undefined });
     say(`guest kernel ${guest.kernelVersion}`);
+    const disk = await installedSystemDisk({ workDir: join(work, 'installed') });
+    say('VM disk built: syslinux (BIOS) and a unified kernel image (UEFI) booting the installed system');
 
     ns = await Netns.create({ taps: 1, routerAdvertisements: true });
     say(`network namespace ${ns.name}: bridge ${ns.bridge} ${ns.serverAddress}/${ns.prefixLength}, the only network anything here uses`);
 
     await mkdir(join(work, 'vm'));
-    vm = await Vm.start({ ns, tap: ns.taps[0], mac: MAC, firmware: 'bios', workDir: join(work, 'vm'), memoryMb: 384, extraArgs: ['-S'] });
-    say(`QEMU VM ${MAC} (BIOS, iPXE NIC ROM), powered off; serial console in ${vm.serialLog}`);
+    const { qemuArgs } = await disk.copyFor(join(work, 'vm'));
+    vm = await Vm.start({ ns, tap: ns.taps[0], mac: MAC, firmware: 'bios', workDir: join(work, 'vm'), memoryMb: 384, extraArgs: ['-S', ...qemuArgs] });
+    say(`QEMU VM ${MAC} (BIOS, iPXE NIC ROM, network boot first, then its disk), powered off; serial console in ${vm.serialLog}`);
 
     bmc = await startNsFakeBmc(ns, { qmpSocket: vm.qmpSocket, certDir: work });
     say(`fake Redfish BMC at ${bmc.url} (on the namespace's loopback; TLS, certificate pinned by fingerprint), driving the VM over QMP`);
 
-    const ks = await startKickstand(ns, { guest, machines: [{ name: NAME, mac: MAC, firmware: 'bios', bmc: bmc.bmc }] });
+    const ks = await startKickstand(ns, { guest, machines: [{ name: NAME, mac: MAC, firmware: 'bios', bmc: bmc.bmc, installed: true }] });
     say(`kickstand at ${ks.url}: DHCP, TFTP, HTTP boot and the API; machine "${NAME}" registered with bmc.driver redfish`);
 
     const requested = performance.now();

@@ -111,7 +111,14 @@ async function buildBase(dir: string, packages: string[], roots: string[]): Prom
 }
 
 /** Kernel, busybox and modules for the current Debian package versions, built once per cache. */
-export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = ['virtio_pci', 'virtio_net']): Promise<{ dir: string; manifest: BaseManifest }> {
+/**
+ * The network card, and the disk with its FAT partition (the stand-in writes the installed system
+ * there; the installed system reads it back). vfat mounts with codepage 437 and iocharset ascii,
+ * the Debian kernel's defaults.
+ */
+const DEFAULT_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'vfat', 'nls_cp437', 'nls_ascii'];
+
+export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = DEFAULT_MODULES): Promise<GuestBase> {
   await mkdir(cacheDir, { recursive: true });
   const packages = await packageVersions(join(cacheDir, 'apt-update.lock'));
   const key = createHash('sha256').update(JSON.stringify({ packages, modules })).digest('hex').slice(0, 16);
@@ -121,13 +128,37 @@ export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = ['virtio
   return { dir, manifest };
 }
 
-async function guestFile(name: string): Promise<string> {
+export interface GuestBase {
+  dir: string;
+  manifest: BaseManifest;
+}
+
+export async function guestFile(name: string): Promise<string> {
   return readFile(join(GUEST_DIR, name), 'utf8');
+}
+
+/**
+ * What every initramfs of the e2e guests holds: busybox as /bin/sh (Debian's static one unless
+ * another is given), the kernel modules in load order, the DHCP hook, and `init` (the stand-in's
+ * or the installed system's).
+ */
+export async function commonEntries({ dir, manifest }: GuestBase, init: string, busybox?: Buffer): Promise<CpioEntry[]> {
+  const dirs = ['bin', 'dev', 'etc', 'lib/modules', 'mnt', 'proc', 'root', 'sys', 'tmp'];
+  return [
+    ...dirs.map((path): CpioEntry => ({ path, kind: 'dir' })),
+    { path: 'dev/console', kind: 'chardev', major: 5, minor: 1 },
+    { path: 'bin/busybox', kind: 'file', data: busybox ?? (await readFile(join(dir, 'busybox'))), mode: 0o755 },
+    { path: 'bin/sh', kind: 'symlink', target: 'busybox' },
+    { path: 'init', kind: 'file', data: await guestFile(init), mode: 0o755 },
+    { path: 'etc/udhcpc.script', kind: 'file', data: await guestFile('udhcpc.script'), mode: 0o755 },
+    { path: 'etc/modules.order', kind: 'file', data: manifest.modules.join('\n') + '\n' },
+    ...(await Promise.all(manifest.modules.map(async (name): Promise<CpioEntry> => ({ path: `lib/modules/${name}.ko`, kind: 'file', data: await readFile(join(dir, 'modules', `${name}.ko`)) })))),
+  ];
 }
 
 /** Builds the installer stand-in's initramfs (and fetches its kernel) for one test run. */
 export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
-  const { dir, manifest } = await guestBase(opts.cacheDir, opts.modules);
+  const base = await guestBase(opts.cacheDir, opts.modules);
   await mkdir(opts.workDir, { recursive: true });
   const privateKeyFile = join(opts.workDir, 'ssh_host_ed25519_key');
   await rm(privateKeyFile, { force: true });
@@ -135,23 +166,16 @@ export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kickstand-e2e-guest', '-f', privateKeyFile]);
   const publicKey = (await readFile(`${privateKeyFile}.pub`, 'utf8')).trim();
 
-  const dirs = ['bin', 'dev', 'etc', 'etc/ssh', 'etc/standin', 'lib', 'lib/modules', 'mnt', 'proc', 'root', 'sys', 'tmp'];
   const entries: CpioEntry[] = [
-    ...dirs.map((path): CpioEntry => ({ path, kind: 'dir' })),
-    { path: 'dev/console', kind: 'chardev', major: 5, minor: 1 },
-    { path: 'bin/busybox', kind: 'file', data: await readFile(join(dir, 'busybox')), mode: 0o755 },
-    { path: 'bin/sh', kind: 'symlink', target: 'busybox' },
+    ...(await commonEntries(base, 'init')),
+    { path: 'etc/standin', kind: 'dir' },
     { path: 'bin/curl', kind: 'file', data: await guestFile('curl'), mode: 0o755 },
-    { path: 'init', kind: 'file', data: await guestFile('init'), mode: 0o755 },
-    { path: 'etc/udhcpc.script', kind: 'file', data: await guestFile('udhcpc.script'), mode: 0o755 },
-    { path: 'etc/modules.order', kind: 'file', data: manifest.modules.join('\n') + '\n' },
     { path: 'etc/ssh/ssh_host_ed25519_key', kind: 'file', data: await readFile(privateKeyFile), mode: 0o600 },
     { path: 'etc/ssh/ssh_host_ed25519_key.pub', kind: 'file', data: publicKey + '\n' },
   ];
   for (const [mac, args] of Object.entries(opts.perMac ?? {})) entries.push({ path: `etc/standin/${mac.toLowerCase()}`, kind: 'file', data: `${args}\n` });
-  for (const name of manifest.modules) entries.push({ path: `lib/modules/${name}.ko`, kind: 'file', data: await readFile(join(dir, 'modules', `${name}.ko`)) });
 
   const initrd = join(opts.workDir, 'initrd.gz');
   await writeFile(initrd, gzipSync(newc(entries), { level: 6 }));
-  return { kernel: join(dir, 'vmlinuz'), initrd, kernelVersion: manifest.kernelVersion, hostKey: { privateKeyFile, publicKey } };
+  return { kernel: join(base.dir, 'vmlinuz'), initrd, kernelVersion: base.manifest.kernelVersion, hostKey: { privateKeyFile, publicKey } };
 }

@@ -26,7 +26,25 @@ export interface KickstandMachine {
   firmware: Firmware;
   /** The machine's `bmc` section; default `{ driver: 'manual' }` (the test powers the VM itself). */
   bmc?: Record<string, unknown>;
+  /**
+   * The VM has the installed-system disk (installed-system.ts): its profile then carries
+   * E2E_CONVERGE_STEPS, which the converger runs in the VM once it boots from that disk.
+   */
+  installed?: boolean;
 }
+
+/**
+ * What the converger does on an installed VM, one step of each kind the installed system can
+ * serve (its shims stand in for dnf, rpm and systemctl), ending in a reboot: the machine is
+ * `ready` only after it came back from the disk with the same host key.
+ */
+export const E2E_CONVERGE_STEPS = [
+  { name: 'chrony', kind: 'packages', packages: ['chrony'] },
+  { name: 'chrony-conf', kind: 'file', path: '/etc/chrony.conf', content: 'server 10.77.0.1 iburst\n', mode: '0644' },
+  { name: 'chronyd', kind: 'service', service: 'chronyd', restartOn: ['chrony-conf'] },
+  { name: 'marker', kind: 'command', run: 'hostname > /etc/kickstand-converged', creates: '/etc/kickstand-converged' },
+  { name: 'reboot', kind: 'reboot' },
+];
 
 export interface Kickstand {
   url: string;
@@ -41,20 +59,25 @@ async function sha256(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
 }
 
+function profileName(m: Pick<KickstandMachine, 'firmware' | 'installed'>): string {
+  return `e2e-${m.firmware}${m.installed ? '-installed' : ''}`;
+}
+
 /**
- * A profile the stand-in can "install": one disk, DHCP on one NIC, no converge steps (this
- * harness proves the boot path; SSH convergence needs an installed system to reach).
+ * A profile the stand-in can "install": one disk, DHCP on one NIC; converge steps only for VMs
+ * with an installed system to reach (without one, the machine goes from installed to ready).
  */
-function profile(firmware: Firmware) {
+function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
+  const firmware = m.firmware;
   return {
     kind: 'profile',
-    name: `e2e-${firmware}`,
+    name: profileName(m),
     os: 'rocky-9',
     firmware,
     disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0', sizeGiB: 8 }],
     storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
     network: { interfaces: [{ role: 'data0', ipv4: 'dhcp' }] },
-    converge: [],
+    converge: m.installed ? E2E_CONVERGE_STEPS : [],
   };
 }
 
@@ -66,11 +89,12 @@ export async function startKickstand(ns: Netns, opts: { guest: GuestImage; machi
   await mkdir(inventory, { recursive: true });
   await copyFile(opts.guest.kernel, join(assets, 'rocky-9', 'vmlinuz'));
   await copyFile(opts.guest.initrd, join(assets, 'rocky-9', 'initrd.img'));
-  for (const firmware of new Set(opts.machines.map((m) => m.firmware))) await writeFile(join(inventory, `profile-${firmware}.yaml`), stringify(profile(firmware)));
+  const profiles = new Map(opts.machines.map((m) => [profileName(m), profile(m)]));
+  for (const [name, p] of profiles) await writeFile(join(inventory, `profile-${name}.yaml`), stringify(p));
   for (const m of opts.machines)
     await writeFile(
       join(inventory, `${m.name}.yaml`),
-      stringify({ kind: 'machine', name: m.name, profile: `e2e-${m.firmware}`, macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }),
+      stringify({ kind: 'machine', name: m.name, profile: profileName(m), macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }),
     );
 
   const subnet = parseCidr(`${ns.serverAddress}/${ns.prefixLength}`);

@@ -70,6 +70,10 @@ export class Vm {
       const vars = join(opts.workDir, 'OVMF_VARS.fd');
       await copyFile(OVMF_VARS, vars);
       firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+      // PXE over IPv6 off, as in many racks' firmware settings: the namespace sends router
+      // advertisements but runs no DHCPv6, so OVMF's PXEv6 boot option would only wait out its
+      // timeout on every boot that goes on to the disk.
+      firmware.push('-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no');
     }
     const nic = `virtio-net-pci,netdev=n0,mac=${opts.mac},bootindex=1${nicRom === 'native' ? ',romfile=' : ''}`;
     const args = [
@@ -87,6 +91,15 @@ export class Vm {
 
   async serial(): Promise<string> {
     return readFile(this.serialLog, 'latin1').catch(() => '');
+  }
+
+  /**
+   * The last `lines` of the console as plain text, for a test's diagnostics: firmware menus draw
+   * with ANSI escapes and control characters, which garble a TAP comment.
+   */
+  async serialTail(lines: number): Promise<string> {
+    const text = (await this.serial()).replace(/\x1b(\[[0-9;=?]*[A-Za-z]|c)/g, '').replace(/[^\n\t\x20-\x7e]/g, '');
+    return text.split('\n').filter((l) => l.trim()).slice(-lines).join('\n');
   }
 
   /** Waits until the serial console shows `pattern`; rejects on timeout or QEMU exit. */
