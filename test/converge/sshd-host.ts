@@ -54,13 +54,15 @@ export async function startSshdHost(): Promise<SshdHost> {
   mkdirSync(join(dir, 'authorized_keys'));
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   writeFileSync(join(state, 'calls.log'), '');
-  // Like a real reboot: every session dies, then sshd comes back a little later.
+  // Like a real reboot: every session dies at once, then sshd comes back a little later. The
+  // listener is frozen first: killed with SIGTERM after its sessions, it could still accept the
+  // converger's first reconnect and serve it from a fork, as if the host had never gone down.
   const reboot = `setsid bash -c '
     sleep 0.3
     tree() { [ "$1" = $$ ] && return; for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
-    L=$(cat ${dir}/sshd.pid); kill $(tree "$L") 2>/dev/null
-    # The old listener removes the pid file as it exits: start the new one only after that.
+    L=$(cat ${dir}/sshd.pid); kill -STOP "$L"; kill -KILL $(tree "$L") 2>/dev/null
     while kill -0 "$L" 2>/dev/null; do sleep 0.1; done
+    rm -f ${dir}/sshd.pid
     sleep 1.5
     /usr/sbin/sshd -f ${conf} -E ${dir}/sshd.log' </dev/null >/dev/null 2>&1 &`;
   for (const [name, text] of Object.entries(hostShims(state, reboot))) writeFileSync(join(shimDir, name), text, { mode: 0o755 });
