@@ -1,5 +1,6 @@
 /**
  * Issue 8's proof: one API call reinstalls a powered-off machine, all the way to a converged host.
+ * The profiles and machines are registered through the API (POST /profiles, POST /machines).
  * Two VMs at once, BIOS and UEFI, each starting paused (QEMU -S: "off", as a machine whose BMC is
  * up) behind its own fake Redfish BMC, each with the installed-system disk. kickstand's redfish
  * driver sets a one-time PXE boot and powers the VM on; it PXE-boots the installer stand-in, which
@@ -167,6 +168,7 @@ t.test('POST /reinstall takes switched-off BIOS and UEFI VMs through their BMCs 
   const ks = await startKickstand(ns, {
     guest,
     machines: targets.map((m) => ({ name: m.name, mac: m.mac, firmware: m.firmware, bmc: m.bmc.bmc, installed: true })),
+    register: 'api',
   });
   for (const m of targets) t.equal((await progress(ks, m.name)).state, 'registered', `${m.name} registered before the reinstall`);
 

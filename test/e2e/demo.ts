@@ -80,8 +80,8 @@ async function main(): Promise<number> {
     bmc = await startNsFakeBmc(ns, { qmpSocket: vm.qmpSocket, certDir: work });
     say(`fake Redfish BMC at ${bmc.url} (on the namespace's loopback; TLS, certificate pinned by fingerprint), driving the VM over QMP`);
 
-    const ks = await startKickstand(ns, { guest, machines: [{ name: NAME, mac: MAC, firmware: 'bios', bmc: bmc.bmc, installed: true }] });
-    say(`kickstand at ${ks.url}: DHCP, TFTP, HTTP boot and the API; machine "${NAME}" registered with bmc.driver redfish`);
+    const ks = await startKickstand(ns, { guest, machines: [{ name: NAME, mac: MAC, firmware: 'bios', bmc: bmc.bmc, installed: true }], register: 'api' });
+    say(`kickstand at ${ks.url}: DHCP, TFTP, HTTP boot and the API; profile and machine "${NAME}" (bmc.driver redfish) registered with POST /api/v1/profiles and /machines`);
 
     const requested = performance.now();
     const r = await ks.api('POST', `/api/v1/machines/${NAME}/reinstall`, { token: ks.token });

@@ -81,7 +81,18 @@ function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
   };
 }
 
-export async function startKickstand(ns: Netns, opts: { guest: GuestImage; machines: KickstandMachine[] }): Promise<Kickstand> {
+export interface KickstandOptions {
+  guest: GuestImage;
+  machines: KickstandMachine[];
+  /**
+   * How profiles and machines get in: `inventory` (default), YAML files applied at start; `api`,
+   * an empty inventory and one `POST /api/v1/profiles` and `POST /api/v1/machines` each once
+   * kickstand runs, as an operator registers a new rack.
+   */
+  register?: 'inventory' | 'api';
+}
+
+export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise<Kickstand> {
   const dir = join(ns.workDir, 'kickstand');
   const assets = join(dir, 'assets');
   const inventory = join(dir, 'inventory');
@@ -89,13 +100,10 @@ export async function startKickstand(ns: Netns, opts: { guest: GuestImage; machi
   await mkdir(inventory, { recursive: true });
   await copyFile(opts.guest.kernel, join(assets, 'rocky-9', 'vmlinuz'));
   await copyFile(opts.guest.initrd, join(assets, 'rocky-9', 'initrd.img'));
-  const profiles = new Map(opts.machines.map((m) => [profileName(m), profile(m)]));
-  for (const [name, p] of profiles) await writeFile(join(inventory, `profile-${name}.yaml`), stringify(p));
-  for (const m of opts.machines)
-    await writeFile(
-      join(inventory, `${m.name}.yaml`),
-      stringify({ kind: 'machine', name: m.name, profile: profileName(m), macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }),
-    );
+  const profiles = [...new Map(opts.machines.map((m) => [profileName(m), profile(m)])).values()];
+  const machines = opts.machines.map((m) => ({ kind: 'machine', name: m.name, profile: profileName(m), macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }));
+  const viaApi = opts.register === 'api';
+  if (!viaApi) for (const doc of [...profiles, ...machines]) await writeFile(join(inventory, `${doc.kind}-${doc.name}.yaml`), stringify(doc));
 
   const subnet = parseCidr(`${ns.serverAddress}/${ns.prefixLength}`);
   const hostAt = (n: number) => subnet.network.replace(/\d+$/, String(n));
@@ -146,5 +154,13 @@ export async function startKickstand(ns: Netns, opts: { guest: GuestImage; machi
     });
   });
   const api = await nsHttp(ns, '127.0.0.1', HTTP_PORT);
+  if (viaApi) {
+    const post = async (path: string, { kind: _, ...body }: { kind: string; name: string }) => {
+      const r = await api('POST', path, { token, body });
+      if (r.status !== 201) throw new Error(`POST ${path} ${body.name}: HTTP ${r.status} ${r.text}`);
+    };
+    for (const p of profiles) await post('/api/v1/profiles', p);
+    for (const m of machines) await post('/api/v1/machines', m);
+  }
   return { url, token, api, logs, stderr: () => stderr };
 }
