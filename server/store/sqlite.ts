@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Machine } from '../inventory/machine.js';
 import type { Profile } from '../inventory/profile.js';
 import type { BootEvent, MachineStatus, StoredEvent } from '../lifecycle/types.js';
+import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import { ConflictError, type InstallToken, type Lease, type Store } from './store.js';
 
@@ -135,6 +136,11 @@ export async function openSqliteStore(file: string): Promise<Store> {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  // Checkpoints run in a worker, off the event loop (see checkpointer.ts). This connection's own
+  // automatic checkpoint stays as the fallback, at 10,000 pages (40 MB) the worker keeps it from.
+  const checkpointer =
+    file === ':memory:' ? undefined : startCheckpointer(file, { onError: (message) => process.emitWarning(`WAL checkpoint failed: ${message}`, 'KickstandStoreWarning') });
+  db.pragma('wal_autocheckpoint = 10000');
 
   const q = {
     machineGet: db.prepare('SELECT body FROM machines WHERE name = ?'),
@@ -312,6 +318,9 @@ export async function openSqliteStore(file: string): Promise<Store> {
       putMany: async (ls) => putLeases(ls),
       delete: async (mac) => void q.leaseDelete.run(mac),
     },
-    close: async () => void db.close(),
+    close: async () => {
+      await checkpointer?.stop();
+      db.close();
+    },
   };
 }
