@@ -27,6 +27,19 @@ start_node() {
   done
 }
 
+# Starts nginx with one worker, its own prefix $tmp/nginx (pid file there for bench_cleanup),
+# access log off, and the http-block directives read from stdin. Usage: start_nginx <<CONF … CONF
+start_nginx() {
+  mkdir -p "$tmp/nginx"
+  {
+    printf 'worker_processes 1;\npid %s/nginx/nginx.pid;\nerror_log %s/nginx/error.log warn;\n' "$tmp" "$tmp"
+    printf 'events { worker_connections 1024; }\nhttp {\n  access_log off;\n'
+    cat
+    printf '}\n'
+  } >"$tmp/nginx/nginx.conf"
+  nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
+}
+
 # Stops what start_node and nginx (pid file $tmp/nginx/nginx.pid) started, then removes $tmp.
 bench_cleanup() {
   for f in "$tmp"/*.pid "$tmp"/nginx/nginx.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done

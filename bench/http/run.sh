@@ -25,16 +25,9 @@ ks_port=$(json_field "$tmp/svc.json" port)
 
 # nginx as Debian configures it for static files (sendfile, tcp_nopush), one worker, loopback;
 # a second server with sendfile off copies through user space as Node must (read, then write).
-mkdir -p "$tmp/nginx"
 nginx_port=$(free_port)
 nocopy_port=$(free_port)
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
+start_nginx <<CONF
   tcp_nopush on;
   default_type application/octet-stream;
   server {
@@ -47,9 +40,7 @@ http {
     sendfile off;
     location /boot/assets/ { alias $tmp/assets/; }
   }
-}
 CONF
-nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
 
 # One run: N clients at once, each kernel then initrd; prints aggregate MB/s (MiB = 2^20 bytes).
 measure() {

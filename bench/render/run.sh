@@ -31,21 +31,13 @@ floor_url="http://127.0.0.1:$(start floor port "$here/floor.ts" "$bytes")/boot/k
 mkdir -p "$tmp/nginx/www"
 head -c "$bytes" /dev/urandom | base64 -w 76 | head -c "$bytes" >"$tmp/nginx/www/kickstart.cfg"
 nginx_port=$(free_port)
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
+start_nginx <<CONF
   default_type text/plain;
   server {
     listen 127.0.0.1:$nginx_port;
     root $tmp/nginx/www;
   }
-}
 CONF
-nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
 ng_url="http://127.0.0.1:$nginx_port/kickstart.cfg"
 for u in "$ks_url" "$floor_url" "$ng_url"; do
   [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$u")" = "200 $bytes" ] || { echo "bad answer from $u" >&2; exit 1; }
