@@ -20,8 +20,8 @@ const START_SECTOR = 2048;
 const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin';
 const EFI_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
 
-/** Marker file: the installer stand-in writes only to a disk that carries it. */
-export const DISK_MARKER = 'KSE2E.DSK';
+/** Marker file: the installer stand-in (guest/init, by this name) writes only to a disk that carries it. */
+const DISK_MARKER = 'KSE2E.DSK';
 
 export interface BootDiskOptions {
   /** The image file to write (sparse). */
@@ -39,7 +39,7 @@ export interface BootDiskOptions {
  * of the disk, LBA only (the CHS fields say "use LBA", as for any disk past 8 GB), and the boot
  * signature. The first 440 bytes (boot code) are left to the caller.
  */
-export function mbrPartitionTable(totalSectors: number): Buffer {
+function mbrPartitionTable(totalSectors: number): Buffer {
   const table = Buffer.alloc(SECTOR - 446);
   table[0] = 0x80;
   table.set([0xfe, 0xff, 0xff], 1);

@@ -133,7 +133,7 @@ export interface GuestBase {
   manifest: BaseManifest;
 }
 
-export async function guestFile(name: string): Promise<string> {
+async function guestFile(name: string): Promise<string> {
   return readFile(join(GUEST_DIR, name), 'utf8');
 }
 

@@ -18,7 +18,7 @@ import { run } from './run.js';
 /** Where the shims keep their state: under /var, which an orderly reboot writes back to disk. */
 const SHIM_STATE = '/var/lib/kickstand-e2e';
 /** Units the "OS" ships, so the converger's service steps have something to manage. */
-export const INSTALLED_UNITS = ['chronyd'];
+const INSTALLED_UNITS = ['chronyd'];
 /**
  * This machine's busybox, not the guest base's static one: Debian builds busybox-static to prefer
  * its own applets over PATH, so its `rpm` applet would shadow the rpm shim.
@@ -69,10 +69,8 @@ async function hostBinaries(paths: string[]): Promise<CpioEntry[]> {
 }
 
 export interface InstalledSystemDisk {
-  /** The disk image every VM gets a copy of (`copyFor`). */
-  template: string;
-  /** A copy for one VM, with the QEMU arguments that attach it after the NIC in boot order. */
-  copyFor(dir: string): Promise<{ file: string; qemuArgs: string[] }>;
+  /** A copy of the disk for one VM, with the QEMU arguments that attach it after the NIC in boot order. */
+  copyFor(dir: string): Promise<{ qemuArgs: string[] }>;
 }
 
 export async function installedSystemDisk(opts: { workDir: string; cacheDir?: string }): Promise<InstalledSystemDisk> {
@@ -101,11 +99,10 @@ export async function installedSystemDisk(opts: { workDir: string; cacheDir?: st
     workDir: opts.workDir,
   });
   return {
-    template,
     copyFor: async (dir) => {
       const file = join(dir, 'disk.img');
       await copyFile(template, file);
-      return { file, qemuArgs: ['-drive', `file=${file},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=2'] };
+      return { qemuArgs: ['-drive', `file=${file},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=2'] };
     },
   };
 }

@@ -68,12 +68,11 @@ function profileName(m: Pick<KickstandMachine, 'firmware' | 'installed'>): strin
  * with an installed system to reach (without one, the machine goes from installed to ready).
  */
 function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
-  const firmware = m.firmware;
   return {
     kind: 'profile',
     name: profileName(m),
     os: 'rocky-9',
-    firmware,
+    firmware: m.firmware,
     disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0', sizeGiB: 8 }],
     storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
     network: { interfaces: [{ role: 'data0', ipv4: 'dhcp' }] },
