@@ -1,5 +1,5 @@
 import t from 'tap';
-import { canonicalMac, parseCidr } from '../server/inventory/primitives.js';
+import { canonicalMac, parseCidr } from '../server/model/primitives.js';
 
 t.test('canonicalMac accepts common notations', async (t) => {
   for (const s of ['52:54:00:12:34:56', '52-54-00-12-34-56', '5254.0012.3456', '525400123456', '52:54:00:12:34:56'.toUpperCase()])

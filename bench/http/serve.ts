@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/http/renderers.js';
+import { createRenderers } from '../../server/render/renderers.js';
 import { createLogger } from '../../server/log.js';
 import { startService } from '../../server/main.js';
 

@@ -14,7 +14,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StoredEvent } from '../../server/lifecycle/types.js';
+import type { StoredEvent } from '../../server/model/events.js';
 import { startDnsmasq } from '../../test/e2e/lib/dnsmasq.js';
 import { guestImage } from '../../test/e2e/lib/guest-image.js';
 import { callbackKickstart } from '../../test/e2e/lib/kickstarts.js';

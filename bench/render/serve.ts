@@ -7,7 +7,7 @@
  */
 import { join, resolve } from 'node:path';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/http/renderers.js';
+import { createRenderers } from '../../server/render/renderers.js';
 import { createLogger } from '../../server/log.js';
 import { startService } from '../../server/main.js';
 import { lintMachine, lintProfile } from '../../server/render/lint.js';

@@ -1,3 +1,4 @@
+import type { StoredEvent } from '../model/events.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,7 +54,7 @@ export class Client {
   }
 
   /** Reads the SSE stream, calling onEvent for each event until it returns true or the signal aborts. */
-  async stream(path: string, onEvent: (e: { id: number; kind: string; machine?: string; message: string; level: string; at: number; data?: Record<string, unknown> }) => boolean | void, signal?: AbortSignal): Promise<void> {
+  async stream(path: string, onEvent: (e: StoredEvent) => boolean | void, signal?: AbortSignal): Promise<void> {
     const res = await fetch(`${this.url}${path}`, { headers: this.headers({ accept: 'text/event-stream' }), signal });
     if (!res.ok || !res.body) throw new ApiError(res.status, undefined, `GET ${path}: HTTP ${res.status}`);
     const decoder = new TextDecoder();

@@ -1,3 +1,5 @@
+import type { StoredEvent } from '../model/events.js';
+import type { Progress } from '../model/progress.js';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { loadInventory } from '../inventory/load.js';
@@ -32,42 +34,29 @@ const need = (v: string | undefined, what: string): string => {
 };
 const enc = encodeURIComponent;
 
-interface ProgressView {
-  machine: string;
-  state: string;
-  phase?: string;
-  reason?: string;
-  hint?: string;
-  step: number;
-  of: number;
-  percent: number;
-  deadline?: string;
-  events: { at: number; level: string; kind: string; message: string }[];
-}
-
-function progressLine(p: ProgressView): string {
+function progressLine(p: Progress): string {
   const where = p.state === 'failed' ? `failed in ${p.phase}: ${p.reason}${p.hint ? `\n  hint: ${p.hint}` : ''}` : p.state;
   return `${p.machine}  ${progressBar(p.percent)}  step ${p.step}/${p.of}  ${where}`;
 }
 
-function eventLine(e: { at: number; level: string; kind: string; message: string }): string {
+function eventLine(e: StoredEvent): string {
   return `  ${new Date(e.at).toISOString().slice(11, 19)}  ${e.level.padEnd(5)}  ${e.kind.padEnd(11)}  ${e.message}`;
 }
 
 /** Follows a machine until it rests (ready/failed/registered); returns the final progress. */
-async function follow(c: Client, name: string, f: Flags, print: boolean): Promise<ProgressView> {
+async function follow(c: Client, name: string, f: Flags, print: boolean): Promise<Progress> {
   const timeoutMs = f.timeout ? Number(f.timeout) * 1000 : 4 * 3600 * 1000;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   const resting = (s: string) => ['ready', 'failed', 'registered'].includes(s);
   try {
-    let p = await c.request<ProgressView>('GET', `/api/v1/machines/${enc(name)}/progress`);
+    let p = await c.request<Progress>('GET', `/api/v1/machines/${enc(name)}/progress`);
     if (print) {
       out(progressLine(p));
       p.events.forEach((e) => out(eventLine(e)));
     }
     if (resting(p.state) && !f.wait) return p;
-    const lastId = (p as unknown as { events: { id: number }[] }).events.at(-1)?.id ?? 0;
+    const lastId = p.events.at(-1)?.id ?? 0;
     await c
       .stream(
         `/api/v1/events?machine=${enc(name)}&lastEventId=${lastId}`,
@@ -83,7 +72,7 @@ async function follow(c: Client, name: string, f: Flags, print: boolean): Promis
       .catch((err: Error) => {
         if (err.name !== 'AbortError') throw err;
       });
-    p = await c.request<ProgressView>('GET', `/api/v1/machines/${enc(name)}/progress`);
+    p = await c.request<Progress>('GET', `/api/v1/machines/${enc(name)}/progress`);
     if (print) out(progressLine(p));
     return p;
   } finally {
@@ -176,7 +165,7 @@ export const commands: Record<string, Command> = {
   },
 
   async progress([name], f) {
-    const p = await client(f).request<ProgressView>('GET', `/api/v1/machines/${enc(need(name, 'NAME'))}/progress`);
+    const p = await client(f).request<Progress>('GET', `/api/v1/machines/${enc(need(name, 'NAME'))}/progress`);
     if (f.json) out(JSON.stringify(p, null, 2));
     else {
       out(progressLine(p));

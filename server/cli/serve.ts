@@ -2,7 +2,7 @@ import { networkInterfaces } from 'node:os';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { startDhcpServer } from '../dhcp/server.js';
-import { createRenderers } from '../http/renderers.js';
+import { createRenderers } from '../render/renderers.js';
 import { createLogger } from '../log.js';
 import { type BootServer, type ServiceContext, startService } from '../main.js';
 import { lintMachine, lintProfile } from '../render/lint.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CidrV4, IPv4, Sha256 } from '../inventory/primitives.js';
+import { CidrV4, IPv4, Sha256 } from '../model/primitives.js';
 
 const Seconds = z.number().int().positive();
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ConvergeStep } from '../inventory/converge-steps.js';
-import type { EventLevel, EventSink } from '../lifecycle/types.js';
+import { ConvergeStep } from '../model/converge-steps.js';
+import type { EventLevel, EventSink } from '../model/events.js';
 import { ConnectError } from './errors.js';
 import { Host } from './host.js';
 import { ExecTimeout } from './ssh-session.js';

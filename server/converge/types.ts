@@ -1,4 +1,4 @@
-import type { ConvergeStep } from '../inventory/converge-steps.js';
+import type { ConvergeStep } from '../model/converge-steps.js';
 
 /** Where and as whom the converger logs in, and the host keys it accepts there. */
 export interface SshTarget {

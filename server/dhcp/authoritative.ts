@@ -1,8 +1,8 @@
 import type { DhcpPacket } from './codec.js';
 import type { ClientInfo } from './client-info.js';
 import type { BootTarget } from './classify.js';
-import type { BootView } from '../lifecycle/types.js';
-import type { Lease } from '../store/store.js';
+import type { BootView } from '../model/boot.js';
+import type { Lease } from '../model/lease.js';
 import type { LeaseTable } from './lease-table.js';
 import { findPool, type Pool } from './pool.js';
 import { ipToBuf, MessageType, Opt, u32 } from './options.js';

@@ -5,7 +5,7 @@ import type { ClientInfo } from './client-info.js';
  * table in proxy and authoritative mode.
  */
 
-export type Firmware = 'bios' | 'uefi-ia32' | 'uefi-x64' | 'uefi-arm64';
+export type ClientFirmware = 'bios' | 'uefi-ia32' | 'uefi-x64' | 'uefi-arm64';
 
 export interface BootFiles {
   bios: string;
@@ -24,11 +24,11 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
 
 export type BootTarget =
   /** PXE ROM: fetch an iPXE binary over TFTP. */
-  | { kind: 'tftp'; firmware: Firmware; file: string }
+  | { kind: 'tftp'; firmware: ClientFirmware; file: string }
   /** UEFI HTTP boot: fetch the iPXE EFI binary over HTTP; the offer must say "HTTPClient". */
-  | { kind: 'http'; firmware: Firmware; url: string }
+  | { kind: 'http'; firmware: ClientFirmware; url: string }
   /** Already running iPXE: chain to this machine's script. */
-  | { kind: 'ipxe-script'; firmware: Firmware; url: string };
+  | { kind: 'ipxe-script'; firmware: ClientFirmware; url: string };
 
 export type Classification = { boot: BootTarget } | { boot: undefined; reason: 'not-netboot' | 'unsupported-arch'; arch?: number };
 
@@ -37,7 +37,7 @@ export type Classification = { boot: BootTarget } | { boot: undefined; reason: '
  * byte code but x64 firmware sends it, so it is x64 here as in every PXE server in use. The
  * HTTP variants (15, 16, 19) are the same machines doing UEFI HTTP boot.
  */
-const ARCH: Record<number, { firmware: Firmware; http: boolean }> = {
+const ARCH: Record<number, { firmware: ClientFirmware; http: boolean }> = {
   0: { firmware: 'bios', http: false },
   6: { firmware: 'uefi-ia32', http: false },
   7: { firmware: 'uefi-x64', http: false },

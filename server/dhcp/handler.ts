@@ -1,4 +1,5 @@
-import type { BootEvent, BootView, MachineDirectory } from '../lifecycle/types.js';
+import type { BootEvent } from '../model/events.js';
+import type { BootView, MachineDirectory } from '../model/boot.js';
 import { answerAuthoritative } from './authoritative.js';
 import { classify, type BootFiles, type BootTarget } from './classify.js';
 import { readClientInfo } from './client-info.js';

@@ -1,4 +1,5 @@
-import type { Lease, LeaseRepo } from '../store/store.js';
+import type { Lease } from '../model/lease.js';
+import type { LeaseBook } from '../model/lease.js';
 
 /**
  * In-memory mirror of this server's leases. Decisions read it synchronously (the allocator
@@ -14,7 +15,7 @@ export class LeaseTable {
   /** Grows with every change; a commit covers everything up to the version it took. */
   version = 0;
 
-  static async load(repo: LeaseRepo): Promise<LeaseTable> {
+  static async load(repo: LeaseBook): Promise<LeaseTable> {
     const t = new LeaseTable();
     for (const l of await repo.list()) t.index(l);
     return t;

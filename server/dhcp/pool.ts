@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { intToIpv4, ipv4ToInt, parseCidr } from '../inventory/primitives.js';
+import { intToIpv4, ipv4ToInt, parseCidr } from '../model/primitives.js';
 
 type SubnetConfig = Config['dhcp']['subnets'][number];
 

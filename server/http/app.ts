@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
-import type { Renderers } from './renderers.js';
+import type { Renderers } from '../model/renderers.js';
 import { applyRoutes } from './routes/apply.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';

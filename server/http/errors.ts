@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { InventoryRefused } from '../inventory/service.js';
-import { LifecycleError } from '../lifecycle/lifecycle.js';
-import { ConflictError } from '../store/store.js';
+import { InventoryRefused } from '../model/errors.js';
+import { LifecycleError } from '../model/errors.js';
+import { ConflictError } from '../model/errors.js';
 
 export interface Issue {
   path: string;

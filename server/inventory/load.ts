@@ -2,8 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { Machine } from './machine.js';
-import { Profile } from './profile.js';
+import { Machine } from '../model/machine.js';
+import { Profile } from '../model/profile.js';
 
 export interface Inventory {
   machines: Machine[];

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
-import type { Machine } from './machine.js';
-import { ipv4ToInt } from './primitives.js';
+import type { Machine } from '../model/machine.js';
+import { ipv4ToInt } from '../model/primitives.js';
 
 /**
  * A static address inside a subnet's dynamic range could be leased to another MAC before its

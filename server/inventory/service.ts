@@ -1,16 +1,11 @@
+import { InventoryRefused } from '../model/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import { ConflictError, type Store } from '../store/store.js';
+import { ConflictError } from '../model/errors.js';
+import type { Store } from '../store/store.js';
 import type { Inventory } from './load.js';
-import type { Machine } from './machine.js';
-import type { Profile } from './profile.js';
-
-/** A refused write: the field path and why, for a 400 (or 409 for conflicts). */
-export class InventoryRefused extends Error {
-  constructor(readonly issues: { path: string; message: string }[]) {
-    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
-  }
-}
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
 
 export type Lint = {
   profile?: (p: Profile) => { path: string; message: string }[];

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import type { BootEvent, EventSink, StoredEvent } from './types.js';
+import type { BootEvent, EventSink, StoredEvent } from '../model/events.js';
 
 export type Clock = { now(): number };
 export const systemClock: Clock = { now: () => Date.now() };

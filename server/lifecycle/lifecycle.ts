@@ -1,12 +1,18 @@
+import { LifecycleError } from '../model/errors.js';
+import type { Progress } from '../model/progress.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { Machine } from '../inventory/machine.js';
-import type { Profile } from '../inventory/profile.js';
-import type { InstallToken, Store } from '../store/store.js';
-import { type Clock, type EventLog, systemClock } from './event-log.js';
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
+import type { InstallToken } from '../model/token.js';
+import type { Store } from '../store/store.js';
+import { type Clock, systemClock } from '../model/clock.js';
+import type { EventLog } from './event-log.js';
 import { newInstallToken, tokenAllows, type TokenUse } from './tokens.js';
 import { canTransition, DEADLINE_HINTS, INSTALL_PATH, RESTING } from './transitions.js';
-import type { BootView, MachineStatus, State, StoredEvent } from './types.js';
+import type { BootView } from '../model/boot.js';
+import type { MachineStatus, State } from '../model/status.js';
+import type { StoredEvent } from '../model/events.js';
 
 /** What the lifecycle needs from a power driver (server/power implements it). */
 export interface PowerControl {
@@ -34,31 +40,6 @@ export interface LifecycleDeps {
   power: (machine: Machine, profile: Profile) => PowerControl;
   /** Absent: an installed machine is ready at once (no converger wired). */
   converge?: (req: ConvergeRequest) => Promise<ConvergeResult>;
-}
-
-export class LifecycleError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'not-found' | 'busy' | 'forbidden' | 'invalid',
-  ) {
-    super(message);
-  }
-}
-
-export interface Progress {
-  machine: string;
-  state: State;
-  phase?: State;
-  reason?: string;
-  hint?: string;
-  step: number;
-  of: number;
-  percent: number;
-  startedAt?: string;
-  stateSince: string;
-  deadline?: string;
-  lastEvent?: StoredEvent;
-  events: StoredEvent[];
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

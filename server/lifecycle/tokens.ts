@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { InstallToken } from '../store/store.js';
+import type { InstallToken } from '../model/token.js';
 
 export function newInstallToken(machine: string, ttlSeconds: number, now: number): InstallToken {
   return { token: randomBytes(24).toString('base64url'), machine, installId: randomUUID(), expiresAt: now + ttlSeconds * 1000 };

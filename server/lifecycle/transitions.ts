@@ -1,4 +1,4 @@
-import { type State, STATES } from './types.js';
+import { type State, STATES } from '../model/status.js';
 
 /**
  * The transition table. Anything not listed is a bug: Lifecycle refuses it and tests

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Bmc } from '../inventory/machine.js';
+import type { Bmc } from '../model/machine.js';
 import { PowerError } from './errors.js';
 
 /**

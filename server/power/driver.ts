@@ -1,5 +1,6 @@
-import type { Machine } from '../inventory/machine.js';
-import type { EventSink } from '../lifecycle/types.js';
+import type { Firmware } from '../model/boot.js';
+import type { Machine } from '../model/machine.js';
+import type { EventSink } from '../model/events.js';
 import { PowerError } from './errors.js';
 import { ipmiDriver } from './ipmi.js';
 import { manualDriver } from './manual.js';
@@ -7,7 +8,6 @@ import { redfishDriver, type RedfishAuth } from './redfish.js';
 import { sshDriver, type RunSsh } from './ssh.js';
 
 export type PowerState = 'on' | 'off';
-export type Firmware = 'bios' | 'uefi';
 
 /**
  * What the lifecycle asks of a machine's BMC. Every call settles within bmc.timeoutSeconds and

@@ -5,11 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import type { Machine } from '../inventory/machine.js';
-import type { EventSink } from '../lifecycle/types.js';
+import type { Machine } from '../model/machine.js';
+import type { EventSink } from '../model/events.js';
 import { powerCall } from './call.js';
 import { bmcPassword, bmcUsername } from './credentials.js';
-import type { Firmware, PowerDriver, PowerState } from './driver.js';
+import type { Firmware } from '../model/boot.js';
+import type { PowerDriver, PowerState } from './driver.js';
 import { PowerError } from './errors.js';
 
 export interface IpmiTarget {

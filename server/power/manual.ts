@@ -2,9 +2,10 @@
  * Manual "power" driver: kickstand acts on nothing and asks the operator instead, through an
  * event; the lifecycle's deadline keeps running, so a request nobody acts on ends in `failed`.
  */
-import type { Machine } from '../inventory/machine.js';
-import type { EventSink } from '../lifecycle/types.js';
-import type { Firmware, PowerDriver } from './driver.js';
+import type { Machine } from '../model/machine.js';
+import type { EventSink } from '../model/events.js';
+import type { Firmware } from '../model/boot.js';
+import type { PowerDriver } from './driver.js';
 import { PowerError } from './errors.js';
 
 export function manualDriver(machine: Machine, sink: EventSink): PowerDriver {

@@ -3,7 +3,8 @@
  * it reads what a BMC answers. BMCs differ in what they expose, so every reader falls back to the
  * DMTF default paths and tolerates absent optional properties.
  */
-import type { Firmware, PowerState } from './driver.js';
+import type { Firmware } from '../model/boot.js';
+import type { PowerState } from './driver.js';
 import { PowerError } from './errors.js';
 
 type Json = Record<string, unknown>;

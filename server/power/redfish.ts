@@ -4,11 +4,12 @@
  * chosen from the system's power state and the reset types it allows.
  */
 import { readFile } from 'node:fs/promises';
-import type { Machine } from '../inventory/machine.js';
-import type { EventSink } from '../lifecycle/types.js';
+import type { Machine } from '../model/machine.js';
+import type { EventSink } from '../model/events.js';
 import { powerCall } from './call.js';
 import { bmcPassword, bmcUsername } from './credentials.js';
-import type { Firmware, PowerDriver } from './driver.js';
+import type { Firmware } from '../model/boot.js';
+import type { PowerDriver } from './driver.js';
 import { PowerError } from './errors.js';
 import { sendRedfish, type Reply, type Request, type TlsPolicy } from './redfish-http.js';
 import {

@@ -4,10 +4,11 @@
  * network boot only if the machine's boot order puts the network first; kickstand's netboot
  * setting then decides between installing and booting the local disk.
  */
-import type { Machine } from '../inventory/machine.js';
-import type { EventSink } from '../lifecycle/types.js';
+import type { Machine } from '../model/machine.js';
+import type { EventSink } from '../model/events.js';
 import { powerCall } from './call.js';
-import type { Firmware, PowerDriver } from './driver.js';
+import type { Firmware } from '../model/boot.js';
+import type { PowerDriver } from './driver.js';
 import { PowerError } from './errors.js';
 
 export interface SshResult {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
-import type { Machine } from '../inventory/machine.js';
-import type { Profile } from '../inventory/profile.js';
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
 
 /**
  * Everything a per-machine render depends on; renderers read nothing else. Machine and profile
@@ -44,29 +44,4 @@ export function renderKey(kind: string, ctx: RenderContext): string {
     keys.set(scalars, key);
   }
   return key;
-}
-
-export type CallbackEvent = 'start' | 'progress' | 'hostkeys' | 'built' | 'failed';
-
-/** The machine-side URLs of the boot contract, built from the base URL. */
-export class BootUrls {
-  private readonly base: string;
-  constructor(base: string) {
-    this.base = base.replace(/\/+$/, '');
-  }
-  ipxe(mac: string): string {
-    return `${this.base}/boot/ipxe?mac=${mac}`;
-  }
-  kickstart(token: string): string {
-    return `${this.base}/boot/kickstart?token=${encodeURIComponent(token)}`;
-  }
-  ignition(token: string): string {
-    return `${this.base}/boot/ignition?token=${encodeURIComponent(token)}`;
-  }
-  callback(event: CallbackEvent, token: string): string {
-    return `${this.base}/boot/callback/${event}?token=${encodeURIComponent(token)}`;
-  }
-  asset(path: string): string {
-    return `${this.base}/boot/assets/${path}`;
-  }
 }

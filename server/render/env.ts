@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import type { Config } from '../config/schema.js';
-import { RenderError, type Problem } from './problems.js';
+import { RenderError, type Problem } from '../model/errors.js';
 
 /**
  * The handlebars environment over the template directories. Two areas: `templates` (iPXE,

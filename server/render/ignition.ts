@@ -1,7 +1,8 @@
-import { BootUrls, renderKey, type RenderContext } from './context.js';
+import { BootUrls } from '../model/boot-urls.js';
+import { renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { assertRenderable } from './lint.js';
-import { RenderError } from './problems.js';
+import { RenderError } from '../model/errors.js';
 
 /**
  * Ignition config for an FCOS install. The handlebars template arranges the document; the

@@ -1,9 +1,10 @@
-import { canonicalMac } from '../inventory/primitives.js';
-import { BootUrls, consoleArgs, renderKey, type RenderContext } from './context.js';
+import { canonicalMac } from '../model/primitives.js';
+import { BootUrls } from '../model/boot-urls.js';
+import { consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
-import type { Problem } from './problems.js';
+import type { Problem } from '../model/errors.js';
 
 /**
  * iPXE scripts, one per boot situation. The caller renders the install's config before serving

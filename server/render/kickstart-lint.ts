@@ -1,4 +1,4 @@
-import type { Problem } from './problems.js';
+import type { Problem } from '../model/errors.js';
 
 /**
  * Checks on the rendered kickstart text that ksvalidator does not make: it parses each

@@ -1,9 +1,10 @@
-import { BootUrls, consoleArgs, renderKey, type RenderContext } from './context.js';
+import { BootUrls } from '../model/boot-urls.js';
+import { consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { lintKickstart } from './kickstart-lint.js';
 import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
-import { RenderError } from './problems.js';
+import { RenderError } from '../model/errors.js';
 import { planStorage } from './storage-plan.js';
 
 /** The Rocky mirror layout puts AppStream next to BaseOS; packages like podman live there. */

@@ -1,8 +1,8 @@
-import { nicMap, type Machine } from '../inventory/machine.js';
-import { ipv4ToInt, parseCidr } from '../inventory/primitives.js';
-import type { Profile } from '../inventory/profile.js';
+import { nicMap, type Machine } from '../model/machine.js';
+import { ipv4ToInt, parseCidr } from '../model/primitives.js';
+import type { Profile } from '../model/profile.js';
 import type { RenderContext } from './context.js';
-import { RenderError, type Problem } from './problems.js';
+import { RenderError, type Problem } from '../model/errors.js';
 import { profileRoles } from './network-plan.js';
 import { systemParts } from './storage-plan.js';
 

@@ -1,6 +1,6 @@
-import { nicMap, type Machine } from '../inventory/machine.js';
-import { parseCidr } from '../inventory/primitives.js';
-import type { Profile } from '../inventory/profile.js';
+import { nicMap, type Machine } from '../model/machine.js';
+import { parseCidr } from '../model/primitives.js';
+import type { Profile } from '../model/profile.js';
 
 /**
  * The machine's network as kickstart's `network` command needs it: one entry per device

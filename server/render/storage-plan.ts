@@ -1,4 +1,4 @@
-import type { Profile } from '../inventory/profile.js';
+import type { Profile } from '../model/profile.js';
 
 /**
  * The profile's disk layout as kickstart partitioning commands: plain partitions on one disk,

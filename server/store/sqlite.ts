@@ -1,12 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Machine } from '../inventory/machine.js';
-import type { Profile } from '../inventory/profile.js';
-import type { BootEvent, MachineStatus, StoredEvent } from '../lifecycle/types.js';
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
+import type { MachineStatus } from '../model/status.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import { ConflictError, type InstallToken, type Lease, type Store } from './store.js';
+import { ConflictError } from '../model/errors.js';
+import type { InstallToken } from '../model/token.js';
+import type { Lease } from '../model/lease.js';
+import type { Store } from './store.js';
 
 type Row = Record<string, unknown>;
 

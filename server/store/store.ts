@@ -1,36 +1,14 @@
-import type { Machine } from '../inventory/machine.js';
-import type { Profile } from '../inventory/profile.js';
-import type { BootEvent, MachineStatus, StoredEvent } from '../lifecycle/types.js';
+import type { InstallToken } from '../model/token.js';
+import type { Lease } from '../model/lease.js';
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
+import type { MachineStatus } from '../model/status.js';
 
 /**
  * The one persistence interface. SQLite is the embedded default; the interface is async so a
  * PostgreSQL store can serve several kickstand instances (one per rack) later.
  */
-
-export class ConflictError extends Error {
-  constructor(message: string, readonly field: string) {
-    super(message);
-  }
-}
-
-export interface InstallToken {
-  token: string;
-  machine: string;
-  installId: string;
-  expiresAt: number;
-}
-
-export interface Lease {
-  mac: string;
-  ip: string;
-  /** CIDR of the subnet the lease belongs to */
-  subnet: string;
-  state: 'offered' | 'bound' | 'declined' | 'released';
-  expiresAt: number;
-  hostname?: string;
-  clientId?: string;
-  updatedAt: number;
-}
 
 export interface MachineRepo {
   get(name: string): Promise<Machine | undefined>;

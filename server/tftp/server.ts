@@ -4,7 +4,7 @@
  * options.ts and sender.ts; bytes from a generator callback or the root directory.
  */
 import dgram from 'node:dgram';
-import type { BootEvent, EventLevel, EventSink } from '../lifecycle/types.js';
+import type { BootEvent, EventLevel, EventSink } from '../model/events.js';
 import { MemoryBody, type Body } from './body.js';
 import { toNetascii } from './netascii.js';
 import { negotiate } from './options.js';

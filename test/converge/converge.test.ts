@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import t from 'tap';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 import { converge, type ConvergeOptions } from '../../server/converge/converge.js';
 import type { ConvergeReport } from '../../server/converge/types.js';
 import { loadOrCreateKeyPair } from '../../server/converge/keys.js';

@@ -12,7 +12,7 @@ import { parseInspect, specHash } from '../../server/converge/steps/container.js
 import { fileContent, fileDifferences, parseRemoteFile } from '../../server/converge/steps/file.js';
 import { notInstalled } from '../../server/converge/steps/packages.js';
 import { tail } from '../../server/converge/tail.js';
-import { ContainerStep, FileStep } from '../../server/inventory/converge-steps.js';
+import { ContainerStep, FileStep } from '../../server/model/converge-steps.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kscv-pure-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

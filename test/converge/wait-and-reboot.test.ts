@@ -8,7 +8,7 @@ import { converge, type ConvergeOptions } from '../../server/converge/converge.j
 import { ConnectError } from '../../server/converge/errors.js';
 import { runSsh } from '../../server/converge/run-ssh.js';
 import type { ConvergeReport } from '../../server/converge/types.js';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 import { freePort, hostWithKickstandKey } from './sshd-host.js';
 
 const { host, keys } = await hostWithKickstandKey(t);

@@ -7,7 +7,7 @@ import { LeaseTable } from '../../server/dhcp/lease-table.js';
 import { bufToIp, decodeSubOptions, Opt } from '../../server/dhcp/options.js';
 import { Pool } from '../../server/dhcp/pool.js';
 import { DECLINE_HOLD_MS } from '../../server/dhcp/authoritative.js';
-import type { BootView } from '../../server/lifecycle/types.js';
+import type { BootView } from '../../server/model/boot.js';
 import { BIOS, HTTP, IPXE, request, requestPacket, UEFI, type RequestSpec } from './packets.js';
 
 const SERVER = '10.60.0.1';

@@ -1,7 +1,7 @@
-import type { Lease, LeaseRepo } from '../../server/store/store.js';
+import type { Lease, LeaseBook } from '../../server/model/lease.js';
 
-/** LeaseRepo in memory with the store's rule that one address belongs to one MAC. */
-export class MemoryLeases implements LeaseRepo {
+/** LeaseBook in memory with the store's rule that one address belongs to one MAC. */
+export class MemoryLeases implements LeaseBook {
   readonly rows = new Map<string, Lease>();
   commits = 0;
 

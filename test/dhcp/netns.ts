@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 
 /**
  * Network namespaces for DHCP tests: unique names per process, everything removed in

@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { Config, type ConfigInput } from '../../server/config/schema.js';
 import { startDhcpServer } from '../../server/dhcp/server.js';
-import type { BootView } from '../../server/lifecycle/types.js';
-import type { LeaseRepo } from '../../server/store/store.js';
+import type { BootView } from '../../server/model/boot.js';
+import type { LeaseBook } from '../../server/model/lease.js';
 import { MemoryLeases } from './memory-leases.js';
 
 interface Spec {
@@ -28,7 +28,7 @@ const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
 const machines = new Map<string, BootView>();
 for (const m of spec.machines ?? []) for (const mac of m.macs) machines.set(mac, m);
 
-let leases: LeaseRepo = new MemoryLeases();
+let leases: LeaseBook = new MemoryLeases();
 if (spec.failingStore)
   leases.putMany = async () => {
     throw new Error('disk full');

@@ -14,7 +14,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
-import type { StoredEvent } from '../../server/lifecycle/types.js';
+import type { StoredEvent } from '../../server/model/events.js';
 import { qmp } from './fake-bmc/qmp.js';
 import { guestImage, type GuestImage } from './lib/guest-image.js';
 import { installedSystemDisk, type InstalledSystemDisk } from './lib/installed-system.js';

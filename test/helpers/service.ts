@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Test } from 'tap';
 import { Config, type ConfigInput } from '../../server/config/schema.js';
-import type { Renderers } from '../../server/http/renderers.js';
+import type { Renderers } from '../../server/model/renderers.js';
 import { createLogger } from '../../server/log.js';
 import { startService, type ServiceOptions } from '../../server/main.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/http/renderers.js';
+import { createRenderers } from '../../server/render/renderers.js';
 import { builtinDirs } from '../../server/render/env.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';

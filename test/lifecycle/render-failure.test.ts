@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/http/renderers.js';
+import { createRenderers } from '../../server/render/renderers.js';
 import { startTestService } from '../helpers/service.js';
 
 t.test('a machine whose kickstart cannot render gets an error script and fails, visibly', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { canTransition, DEADLINE_HINTS, INSTALL_PATH, RESTING, TRANSITIONS } from '../../server/lifecycle/transitions.js';
-import { STATES } from '../../server/lifecycle/types.js';
+import { STATES } from '../../server/model/status.js';
 import { Config } from '../../server/config/schema.js';
 
 t.test('the install path is a chain of allowed transitions', async (t) => {

@@ -1,5 +1,5 @@
-import { Machine, type MachineInput } from '../../server/inventory/machine.js';
-import type { BootEvent, EventSink } from '../../server/lifecycle/types.js';
+import { Machine, type MachineInput } from '../../server/model/machine.js';
+import type { BootEvent, EventSink } from '../../server/model/events.js';
 
 export function machineWith(bmc: MachineInput['bmc']): Machine {
   return Machine.parse({ name: 'web-01', macs: ['52:54:00:12:34:56'], profile: 'test', bmc });

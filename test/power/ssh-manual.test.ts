@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { Machine } from '../../server/inventory/machine.js';
+import type { Machine } from '../../server/model/machine.js';
 import { createPowerDriver } from '../../server/power/driver.js';
 import { REBOOT_COMMAND, type RunSsh } from '../../server/power/ssh.js';
 import { machineWith, recordingSink, rejection } from './helpers.js';

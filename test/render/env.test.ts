@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { builtinDirs, RenderEnv, type FileStat } from '../../server/render/env.js';
-import { RenderError } from '../../server/render/problems.js';
+import { RenderError } from '../../server/model/errors.js';
 import { renderKickstart } from '../../server/render/kickstart.js';
 import { ctxFor, examples } from './helpers.js';
 

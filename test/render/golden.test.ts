@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
-import { RenderError } from '../../server/render/problems.js';
+import { RenderError } from '../../server/model/errors.js';
 import { ctxFor, examples, goldenDir, installConfig, URLS } from './helpers.js';
 
 /**

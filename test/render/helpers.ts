@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Config } from '../../server/config/schema.js';
 import { loadInventory } from '../../server/inventory/load.js';
-import { Machine, type MachineInput } from '../../server/inventory/machine.js';
-import { Profile, type ProfileInput } from '../../server/inventory/profile.js';
+import { Machine, type MachineInput } from '../../server/model/machine.js';
+import { Profile, type ProfileInput } from '../../server/model/profile.js';
 import type { RenderContext } from '../../server/render/context.js';
 import type { RenderEnv } from '../../server/render/env.js';
 import { renderIgnition } from '../../server/render/ignition.js';

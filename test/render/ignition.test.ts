@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIgnition, systemdPathUnit } from '../../server/render/ignition.js';
-import { RenderError } from '../../server/render/problems.js';
+import { RenderError } from '../../server/model/errors.js';
 import { ctxFor, examples, machine, profile, TOKEN } from './helpers.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { Machine } from '../../server/inventory/machine.js';
+import { Machine } from '../../server/model/machine.js';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { ctxFor, examples } from './helpers.js';

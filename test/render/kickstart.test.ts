@@ -3,7 +3,7 @@ import { Config } from '../../server/config/schema.js';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { appStreamUrl, renderKickstart } from '../../server/render/kickstart.js';
-import { RenderError } from '../../server/render/problems.js';
+import { RenderError } from '../../server/model/errors.js';
 import { ctxFor, machine, profile } from './helpers.js';
 
 const env = new RenderEnv();

@@ -1,8 +1,8 @@
 import t from 'tap';
-import type { MachineInput } from '../../server/inventory/machine.js';
-import type { ProfileInput } from '../../server/inventory/profile.js';
+import type { MachineInput } from '../../server/model/machine.js';
+import type { ProfileInput } from '../../server/model/profile.js';
 import { assertRenderable, lintMachine, lintProfile } from '../../server/render/lint.js';
-import { RenderError } from '../../server/render/problems.js';
+import { RenderError } from '../../server/model/errors.js';
 import { ctxFor, examples, machine, profile } from './helpers.js';
 
 /** One bad profile per rule: each must be refused with exactly that field path. */

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Machine } from '../../server/inventory/machine.js';
+import { Machine } from '../../server/model/machine.js';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { lintMachine } from '../../server/render/lint.js';

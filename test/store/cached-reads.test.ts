@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import type { Machine } from '../../server/inventory/machine.js';
-import type { Profile } from '../../server/inventory/profile.js';
-import type { MachineStatus } from '../../server/lifecycle/types.js';
+import type { Machine } from '../../server/model/machine.js';
+import type { Profile } from '../../server/model/profile.js';
+import type { MachineStatus } from '../../server/model/status.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Test } from 'tap';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 import { startTftpServer, type TftpServer, type TftpServerOptions } from '../../server/tftp/server.js';
 
 export const run = promisify(execFile);

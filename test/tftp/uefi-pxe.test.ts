@@ -8,7 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import type { BootEvent } from '../../server/lifecycle/types.js';
+import type { BootEvent } from '../../server/model/events.js';
 import { tempDir, until } from './fixture.js';
 
 const OVMF = '/usr/share/OVMF/OVMF_CODE_4M.fd';

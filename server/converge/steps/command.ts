@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { CommandStep } from '../../inventory/converge-steps.js';
+import type { CommandStep } from '../../model/converge-steps.js';
 import { shellQuote } from '../shell.js';
 import type { StepKind } from './kind.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import type { ContainerStep } from '../../inventory/converge-steps.js';
+import type { ContainerStep } from '../../model/converge-steps.js';
 import { shellQuote } from '../shell.js';
 import { StepFailure, type StepKind } from './kind.js';
 

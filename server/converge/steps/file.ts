@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import Handlebars from 'handlebars';
 import type { z } from 'zod';
-import type { FileStep } from '../../inventory/converge-steps.js';
+import type { FileStep } from '../../model/converge-steps.js';
 import { shellQuote } from '../shell.js';
 import type { TemplateContext } from '../types.js';
 import { StepFailure, firstLine, type StepContext, type StepKind } from './kind.js';

@@ -1,4 +1,4 @@
-import type { ConvergeStep } from '../../inventory/converge-steps.js';
+import type { ConvergeStep } from '../../model/converge-steps.js';
 import { command } from './command.js';
 import { container } from './container.js';
 import { file } from './file.js';

@@ -1,4 +1,4 @@
-import type { PackagesStep } from '../../inventory/converge-steps.js';
+import type { PackagesStep } from '../../model/converge-steps.js';
 import { shellQuote } from '../shell.js';
 import { StepFailure, firstLine, type StepKind } from './kind.js';
 import type { z } from 'zod';

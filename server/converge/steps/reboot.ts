@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { RebootStep } from '../../inventory/converge-steps.js';
+import type { RebootStep } from '../../model/converge-steps.js';
 import { StepFailure, firstLine, type StepKind } from './kind.js';
 
 type Step = z.infer<typeof RebootStep>;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ServiceStep } from '../../inventory/converge-steps.js';
+import type { ServiceStep } from '../../model/converge-steps.js';
 import { shellQuote } from '../shell.js';
 import { StepFailure, firstLine, type StepKind } from './kind.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Machine } from '../../inventory/machine.js';
-import { Profile } from '../../inventory/profile.js';
+import { Machine } from '../../model/machine.js';
+import { Profile } from '../../model/profile.js';
 import type { AppDeps } from '../app.js';
 
 /** `kickstand apply`: the whole desired inventory in, a plan out, applied unless dryRun. */

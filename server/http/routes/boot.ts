@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Mac } from '../../inventory/primitives.js';
+import { Mac } from '../../model/primitives.js';
 import { type AppDeps, machineAt } from '../app.js';
 import { lazyRequestLogger } from '../lazy-request-logger.js';
-import { baseUrl, RenderFailure } from '../renderers.js';
+import { baseUrl } from '../../model/boot-urls.js';
+import { RenderError } from '../../model/errors.js';
 import { TokenQuery, tokenQueryValidator } from '../token-query.js';
 
 /**
@@ -43,7 +44,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       report('install');
       return renderers.ipxe('install', { mac, base, machine, profile, token: token.token });
     } catch (err) {
-      const message = err instanceof RenderFailure ? err.message : `render failed: ${(err as Error).message}`;
+      const message = err instanceof RenderError ? err.message : `render failed: ${(err as Error).message}`;
       events.report({ machine: view.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
       report('error', 'error', `iPXE script: error (${message})`);
       return renderers.ipxe('error', { mac, base, machine, profile, error: message });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { StoredEvent } from '../../lifecycle/types.js';
+import type { StoredEvent } from '../../model/events.js';
 import type { AppDeps } from '../app.js';
 
 /**

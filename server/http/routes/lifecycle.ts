@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Hostname } from '../../inventory/primitives.js';
+import { Hostname } from '../../model/primitives.js';
 import type { AppDeps } from '../app.js';
 
 const NameParams = z.object({ name: Hostname });

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Machine, publicMachine } from '../../inventory/machine.js';
-import { Hostname } from '../../inventory/primitives.js';
-import { InventoryRefused } from '../../inventory/service.js';
+import { Machine, publicMachine } from '../../model/machine.js';
+import { Hostname } from '../../model/primitives.js';
+import { InventoryRefused } from '../../model/errors.js';
 import { notFound } from '../errors.js';
 import type { AppDeps } from '../app.js';
 

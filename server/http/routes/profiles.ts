@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Ident } from '../../inventory/primitives.js';
-import { Profile } from '../../inventory/profile.js';
-import { InventoryRefused } from '../../inventory/service.js';
+import { Ident } from '../../model/primitives.js';
+import { Profile } from '../../model/profile.js';
+import { InventoryRefused } from '../../model/errors.js';
 import { notFound } from '../errors.js';
 import type { AppDeps } from '../app.js';
 

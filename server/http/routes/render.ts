@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Hostname } from '../../inventory/primitives.js';
+import { Hostname } from '../../model/primitives.js';
 import { notFound } from '../errors.js';
 import type { AppDeps } from '../app.js';
-import { baseUrl, RenderFailure } from '../renderers.js';
+import { baseUrl } from '../../model/boot-urls.js';
+import { RenderError } from '../../model/errors.js';
 
 /** Operator preview of what a machine would be served, with a placeholder token. */
 export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, renderers, config }) => {
@@ -29,7 +30,7 @@ export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store,
         const text = kind === 'ipxe' ? (renderers.config(wants, input), renderers.ipxe('install', { ...input, mac: machine.macs[0] })) : renderers.config(kind, input);
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
       } catch (err) {
-        if (err instanceof RenderFailure) return reply.code(422).send({ error: 'Unprocessable Entity', message: err.message });
+        if (err instanceof RenderError) return reply.code(422).send({ error: 'Unprocessable Entity', message: err.message });
         throw err;
       }
     },

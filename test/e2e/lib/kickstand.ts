@@ -10,7 +10,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { parseCidr } from '../../../server/inventory/primitives.js';
+import { parseCidr } from '../../../server/model/primitives.js';
 import type { GuestImage } from './guest-image.js';
 import { JsonLines } from './json-lines.js';
 import type { Netns } from './netns.js';

@@ -1,0 +1,23 @@
+import type { Machine } from './machine.js';
+import type { Profile } from './profile.js';
+
+export interface RenderInput {
+  machine: Machine;
+  profile: Profile;
+  token: string;
+  /** kickstand's base URL as this machine reached it, e.g. http://10.0.0.1:8080 */
+  base: string;
+}
+
+export type IpxeKind = 'install' | 'local' | 'unknown' | 'error';
+export type ConfigKind = 'kickstart' | 'ignition';
+
+/** What the boot routes and the render preview need from server/render. All pure and synchronous. */
+export interface Renderers {
+  ipxe(kind: IpxeKind, input: { mac: string; base: string; machine?: Machine; profile?: Profile; token?: string; error?: string }): string;
+  /** Throws RenderError when the machine cannot be rendered. */
+  config(kind: ConfigKind, input: RenderInput): string;
+}
+
+/** The config format a profile's OS installs from. */
+export const configKindOf = (profile: Profile): ConfigKind => (profile.os === 'fcos' ? 'ignition' : 'kickstart');

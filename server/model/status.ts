@@ -1,0 +1,39 @@
+/** A machine's lifecycle state, as the lifecycle writes it and everyone else reads it. */
+
+export const STATES = [
+  'registered',
+  'reinstall-requested',
+  'power-cycling',
+  'pxe-booting',
+  'installer-booting',
+  'installing',
+  'installed',
+  'converging',
+  'ready',
+  'failed',
+] as const;
+export type State = (typeof STATES)[number];
+
+/** Resting states: no deadline runs, a reinstall may begin without force, the machine may be deleted. */
+export const RESTING: readonly State[] = ['registered', 'ready', 'failed'];
+
+/** What a netboot request from this machine should get now. */
+export type Netboot = 'install' | 'local';
+
+export interface MachineStatus {
+  machine: string;
+  state: State;
+  netboot: Netboot;
+  /** Set on failed: the state that was active, and why. */
+  phase?: State;
+  reason?: string;
+  hint?: string;
+  /** One reinstall = one install id; tokens and callbacks belong to it. */
+  installId?: string;
+  stateSince: number;
+  deadline?: number;
+  startedAt?: number;
+  /** Host public keys the installer reported for this install; the converger pins them. */
+  hostKeys: string[];
+  version: number;
+}

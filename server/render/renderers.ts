@@ -1,0 +1,31 @@
+import type { Config } from '../config/schema.js';
+import type { Renderers, RenderInput } from '../model/renderers.js';
+import type { RenderContext } from './context.js';
+import { renderEnvFromConfig } from './env.js';
+import { renderIgnition } from './ignition.js';
+import { renderIpxe } from './ipxe.js';
+import { renderKickstart } from './kickstart.js';
+
+/** The Renderers of server/render, over one template environment (cached, reloaded on edit). */
+export function createRenderers(config: Config, convergerPublicKey: string): Renderers {
+  const env = renderEnvFromConfig(config);
+  const ctx = (i: RenderInput): RenderContext => ({ machine: i.machine, profile: i.profile, config, token: i.token, urls: { base: i.base }, convergerPublicKey });
+  return {
+    ipxe(kind, i) {
+      const urls = { base: i.base };
+      switch (kind) {
+        case 'install':
+          return renderIpxe({ kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) }, env);
+        case 'local':
+          return renderIpxe({ kind, name: i.machine!.name, firmware: i.profile!.firmware, urls }, env);
+        case 'unknown':
+          return renderIpxe({ kind, mac: i.mac, urls }, env);
+        case 'error':
+          return renderIpxe({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
+      }
+    },
+    config(kind, i) {
+      return kind === 'kickstart' ? renderKickstart(ctx(i), env) : renderIgnition(ctx(i), env);
+    },
+  };
+}
