@@ -22,6 +22,7 @@ import { STATES } from './model/status.js';
 import type { Logger } from './log.js';
 import { createPowerDriver, type PowerDeps } from './power/driver.js';
 import { openSqliteStore } from './store/sqlite.js';
+import type { Store, StoreFactory } from './store/store.js';
 
 export interface ServiceOptions {
   /** Given kickstand's converger public key, which kickstarts install for root. */
@@ -32,6 +33,8 @@ export interface ServiceOptions {
   power?: Partial<Omit<PowerDeps, 'sink'>>;
   /** Boot-path servers (DHCP, TFTP) started after HTTP; each returns how to stop it. */
   extraServers?: ((ctx: ServiceContext) => Promise<BootServer>)[];
+  /** The store to run on; default: SQLite in the data directory. */
+  store?: StoreFactory;
 }
 
 export interface BootServer {
@@ -49,7 +52,7 @@ export interface ServiceContext {
   httpPort: number;
   /** IP → MAC from every boot server that knows (DHCP leases, iPXE script requests) */
   resolveIp: (ip: string) => string | undefined;
-  store: Awaited<ReturnType<typeof openSqliteStore>>;
+  store: Store;
 }
 
 /** An API token from config or env, else the one stored in the data dir, else a new one (printed once). */
@@ -67,7 +70,7 @@ async function apiToken(config: Config, logger: Logger): Promise<{ token: string
 export async function startService(config: Config, logger: Logger, opts: ServiceOptions) {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await verifyAssets(config.assets);
-  const store = await openSqliteStore(join(config.dataDir, 'kickstand.db'));
+  const store = await (opts.store ?? (() => openSqliteStore(join(config.dataDir, 'kickstand.db'))))();
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
   const events = new EventLog(store, logger, opts.clock);

@@ -1,5 +1,4 @@
-import type { Lease } from '../model/lease.js';
-import type { LeaseBook } from '../model/lease.js';
+import type { Lease, LeaseBook } from '../model/lease.js';
 
 /**
  * In-memory mirror of this server's leases. Decisions read it synchronously (the allocator

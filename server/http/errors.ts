@@ -1,8 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { InventoryRefused } from '../model/errors.js';
-import { LifecycleError } from '../model/errors.js';
-import { ConflictError } from '../model/errors.js';
+import { ConflictError, InventoryRefused, LifecycleError, StoreUnavailable } from '../model/errors.js';
 
 export interface Issue {
   path: string;
@@ -36,6 +34,11 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   if (err instanceof LifecycleError) {
     const code = { 'not-found': 404, busy: 409, forbidden: 403, invalid: 400 }[err.code];
     void reply.code(code).send({ error: err.code, message: err.message });
+    return;
+  }
+  if (err instanceof StoreUnavailable) {
+    req.log.error({ err }, 'store unavailable');
+    void reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: `${err.message}: nothing was changed, try again` });
     return;
   }
   const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;

@@ -1,16 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ConflictError, StoreUnavailable } from '../model/errors.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
+import type { Lease } from '../model/lease.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
-import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { MachineStatus } from '../model/status.js';
+import type { InstallToken } from '../model/token.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import { ConflictError } from '../model/errors.js';
-import type { InstallToken } from '../model/token.js';
-import type { Lease } from '../model/lease.js';
-import type { Store } from './store.js';
+import type { Repos, Store } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -24,6 +24,19 @@ function migrate(db: Database.Database): void {
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(i + 1, Date.now());
     })();
   });
+}
+
+/** SQLite's codes for a database that cannot take writes now; anything else is a bug or a conflict. */
+const UNAVAILABLE = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
+
+function unavailableOnIoError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE.test(code)) throw new StoreUnavailable(`the database cannot take writes: ${(err as Error).message} (${code})`, { cause: err });
+    throw err;
+  }
 }
 
 function toLease(r: Row): Lease {
@@ -209,14 +222,10 @@ export async function openSqliteStore(file: string): Promise<Store> {
     q.macsDelete.run(m.name);
     for (const mac of m.macs) q.macInsert.run(mac, m.name);
   });
-  const deleteMachine = db.transaction((name: string) => {
+  const deleteMachine = (name: string) => {
     cached.machines.forget(name);
-    cached.status.forget(name);
-    forgetTokensOf(name);
-    q.statusDelete.run(name);
-    q.tokenDeleteMachine.run(name);
     return q.machineDelete.run(name).changes > 0;
-  });
+  };
   // A burst of events is written by a few multi-row INSERTs (64, 16, 4, 1 rows) rather than one
   // statement per event: 30–40 % less time per row at the boot path's burst sizes (≈ 32 events).
   const eventInserts = new Map(
@@ -263,50 +272,59 @@ export async function openSqliteStore(file: string): Promise<Store> {
   };
   const putLeases = db.transaction((ls: Lease[]) => ls.forEach(putLease));
 
-  return {
+  const repos = (write: <T>(fn: () => T) => Promise<T>, eventBurst: typeof appendEvents): Repos => ({
     machines: {
       get: async (name) => cached.machines.get(name),
       byMac: async (mac) => body<Machine>(q.machineByMac.get(mac)),
       list: async () => (q.machineList.all() as Row[]).map((r) => body<Machine>(r)!),
-      put: async (m) => putMachine(m),
-      delete: async (name) => deleteMachine(name),
+      put: (m) => write(() => putMachine(m)),
+      delete: (name) => write(() => deleteMachine(name)),
     },
     profiles: {
       get: async (name) => cached.profiles.get(name),
       list: async () => (q.profileList.all() as Row[]).map((r) => body<Profile>(r)!),
-      put: async (p) => {
-        cached.profiles.forget(p.name);
-        q.profileUpsert.run(p.name, JSON.stringify(p), Date.now());
-      },
-      delete: async (name) => {
-        cached.profiles.forget(name);
-        const users = (q.profileUsers.all(name) as Row[]).map((r) => r.name);
-        if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
-        return q.profileDelete.run(name).changes > 0;
-      },
+      put: (p) =>
+        write(() => {
+          cached.profiles.forget(p.name);
+          q.profileUpsert.run(p.name, JSON.stringify(p), Date.now());
+        }),
+      delete: (name) =>
+        write(() => {
+          cached.profiles.forget(name);
+          const users = (q.profileUsers.all(name) as Row[]).map((r) => r.name);
+          if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
+          return q.profileDelete.run(name).changes > 0;
+        }),
     },
     status: {
       get: async (m) => cached.status.get(m),
       list: async () => (q.statusList.all() as Row[]).map((r) => body<MachineStatus>(r)!),
-      put: async (s) => putStatus(s),
+      put: (s) => write(() => putStatus(s)),
+      delete: (m) =>
+        write(() => {
+          cached.status.forget(m);
+          return q.statusDelete.run(m).changes > 0;
+        }),
     },
     events: {
-      append: async (e: BootEvent, at = Date.now()) => insertEvents([{ event: e, at }])[0],
-      appendMany: async (batch) => appendEvents(batch),
+      append: (e: BootEvent, at = Date.now()) => write(() => insertEvents([{ event: e, at }])[0]),
+      appendMany: (batch) => write(() => eventBurst(batch)),
       list: async ({ machine, afterId = 0, limit = 1000 }) =>
         ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
     },
     tokens: {
-      put: async (t: InstallToken) => {
-        cached.tokens.forget(t.token);
-        q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt);
-      },
+      put: (t: InstallToken) =>
+        write(() => {
+          cached.tokens.forget(t.token);
+          q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt);
+        }),
       get: async (token) => cached.tokens.get(token),
       current: async (machine) => toToken(q.tokenCurrent.get(machine)),
-      deleteForMachine: async (m) => {
-        forgetTokensOf(m);
-        q.tokenDeleteMachine.run(m);
-      },
+      deleteForMachine: (m) =>
+        write(() => {
+          forgetTokensOf(m);
+          q.tokenDeleteMachine.run(m);
+        }),
     },
     leases: {
       byMac: async (mac) => {
@@ -318,9 +336,43 @@ export async function openSqliteStore(file: string): Promise<Store> {
         return r && toLease(r);
       },
       list: async (subnet) => ((subnet ? q.leaseListSubnet.all(subnet) : q.leaseList.all()) as Row[]).map(toLease),
-      put: async (l) => putLeases([l]),
-      putMany: async (ls) => putLeases(ls),
-      delete: async (mac) => void q.leaseDelete.run(mac),
+      put: (l) => write(() => putLeases([l])),
+      putMany: (ls) => write(() => putLeases(ls)),
+      delete: (mac) => write(() => void q.leaseDelete.run(mac)),
+    },
+  });
+
+  // One connection serves everyone: while a transaction is open, a write from elsewhere would
+  // land inside it (and be rolled back with it), so it waits for the transaction to end.
+  let open: Promise<void> | undefined;
+  const gated = async <T>(fn: () => T): Promise<T> => {
+    while (open) await open;
+    return unavailableOnIoError(fn);
+  };
+  const inside = repos(async (fn) => unavailableOnIoError(fn), insertEvents);
+
+  return {
+    ...repos(gated, appendEvents),
+    async transaction(fn) {
+      while (open) await open;
+      let end!: () => void;
+      open = new Promise((resolve) => (end = resolve));
+      try {
+        unavailableOnIoError(() => db.exec('BEGIN IMMEDIATE'));
+        try {
+          const result = await fn(inside);
+          unavailableOnIoError(() => db.exec('COMMIT'));
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          // Reads made meanwhile may have cached rows that were never committed.
+          for (const c of Object.values(cached)) c.forgetWhere(() => true);
+          throw err;
+        }
+      } finally {
+        open = undefined;
+        end();
+      }
     },
     close: async () => {
       await checkpointer?.stop();

@@ -7,7 +7,9 @@ import type { MachineStatus } from '../model/status.js';
 
 /**
  * The one persistence interface. SQLite is the embedded default; the interface is async so a
- * PostgreSQL store can serve several kickstand instances (one per rack) later.
+ * PostgreSQL store can serve several kickstand instances (one per rack) later. A write that the
+ * store cannot take (disk full, read-only, I/O error) rejects with StoreUnavailable and leaves
+ * nothing half-written; test/store/contract.ts is what every implementation must pass.
  */
 
 export interface MachineRepo {
@@ -16,6 +18,7 @@ export interface MachineRepo {
   list(): Promise<Machine[]>;
   /** Creates or replaces; throws ConflictError when a MAC belongs to another machine. */
   put(machine: Machine): Promise<void>;
+  /** The machine and its MACs; its status and tokens are the lifecycle's to delete. */
   delete(name: string): Promise<boolean>;
 }
 
@@ -32,6 +35,7 @@ export interface StatusRepo {
   list(): Promise<MachineStatus[]>;
   /** Optimistic: fails with ConflictError when the stored version is not status.version - 1. */
   put(status: MachineStatus): Promise<void>;
+  delete(machine: string): Promise<boolean>;
 }
 
 export interface EventRepo {
@@ -59,12 +63,24 @@ export interface LeaseRepo {
   delete(mac: string): Promise<void>;
 }
 
-export interface Store {
+export interface Repos {
   machines: MachineRepo;
   profiles: ProfileRepo;
   status: StatusRepo;
   events: EventRepo;
   tokens: TokenRepo;
   leases: LeaseRepo;
+}
+
+export interface Store extends Repos {
+  /**
+   * Runs fn with repos whose writes commit together when fn resolves, or not at all when it
+   * throws (the error is rethrown). Reads through tx see its own writes. Writes made outside
+   * tx while it runs wait for it to end; transactions run one at a time.
+   */
+  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** Opens a store; main.ts picks one by config (store.url), tests inject their own. */
+export type StoreFactory = () => Promise<Store>;
