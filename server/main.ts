@@ -4,58 +4,49 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from './config/schema.js';
-import type { Machine } from './model/machine.js';
 import { converge as runConverge } from './converge/converge.js';
 import { loadOrCreateKeyPair } from './converge/keys.js';
 import { ConvergeQueue } from './converge/queue.js';
 import { runSsh } from './converge/run-ssh.js';
-import { verifyAssets } from './http/boot-assets.js';
+import { startDhcpServer } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
-import type { Renderers } from './model/renderers.js';
+import { verifyAssets } from './http/boot-assets.js';
 import { loadInventory } from './inventory/load.js';
 import { poolOverlap } from './inventory/pool-overlap.js';
 import { InventoryService, type Lint } from './inventory/service.js';
+import type { ConvergeFn } from './lifecycle/converge-runner.js';
 import { EventLog } from './lifecycle/event-log.js';
-import type { Clock } from './model/clock.js';
+import { Installs } from './lifecycle/install.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
-import { STATES } from './model/status.js';
+import { Views } from './lifecycle/views.js';
 import type { Logger } from './log.js';
+import type { Clock } from './model/clock.js';
+import type { Machine } from './model/machine.js';
+import type { Renderers } from './model/renderers.js';
+import { STATES } from './model/status.js';
 import { createPowerDriver, type PowerDeps } from './power/driver.js';
-import { openSqliteStore } from './store/sqlite.js';
-import type { Store, StoreFactory } from './store/store.js';
+import { AddressBook } from './reads/address-book.js';
+import { Reads } from './reads/reads.js';
+import { lintMachine, lintProfile } from './render/lint.js';
+import { createRenderers } from './render/renderers.js';
+import { openStore } from './store/open.js';
+import type { StoreFactory } from './store/store.js';
+import { startTftpServer } from './tftp/server.js';
 
+/** What tests swap; kickstand itself runs on the defaults. */
 export interface ServiceOptions {
-  /** Given kickstand's converger public key, which kickstarts install for root. */
-  renderers: (convergerPublicKey: string) => Renderers;
+  /** Given kickstand's converger public key, which kickstarts install for root. Default: server/render. */
+  renderers?: (convergerPublicKey: string) => Renderers;
+  /** Semantic checks of profiles and machines before they are stored. Default: server/render's lint. */
   lint?: Lint;
   clock?: Clock;
-  /** Tests swap in a simulator's ipmitool path or Basic auth for Redfish. */
+  /** A simulator's ipmitool path, or Basic auth for Redfish. */
   power?: Partial<Omit<PowerDeps, 'sink'>>;
-  /** Boot-path servers (DHCP, TFTP) started after HTTP; each returns how to stop it. */
-  extraServers?: ((ctx: ServiceContext) => Promise<BootServer>)[];
-  /** The store to run on; default: SQLite in the data directory. */
+  /** Default: the store config.store.url names (SQLite in the data directory unless set). */
   store?: StoreFactory;
 }
 
-export interface BootServer {
-  close(): Promise<void> | void;
-  resolveIp?(ip: string): string | undefined;
-}
-
-export interface ServiceContext {
-  config: Config;
-  logger: Logger;
-  lifecycle: Lifecycle;
-  events: EventLog;
-  metrics: Registry;
-  /** the port HTTP actually listens on (config may say 0) */
-  httpPort: number;
-  /** IP → MAC from every boot server that knows (DHCP leases, iPXE script requests) */
-  resolveIp: (ip: string) => string | undefined;
-  store: Store;
-}
-
-/** An API token from config or env, else the one stored in the data dir, else a new one (printed once). */
+/** An API token from config or env, else the one stored in the data dir, else a new one. */
 async function apiToken(config: Config, logger: Logger): Promise<{ token: string; created: boolean }> {
   if (config.api.token) return { token: config.api.token, created: false };
   const file = join(config.dataDir, 'api-token');
@@ -66,57 +57,38 @@ async function apiToken(config: Config, logger: Logger): Promise<{ token: string
   return { token, created: true };
 }
 
-/** Wires store, lifecycle, HTTP and boot servers from the config. */
-export async function startService(config: Config, logger: Logger, opts: ServiceOptions) {
+/** The one place that builds kickstand from its config: store, reads, lifecycle, HTTP, TFTP and DHCP. */
+export async function startService(config: Config, logger: Logger, opts: ServiceOptions = {}) {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await verifyAssets(config.assets);
-  const store = await (opts.store ?? (() => openSqliteStore(join(config.dataDir, 'kickstand.db'))))();
+  const store = await (opts.store ?? (() => openStore(config)))();
+  const addresses = new AddressBook();
+  const reads = new Reads(store, addresses);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
-  const events = new EventLog(store, logger, opts.clock);
+  const events = new EventLog(store, reads, logger, opts.clock);
   const keys = await loadOrCreateKeyPair(config.dataDir);
   const { token, created } = await apiToken(config, logger);
 
-  // Bounded across hosts: a rack reinstalled at once must not open a hundred SSH sessions.
-  const queue = new ConvergeQueue(config.converge.concurrency);
   // The ssh power driver reboots through the converger's key, pinned to the reported host key.
   const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {
-    const [host, status] = await Promise.all([lifecycle.address(machine), lifecycle.status(machine.name)]);
+    const [host, status] = await Promise.all([reads.address(machine), reads.status(machine.name)]);
     if (!host) throw new Error(`${machine.name} has no address to reach over SSH`);
     const target = { host, port: machine.ssh?.port, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
     return runSsh(target, command, { signal, timeoutMs: machine.bmc.timeoutSeconds * 1000 });
   };
-
-  const lifecycle: Lifecycle = new Lifecycle({
+  const lifecycle = new Lifecycle({
     store,
+    reads,
     events,
     config,
     logger,
     clock: opts.clock,
     power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, ...opts.power }),
-    converge: ({ mode, machine, profile, hostKeys, address, deadline }) => queue.run(async () => {
-      if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
-      if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
-      if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
-      const report = await runConverge({
-        mode,
-        host: address,
-        port: machine.ssh?.port,
-        user: config.converge.user,
-        privateKey: keys.privateKey,
-        pinnedHostKeys: hostKeys,
-        steps: profile.converge,
-        context: { machine, profile, params: machine.params },
-        sink: events,
-        machine: machine.name,
-        deadline,
-        stepTimeoutSeconds: config.converge.stepTimeoutSeconds,
-      });
-      return report.ok
-        ? { ok: true, report }
-        : { ok: false, report, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
-    }),
+    converge: converger(config, keys.privateKey, events),
   });
+  const installs = new Installs(lifecycle, reads, events, opts.clock);
+  const views = new Views(reads, events);
 
   new Gauge({
     name: 'kickstand_machines',
@@ -125,14 +97,15 @@ export async function startService(config: Config, logger: Logger, opts: Service
     registers: [metrics],
     async collect() {
       const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
-      for (const s of await store.status.list()) counts[s.state]++;
+      for (const s of await reads.statuses()) counts[s.state]++;
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });
 
-  const inventory = new InventoryService(store, lifecycle, {
-    profile: opts.lint?.profile,
-    machine: (m, p) => [...(opts.lint?.machine?.(m, p) ?? []), ...poolOverlap(m, config.dhcp)],
+  const lint = opts.lint ?? { profile: lintProfile, machine: lintMachine };
+  const inventory = new InventoryService(store, reads, lifecycle, {
+    profile: lint.profile,
+    machine: (m, p) => [...(lint.machine?.(m, p) ?? []), ...poolOverlap(m, config.dhcp)],
   });
   if (existsSync(config.inventory)) {
     const plan = await inventory.apply(await loadInventory(config.inventory), false);
@@ -140,37 +113,45 @@ export async function startService(config: Config, logger: Logger, opts: Service
     logger.info({ dir: config.inventory, changed: changed.length, total: plan.length }, 'inventory applied');
   }
 
-  // Bounded: a rack's worth of addresses, oldest forgotten first.
-  const learned = new Map<string, string>();
-  const resolvers: ((ip: string) => string | undefined)[] = [(ip) => learned.get(ip)];
-  const resolveIp = (ip: string) => resolvers.map((r) => r(ip)).find(Boolean);
-  const app = await buildApp({
-    config,
-    store,
-    lifecycle,
-    events,
-    inventory,
-    renderers: opts.renderers(keys.publicKey),
-    metrics,
-    logger,
-    apiToken: token,
-    resolveIp,
-    learnIp: (ip, mac) => {
-      learned.delete(ip);
-      learned.set(ip, mac);
-      if (learned.size > 65536) learned.delete(learned.keys().next().value!);
-    },
-  });
+  const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
+  const app = await buildApp({ config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses });
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
 
-  const ctx: ServiceContext = { config, logger, lifecycle, events, metrics, httpPort: port, store, resolveIp };
-  const servers: BootServer[] = [];
-  for (const start of opts.extraServers ?? []) {
-    const s = await start(ctx);
-    if (s.resolveIp) resolvers.unshift(s.resolveIp.bind(s));
-    servers.push(s);
-  }
+  const boot: { close(): Promise<void> }[] = [];
+  if (config.tftp.enabled)
+    boot.push(
+      await startTftpServer({
+        resolveIp: (ip) => {
+          const mac = addresses.macAt(ip);
+          return mac ? { mac } : undefined;
+        },
+        root: config.tftp.root,
+        symlinkDirs: config.tftp.symlinkDirs,
+        host: config.tftp.host,
+        port: config.tftp.port,
+        maxTransfers: config.tftp.maxTransfers,
+        idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
+        sink: events,
+        logger: logger.child({ component: 'tftp' }),
+      }),
+    );
+  if (config.dhcp.mode !== 'off')
+    boot.push(
+      await startDhcpServer({
+        config: config.dhcp,
+        publicUrl: config.http.publicUrl,
+        httpPort: port,
+        tftpServer: config.dhcp.tftpServer,
+        bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
+        directory: views,
+        leases: store.leases,
+        addresses,
+        sink: events,
+        logger: logger.child({ component: 'dhcp' }),
+        registry: metrics,
+      }),
+    );
 
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
@@ -182,13 +163,16 @@ export async function startService(config: Config, logger: Logger, opts: Service
     apiToken: token,
     apiTokenCreated: created,
     store,
+    reads,
     lifecycle,
+    installs,
+    views,
     events,
     inventory,
     publicKey: keys.publicKey,
     async close() {
       clearInterval(timer);
-      for (const s of servers.reverse()) await s.close();
+      for (const s of boot.reverse()) await s.close();
       await app.close();
       await lifecycle.idle();
       lifecycle.close();
@@ -198,3 +182,34 @@ export async function startService(config: Config, logger: Logger, opts: Service
   };
 }
 export type Service = Awaited<ReturnType<typeof startService>>;
+
+/**
+ * The converger as the lifecycle calls it: bounded across hosts (a rack reinstalled at once
+ * must not open a hundred SSH sessions), logging in with kickstand's key to the pinned host key.
+ */
+function converger(config: Config, privateKey: string, events: EventLog): ConvergeFn {
+  const queue = new ConvergeQueue(config.converge.concurrency);
+  return ({ mode, machine, profile, hostKeys, address, deadline }) =>
+    queue.run(async () => {
+      if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
+      if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
+      if (!hostKeys.length) return { ok: false, reason: 'the installer reported no host key: refusing to trust a key on first use' };
+      const report = await runConverge({
+        mode,
+        host: address,
+        port: machine.ssh?.port,
+        user: config.converge.user,
+        privateKey,
+        pinnedHostKeys: hostKeys,
+        steps: profile.converge,
+        context: { machine, profile, params: machine.params },
+        sink: events,
+        machine: machine.name,
+        deadline,
+        stepTimeoutSeconds: config.converge.stepTimeoutSeconds,
+      });
+      return report.ok
+        ? { ok: true, report }
+        : { ok: false, report, reason: report.error?.message ?? `converge step(s) failed: ${report.steps.filter((s) => s.status === 'failed').map((s) => s.name).join(', ')}` };
+    });
+}

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/render/renderers.js';
 import { createLogger } from '../../server/log.js';
 import { startService } from '../../server/main.js';
 
@@ -33,6 +32,6 @@ const config = Config.parse({
   assets: { dir: assetsDir, files },
   log: { level: 'warn' },
 });
-const svc = await startService(config, createLogger({ level: 'warn' }), { renderers: (key) => createRenderers(config, key) });
+const svc = await startService(config, createLogger({ level: 'warn' }));
 console.log(JSON.stringify({ port: svc.port }));
 process.on('SIGTERM', () => void svc.close().then(() => process.exit(0)));

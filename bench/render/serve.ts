@@ -7,10 +7,8 @@
  */
 import { join, resolve } from 'node:path';
 import { Config } from '../../server/config/schema.js';
-import { createRenderers } from '../../server/render/renderers.js';
 import { createLogger } from '../../server/log.js';
 import { startService } from '../../server/main.js';
-import { lintMachine, lintProfile } from '../../server/render/lint.js';
 
 const [dataDir] = process.argv.slice(2);
 if (!dataDir) {
@@ -29,12 +27,9 @@ const config = Config.parse({
   log: { level: 'warn' },
 });
 const logger = createLogger({ level: 'warn' });
-const svc = await startService(config, logger, {
-  renderers: (key) => createRenderers(config, key),
-  lint: { profile: lintProfile, machine: lintMachine },
-});
+const svc = await startService(config, logger);
 
-const web = (await svc.store.machines.get('web-01'))!;
+const web = (await svc.reads.machine('web-01'))!;
 const name = 'bench-01';
 await svc.inventory.putMachine({
   ...web,
@@ -45,12 +40,12 @@ await svc.inventory.putMachine({
 });
 await svc.lifecycle.reinstall(name);
 await svc.lifecycle.idle();
-const token = (await svc.lifecycle.installToken(name))!.token;
+const token = (await svc.installs.installToken(name))!.token;
 const url = `http://127.0.0.1:${svc.port}/boot/kickstart?token=${token}`;
 // One fetch first: it moves the machine to installing, the steady state of a kickstart fetch.
 const res = await fetch(url);
 const body = await res.text();
 if (res.status !== 200) throw new Error(`kickstart fetch: ${res.status} ${body}`);
 await svc.lifecycle.idle();
-console.log(JSON.stringify({ port: svc.port, url, bytes: Buffer.byteLength(body), state: (await svc.lifecycle.status(name))!.state }));
+console.log(JSON.stringify({ port: svc.port, url, bytes: Buffer.byteLength(body), state: (await svc.reads.status(name))!.state }));
 process.on('SIGTERM', () => void svc.close().then(() => process.exit(0)));

@@ -18,6 +18,7 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean }> = {
   KICKSTAND_IGNITION_DIR: { path: ['ignitionDir'] },
   KICKSTAND_ASSETS_DIR: { path: ['assets', 'dir'] },
   KICKSTAND_LOG_LEVEL: { path: ['log', 'level'] },
+  KICKSTAND_DATABASE_URL: { path: ['store', 'url'] },
 };
 
 export class ConfigError extends Error {}

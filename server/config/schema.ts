@@ -75,6 +75,15 @@ export const Config = z.object({
       subnets: z.array(Subnet).default([]),
     })
     .default({ mode: 'off', port: 67, proxyPort: 4011, clientPort: 68, unknownMachines: 'ignore', subnets: [], bootFiles: {} }),
+  store: z
+    .object({
+      url: z
+        .string()
+        .regex(/^sqlite:/, 'only sqlite:PATH is supported so far (PostgreSQL is planned)')
+        .optional()
+        .describe('where state lives: sqlite:PATH; default sqlite:DATA_DIR/kickstand.db'),
+    })
+    .default({}),
   api: z.object({ token: z.string().min(16).optional() }).default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
   deadlines: Deadlines.default(Deadlines.parse({})),

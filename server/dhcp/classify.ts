@@ -1,3 +1,4 @@
+import { BootUrls } from '../model/boot-urls.js';
 import type { ClientInfo } from './client-info.js';
 
 /**
@@ -74,9 +75,9 @@ export function classify(
   // iPXE built without option 93 (rare, e.g. ipxe.lkrn) is a BIOS build.
   const entry = arch === undefined ? ARCH[0] : ARCH[arch];
   if (!entry) return { boot: undefined, reason: 'unsupported-arch', arch };
-  const base = opts.publicUrl.replace(/\/+$/, '');
-  if (ipxe) return { boot: { kind: 'ipxe-script', firmware: entry.firmware, url: `${base}/boot/ipxe?mac=${mac}` } };
+  const urls = new BootUrls(opts.publicUrl);
+  if (ipxe) return { boot: { kind: 'ipxe-script', firmware: entry.firmware, url: urls.ipxe(mac) } };
   const file = opts.bootFiles[entry.firmware];
-  if (entry.http || httpClient) return { boot: { kind: 'http', firmware: entry.firmware, url: `${base}/boot/firmware/${file}` } };
+  if (entry.http || httpClient) return { boot: { kind: 'http', firmware: entry.firmware, url: urls.firmware(file) } };
   return { boot: { kind: 'tftp', firmware: entry.firmware, file } };
 }

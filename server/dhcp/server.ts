@@ -1,13 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import type { Socket } from 'node:dgram';
-import { networkInterfaces } from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { EventSink } from '../model/events.js';
-import type { MachineDirectory } from '../model/boot.js';
+import type { AddressSink, MachineDirectory } from '../model/boot.js';
 import type { LeaseBook } from '../model/lease.js';
 import { openDeviceSockets } from './bind-device.js';
 import { DEFAULT_BOOT_FILES, type BootFiles } from './classify.js';
+import { interfaceAddress } from './interface-address.js';
 import { serializeDhcp, type DhcpPacket } from './codec.js';
 import { createHandler, type Exchange } from './handler.js';
 import { LeaseTable } from './lease-table.js';
@@ -29,13 +28,17 @@ export interface DhcpLogger {
 
 export interface DhcpServerOptions {
   config: Config['dhcp'];
-  /** Base URL machines use for HTTP boot and iPXE scripts. */
-  publicUrl: string;
+  /** Base URL machines use for HTTP boot and iPXE scripts; default http://SERVER_ADDRESS:httpPort. */
+  publicUrl?: string;
+  /** kickstand's HTTP port, for the default publicUrl. */
+  httpPort?: number;
   /** next-server (siaddr) for TFTP; default: the server address. */
   tftpServer?: string;
   bootFiles?: Partial<BootFiles>;
   directory: MachineDirectory;
   leases: LeaseBook;
+  /** Told which MAC uses which address, so TFTP and HTTP downloads land on the machine's record. */
+  addresses?: AddressSink;
   sink: EventSink;
   logger?: DhcpLogger;
   registry?: Registry;
@@ -52,41 +55,19 @@ export interface DhcpServer {
   readonly serverAddress: string;
   close(): Promise<void>;
   stats(): DhcpStats;
-  /** MAC of the client last seen using this address (for TFTP attribution). */
-  ipToMac(ip: string): string | undefined;
 }
 
 /** Beyond this many waiting packets a flood is shed at the door instead of growing memory. */
 const MAX_QUEUE = 8192;
-const MAX_KNOWN_IPS = 65_536;
 const COMMIT_PAUSE_MS = 2;
 
 const silent: DhcpLogger = { info() {}, warn() {}, error() {} };
-
-/**
- * libuv lists only interfaces that are up *and* have carrier, but a PXE interface may start
- * without one (switch port still negotiating, bridge with no port yet), so iproute2 is asked
- * when Node does not see it.
- */
-function interfaceAddress(iface: string): string {
-  const seen = networkInterfaces()[iface]?.find((a) => a.family === 'IPv4')?.address;
-  if (seen) return seen;
-  try {
-    const out = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', iface], { encoding: 'utf8' })) as Array<{ addr_info?: Array<{ local?: string }> }>;
-    const local = out[0]?.addr_info?.[0]?.local;
-    if (local) return local;
-  } catch {
-    // fall through to the error below
-  }
-  throw new Error(`dhcp.interface ${iface} has no IPv4 address; set dhcp.serverAddress or configure the interface`);
-}
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, sink } = opts;
   const log = opts.logger ?? silent;
   const stats: DhcpStats = { received: 0, replies: {}, dropped: {}, queued: 0 };
-  const ipMac = new Map<string, string>();
-  const inert: DhcpServer = { serverAddress: '', close: async () => {}, stats: () => stats, ipToMac: () => undefined };
+  const inert: DhcpServer = { serverAddress: '', close: async () => {}, stats: () => stats };
   if (config.mode === 'off') return inert;
   if (!config.interface) throw new Error('dhcp.interface is required when dhcp.mode is not off');
   const mode = config.mode;
@@ -110,7 +91,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     mode,
     serverAddress,
     tftpServer: opts.tftpServer ?? serverAddress,
-    publicUrl: opts.publicUrl,
+    publicUrl: opts.publicUrl ?? `http://${serverAddress}:${opts.httpPort ?? 8080}`,
     bootFiles: { ...DEFAULT_BOOT_FILES, ...opts.bootFiles },
     unknownMachines: config.unknownMachines,
     ports: { server: config.port, proxy: config.proxyPort, client: config.clientPort },
@@ -131,12 +112,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   let acks: Array<{ version: number; send: () => void }> = [];
   let committing: Promise<void> | undefined;
   let lazyCommit: NodeJS.Timeout | undefined;
-
-  const learn = (ip: string, mac: string) => {
-    ipMac.delete(ip);
-    ipMac.set(ip, mac);
-    if (ipMac.size > MAX_KNOWN_IPS) ipMac.delete(ipMac.keys().next().value!);
-  };
 
   function send(socket: Socket, packet: DhcpPacket, to: Destination): void {
     const type = messageTypeName(packet.options.get(Opt.MESSAGE_TYPE)?.[0]) ?? 'unknown';
@@ -209,7 +184,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     if (ex.request) mRequests.inc({ type: ex.request });
     if (ex.dropped) drop(ex.dropped);
-    if (ex.learned) learn(ex.learned.ip, ex.learned.mac);
+    if (ex.learned) opts.addresses?.learn(ex.learned.ip, ex.learned.mac);
     for (const r of ex.replies) {
       const isAck = r.packet.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.ACK && r.packet.yiaddr !== '0.0.0.0';
       if (table && isAck) acks.push({ version: table.version, send: () => send(p.socket, r.packet, r.to) });
@@ -245,7 +220,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   return {
     serverAddress,
     stats: () => stats,
-    ipToMac: (ip) => ipMac.get(ip),
     async close() {
       closed = true;
       clearTimeout(lazyCommit);

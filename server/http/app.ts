@@ -2,16 +2,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Registry } from 'prom-client';
-import type { Config } from '../config/schema.js';
-import type { InventoryService } from '../inventory/service.js';
-import type { EventLog } from '../lifecycle/event-log.js';
-import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import type { Logger } from '../log.js';
-import type { Store } from '../store/store.js';
+import type { AppDeps } from './deps.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
-import type { Renderers } from '../model/renderers.js';
 import { applyRoutes } from './routes/apply.js';
 import { bootRoutes } from './routes/boot.js';
 import { eventRoutes } from './routes/events.js';
@@ -21,22 +14,6 @@ import { lifecycleRoutes } from './routes/lifecycle.js';
 import { machineRoutes } from './routes/machines.js';
 import { profileRoutes } from './routes/profiles.js';
 import { renderRoutes } from './routes/render.js';
-
-export interface AppDeps {
-  config: Config;
-  store: Store;
-  lifecycle: Lifecycle;
-  events: EventLog;
-  inventory: InventoryService;
-  renderers: Renderers;
-  metrics: Registry;
-  logger: Logger;
-  apiToken: string;
-  /** IP → MAC from the DHCP exchange or an earlier iPXE script request, to attribute downloads. */
-  resolveIp: (ip: string) => string | undefined;
-  /** Told when a machine asks for its iPXE script: that IP is that MAC (works without our DHCP). */
-  learnIp: (ip: string, mac: string) => void;
-}
 
 /**
  * The HTTP app: /api/v1 (operators, bearer token), /boot (machines, install tokens),
@@ -82,8 +59,3 @@ export async function buildApp(deps: AppDeps) {
 }
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
-/** Which machine an address belongs to, through the DHCP exchange. */
-export async function machineAt(deps: Pick<AppDeps, 'store' | 'resolveIp'>, ip: string): Promise<{ mac?: string; machine?: string }> {
-  const mac = deps.resolveIp(ip);
-  return { mac, machine: mac ? (await deps.store.machines.byMac(mac))?.name : undefined };
-}

@@ -1,11 +1,11 @@
-import { InventoryRefused } from '../model/errors.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import { ConflictError } from '../model/errors.js';
-import type { Store } from '../store/store.js';
-import type { Inventory } from './load.js';
+import { InventoryRefused } from '../model/errors.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
+import type { Reads } from '../reads/reads.js';
+import type { Store } from '../store/store.js';
+import type { Inventory } from './load.js';
 
 export type Lint = {
   profile?: (p: Profile) => { path: string; message: string }[];
@@ -26,6 +26,7 @@ export interface PlanItem {
 export class InventoryService {
   constructor(
     private readonly store: Store,
+    private readonly reads: Reads,
     private readonly lifecycle: Lifecycle,
     private readonly lint: Lint = {},
   ) {}
@@ -33,11 +34,11 @@ export class InventoryService {
   async putProfile(p: Profile): Promise<Action> {
     const problems = this.lint.profile?.(p) ?? [];
     if (problems.length) throw new InventoryRefused(problems);
-    const before = await this.store.profiles.get(p.name);
+    const before = await this.reads.profile(p.name);
     if (before && isDeepStrictEqual(before, p)) return 'unchanged';
     // A profile change must keep every machine that uses it renderable.
     if (before && this.lint.machine)
-      for (const m of (await this.store.machines.list()).filter((m) => m.profile === p.name)) {
+      for (const m of (await this.reads.machines()).filter((m) => m.profile === p.name)) {
         const issues = this.lint.machine(m, p);
         if (issues.length) throw new InventoryRefused(issues.map((i) => ({ path: i.path, message: `machine ${m.name}: ${i.message}` })));
       }
@@ -46,22 +47,18 @@ export class InventoryService {
   }
 
   async putMachine(m: Machine): Promise<Action> {
-    const profile = await this.store.profiles.get(m.profile);
+    const profile = await this.reads.profile(m.profile);
     if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${m.profile}"` }]);
     const problems = this.lint.machine?.(m, profile) ?? [];
     if (problems.length) throw new InventoryRefused(problems);
-    const before = await this.store.machines.get(m.name);
+    const before = await this.reads.machine(m.name);
     if (before && isDeepStrictEqual(before, m)) return 'unchanged';
-    await this.store.machines.put(m);
-    await this.lifecycle.register(m.name);
+    await this.lifecycle.register(m.name, (tx) => tx.machines.put(m));
     return before ? 'update' : 'create';
   }
 
-  async deleteMachine(name: string): Promise<boolean> {
-    const s = await this.lifecycle.status(name);
-    if (s && !['registered', 'ready', 'failed'].includes(s.state))
-      throw new ConflictError(`${name} is ${s.state}: cancel the reinstall before deleting it`, 'name');
-    return this.store.machines.delete(name);
+  deleteMachine(name: string): Promise<boolean> {
+    return this.lifecycle.remove(name, (tx) => tx.machines.delete(name));
   }
 
   deleteProfile(name: string): Promise<boolean> {
@@ -79,8 +76,8 @@ export class InventoryService {
       }
       if (prune) for (const h of have) if (!want.some((w) => w.name === h.name)) items.push({ kind, name: h.name, action: 'delete' });
     };
-    await diff('profile', desired.profiles, await this.store.profiles.list());
-    await diff('machine', desired.machines, await this.store.machines.list());
+    await diff('profile', desired.profiles, await this.reads.profiles());
+    await diff('machine', desired.machines, await this.reads.machines());
     return items;
   }
 

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../model/clock.js';
+import type { Reads } from '../reads/reads.js';
 import type { Store } from '../store/store.js';
 import type { BootEvent, EventSink, StoredEvent } from '../model/events.js';
-
-export type Clock = { now(): number };
-export const systemClock: Clock = { now: () => Date.now() };
 
 type Listener = (e: StoredEvent) => void;
 
@@ -19,6 +18,7 @@ export class EventLog implements EventSink {
 
   constructor(
     private readonly store: Store,
+    private readonly reads: Reads,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
   ) {}
@@ -32,7 +32,7 @@ export class EventLog implements EventSink {
   async append(event: BootEvent): Promise<StoredEvent> {
     await this.flush();
     const stored = await this.store.events.append(event, this.clock.now());
-    this.deliver([stored]);
+    this.publish([stored]);
     return stored;
   }
 
@@ -54,10 +54,10 @@ export class EventLog implements EventSink {
           // Protocol code knows the MAC, not always the machine: attribute here, once.
           for (const b of batch)
             if (!b.event.machine && b.event.mac) {
-              const m = await this.store.machines.byMac(b.event.mac);
+              const m = await this.reads.machineByMac(b.event.mac);
               if (m) b.event = { ...b.event, machine: m.name };
             }
-          this.deliver(await this.store.events.appendMany(batch));
+          this.publish(await this.store.events.appendMany(batch));
         } catch (err) {
           this.logger.error({ err, dropped: batch.length }, 'events could not be stored');
         }
@@ -67,7 +67,8 @@ export class EventLog implements EventSink {
     }
   }
 
-  private deliver(events: StoredEvent[]): void {
+  /** Hands stored events to the listeners (the writer calls it once its transaction commits). */
+  publish(events: StoredEvent[]): void {
     for (const e of events)
       for (const l of this.listeners) {
         try {

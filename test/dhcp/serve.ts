@@ -10,6 +10,7 @@ import { Config, type ConfigInput } from '../../server/config/schema.js';
 import { startDhcpServer } from '../../server/dhcp/server.js';
 import type { BootView } from '../../server/model/boot.js';
 import type { LeaseBook } from '../../server/model/lease.js';
+import { AddressBook } from '../../server/reads/address-book.js';
 import { MemoryLeases } from './memory-leases.js';
 
 interface Spec {
@@ -41,12 +42,14 @@ if (spec.sqlite) {
   closeStore = () => store.close();
 }
 const registry = new Registry();
+const addresses = new AddressBook();
 const server = await startDhcpServer({
   registry,
   config: Config.parse({ dhcp: spec.dhcp }).dhcp,
   publicUrl: spec.publicUrl,
   directory: { byMac: async (mac) => machines.get(mac) },
   leases,
+  addresses,
   sink: { report: (event) => !spec.quiet && out({ event, at: Date.now() }) },
   logger: { info: () => {}, warn: (o, m) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`), error: (o, m) => process.stderr.write(`${m} ${String((o as { err?: unknown }).err ?? '')}\n`) },
 });
@@ -55,7 +58,7 @@ out({ ready: true, serverAddress: server.serverAddress });
 createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'stats') out({ stats: server.stats() });
-  if (cmd === 'mac') out({ mac: server.ipToMac(arg) ?? null });
+  if (cmd === 'mac') out({ mac: addresses.macAt(arg) ?? null });
   if (cmd === 'metrics') void registry.metrics().then((metrics) => out({ metrics }));
 });
 process.on('SIGTERM', async () => {

@@ -13,7 +13,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
+import { INSTALL_PATH } from '../../server/lifecycle/table.js';
 import type { StoredEvent } from '../../server/model/events.js';
 import { qmp } from './fake-bmc/qmp.js';
 import { guestImage, type GuestImage } from './lib/guest-image.js';

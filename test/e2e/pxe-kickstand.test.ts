@@ -9,7 +9,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { INSTALL_PATH } from '../../server/lifecycle/transitions.js';
+import { INSTALL_PATH } from '../../server/lifecycle/table.js';
 import type { StoredEvent } from '../../server/model/events.js';
 import { guestImage } from './lib/guest-image.js';
 import { startKickstand } from './lib/kickstand.js';

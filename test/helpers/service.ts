@@ -41,7 +41,7 @@ export async function startTestService(
   });
   const logs = logCapture();
   const logger = createLogger({ level: 'debug', destination: logs.destination });
-  const svc = await startService(config, logger, { renderers: () => echoRenderers, ...opts.service });
+  const svc = await startService(config, logger, { renderers: () => echoRenderers, lint: {}, ...opts.service });
   t.teardown(async () => {
     await svc.close();
     if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -46,7 +46,7 @@ async function setup(t: Test, c = clock()) {
   const refused = (kind: string, reason: string) => ({ status: 403, type: 'text/plain', text: `# ${kind} refused: ${reason}\n` });
   const kickstartEvents = async () => {
     await settle();
-    return (await env.svc.store.events.list({ machine: 'node-1', limit: 100000 })).filter((e) => e.kind === 'kickstart');
+    return (await env.svc.reads.events({ machine: 'node-1', limit: 100000 })).filter((e) => e.kind === 'kickstart');
   };
   return { ...env, c, settle, get, install, callback, served, refused, kickstartEvents };
 }
@@ -143,7 +143,7 @@ t.test('real renders: profile edits and template edits show without a restart; l
   t.equal((await api('POST', '/api/v1/machines', machine)).status, 201);
   t.equal((await api('POST', '/api/v1/machines/node-1/reinstall')).status, 202);
   await svc.lifecycle.idle();
-  const token = (await svc.lifecycle.installToken('node-1'))!.token;
+  const token = (await svc.installs.installToken('node-1'))!.token;
   const kickstart = async () => {
     const res = await fetch(`${base}/boot/kickstart?token=${token}`);
     return { status: res.status, text: await res.text() };
@@ -171,5 +171,5 @@ t.test('real renders: profile edits and template edits show without a restart; l
   t.equal(linted.status, 500);
   t.match(linted.text, /^# kickstart could not be rendered: .*%pre is not closed by %end/);
   await svc.lifecycle.idle();
-  t.equal((await svc.lifecycle.status('node-1'))!.state, 'failed', 'the render error fails the install');
+  t.equal((await svc.reads.status('node-1'))!.state, 'failed', 'the render error fails the install');
 });

@@ -61,7 +61,7 @@ t.test('boot requests at debug: request lines carry the reqId, never the token',
   await api('POST', '/api/v1/machines', { name: 'node-1', profile: 'p1', macs: ['52:54:00:aa:dd:01'], bmc: { driver: 'manual' } });
   await api('POST', '/api/v1/machines/node-1/reinstall');
   await svc.lifecycle.idle();
-  const token = (await svc.lifecycle.installToken('node-1'))!.token;
+  const token = (await svc.installs.installToken('node-1'))!.token;
   t.equal((await fetch(`${base}/boot/kickstart?token=${token}`)).status, 200);
   const lines = logs.lines.map((l) => JSON.parse(l));
   const incoming = lines.find((l) => l.msg === 'incoming request' && l.req?.url?.startsWith('/boot/kickstart'));

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Machine } from '../../model/machine.js';
 import { Profile } from '../../model/profile.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 /** `kickstand apply`: the whole desired inventory in, a plan out, applied unless dryRun. */
 export const applyRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { inventory }) => {

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Mac } from '../../model/primitives.js';
-import { type AppDeps, machineAt } from '../app.js';
-import { lazyRequestLogger } from '../lazy-request-logger.js';
 import { baseUrl } from '../../model/boot-urls.js';
 import { RenderError } from '../../model/errors.js';
+import { Mac } from '../../model/primitives.js';
+import { configKindOf } from '../../model/renderers.js';
+import type { AppDeps } from '../deps.js';
+import { lazyRequestLogger } from '../lazy-request-logger.js';
 import { TokenQuery, tokenQueryValidator } from '../token-query.js';
 
 /**
@@ -12,7 +13,7 @@ import { TokenQuery, tokenQueryValidator } from '../token-query.js';
  * No bearer token here — machines authenticate with their per-install token.
  */
 export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  const { store, lifecycle, events, renderers } = deps;
+  const { reads, installs, events, renderers, addresses } = deps;
   // busybox wget posts as x-www-form-urlencoded, curl --data-binary too: every body is text here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
@@ -21,18 +22,16 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
     const base = baseUrl(deps.config.http.publicUrl, req.headers.host);
-    deps.learnIp(req.ip, mac);
+    addresses.learn(req.ip, mac);
     reply.type('text/plain; charset=utf-8');
-    const view = await lifecycle.bootView(mac);
+    const record = await reads.recordByMac(mac);
     const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
-      events.report({ machine: view?.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
-    if (!view) {
+      events.report({ machine: record?.machine.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
+    if (!record) {
       report('unknown');
       return renderers.ipxe('unknown', { mac, base });
     }
-    const machine = (await store.machines.get(view.name))!;
-    const profile = (await store.profiles.get(machine.profile))!;
-    const token = await lifecycle.installToken(view.name);
+    const { machine, profile, token } = record;
     if (!token) {
       report('local');
       return renderers.ipxe('local', { mac, base, machine, profile });
@@ -40,12 +39,12 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
     try {
       // Render the install config now: a profile that cannot render must stop here, visibly,
       // not in the installer ten minutes later.
-      renderers.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', { machine, profile, token: token.token, base });
+      renderers.config(configKindOf(profile), { machine, profile, token: token.token, base });
       report('install');
       return renderers.ipxe('install', { mac, base, machine, profile, token: token.token });
     } catch (err) {
       const message = err instanceof RenderError ? err.message : `render failed: ${(err as Error).message}`;
-      events.report({ machine: view.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
+      events.report({ machine: machine.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
       report('error', 'error', `iPXE script: error (${message})`);
       return renderers.ipxe('error', { mac, base, machine, profile, error: message });
     }
@@ -53,14 +52,13 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
 
   const configRoute = (kind: 'kickstart' | 'ignition') =>
     app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: TokenQuery }, validatorCompiler: tokenQueryValidator }, async (req, reply) => {
-      const check = await lifecycle.checkToken(req.query.token, 'fetch');
+      const check = await installs.checkToken(req.query.token, 'fetch');
       const ip = req.ip;
       if (!check.ok) {
-        events.report({ ...(await machineAt(deps, ip)), ip, kind, level: 'warn', message: `${kind} refused: ${check.reason}` });
+        events.report({ ...(await reads.machineAt(ip)), ip, kind, level: 'warn', message: `${kind} refused: ${check.reason}` });
         return reply.code(403).type('text/plain').send(`# ${kind} refused: ${check.reason}\n`);
       }
-      const machine = (await store.machines.get(check.token.machine))!;
-      const profile = (await store.profiles.get(machine.profile))!;
+      const { machine, profile } = check.record;
       try {
         const text = renderers.config(kind, { machine, profile, token: check.token.token, base: baseUrl(deps.config.http.publicUrl, req.headers.host) });
         events.report({ machine: machine.name, ip, kind, level: 'info', message: `${kind} served (${text.length} bytes)` });
@@ -84,9 +82,9 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       },
     },
     async (req, reply) => {
-      const check = await lifecycle.checkToken(req.query.token, 'callback');
+      const check = await installs.checkToken(req.query.token, 'callback');
       if (!check.ok) return reply.code(403).send({ error: 'Forbidden', message: check.reason });
-      const s = await lifecycle.callback(check.token, req.params.event, typeof req.body === 'string' ? req.body : '', { step: req.query.step });
+      const s = await installs.callback(check.token, req.params.event, typeof req.body === 'string' ? req.body : '', { step: req.query.step });
       return { machine: s.machine, state: s.state };
     },
   );

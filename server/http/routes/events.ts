@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StoredEvent } from '../../model/events.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 /**
  * Server-Sent Events. Resumable: the backlog after Last-Event-ID (header or query) is sent
  * first, then live events; subscribing before reading the backlog means none fall in between.
  */
-export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, events }) => {
+export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, events }) => {
   app.get(
     '/events',
     {
@@ -39,7 +39,7 @@ export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, 
       });
       await events.flush();
       for (;;) {
-        const batch = await store.events.list({ machine, afterId: last, limit: 1000 });
+        const batch = await reads.events({ machine, afterId: last, limit: 1000 });
         batch.forEach(send);
         if (batch.length < 1000) break;
       }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { type AppDeps, machineAt } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { sendFile, underRoot } from '../send-file.js';
 
 /** Boot assets (kernel, initrd, rootfs) and iPXE binaries for UEFI HTTP boot, with Range. */
@@ -12,7 +12,7 @@ export const fileRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       const file = underRoot(root, decodeURIComponent(rel));
       const sent = file && (await sendFile(req, reply, file));
       if (sent === undefined || !file) return reply.code(404).type('text/plain').send(`no such file: ${rel}\n`);
-      events.report({ ...(await machineAt(deps, req.ip)), ip: req.ip, kind, level: 'info', message: `${prefix.slice(1)} ${rel} (${sent} bytes${req.headers.range ? `, range ${req.headers.range}` : ''})`, data: { file: rel } });
+      events.report({ ...(await deps.reads.machineAt(req.ip)), ip: req.ip, kind, level: 'info', message: `${prefix.slice(1)} ${rel} (${sent} bytes${req.headers.range ? `, range ${req.headers.range}` : ''})`, data: { file: rel } });
       return reply;
     });
   serve('/assets', config.assets.dir, 'asset');

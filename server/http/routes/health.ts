@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 /** Unauthenticated: health for load balancers, metrics for Prometheus. */
-export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { store, metrics }) => {
+export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { reads, metrics }) => {
   app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness and store check' } }, async (_req, reply) => {
     try {
-      await store.profiles.list();
+      await reads.profiles();
       return { status: 'ok' };
     } catch (err) {
       return reply.code(503).send({ status: 'unhealthy', message: (err as Error).message });

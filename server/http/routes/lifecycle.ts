@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Hostname } from '../../model/primitives.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const NameParams = z.object({ name: Hostname });
 
 /** Reinstall, cancel and progress: operator actions that the lifecycle carries out. */
-export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lifecycle }) => {
+export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lifecycle, views }) => {
   app.post(
     '/machines/:name/reinstall',
     {
@@ -38,7 +38,7 @@ export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lif
       },
     },
     async (req) => {
-      const r = await lifecycle.convergeNow(req.params.name, req.params.mode);
+      const r = await lifecycle.converger.now(req.params.name, req.params.mode);
       return { ...(r.report as object), ok: r.ok, ...(r.ok ? {} : { error: { message: r.reason } }) };
     },
   );
@@ -53,6 +53,6 @@ export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lif
         querystring: z.object({ events: z.coerce.number().int().min(0).max(10000).default(200) }),
       },
     },
-    async (req) => lifecycle.progress(req.params.name, req.query.events),
+    async (req) => views.progress(req.params.name, req.query.events),
   );
 };

@@ -4,25 +4,25 @@ import { Machine, publicMachine } from '../../model/machine.js';
 import { Hostname } from '../../model/primitives.js';
 import { InventoryRefused } from '../../model/errors.js';
 import { notFound } from '../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const NameParams = z.object({ name: Hostname });
 
 /** Operator CRUD for machines. Responses never carry the BMC password. */
-export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, inventory, lifecycle }) => {
-  const withState = async (m: Machine) => ({ ...publicMachine(m), state: (await lifecycle.status(m.name))?.state ?? 'registered' });
+export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, inventory }) => {
+  const withState = async (m: Machine) => ({ ...publicMachine(m), state: (await reads.status(m.name))?.state ?? 'registered' });
 
   app.get('/machines', { schema: { tags: ['machines'], summary: 'List machines' } }, async () =>
-    Promise.all((await store.machines.list()).map(withState)),
+    Promise.all((await reads.machines()).map(withState)),
   );
 
   app.get('/machines/:name', { schema: { tags: ['machines'], params: NameParams } }, async (req, reply) => {
-    const m = await store.machines.get(req.params.name);
+    const m = await reads.machine(req.params.name);
     return m ? withState(m) : reply.code(404).send(notFound('machine', req.params.name));
   });
 
   app.post('/machines', { schema: { tags: ['machines'], summary: 'Register a machine', body: Machine } }, async (req, reply) => {
-    if (await store.machines.get(req.body.name))
+    if (await reads.machine(req.body.name))
       return reply.code(409).send({ error: 'Conflict', message: `machine ${req.body.name} exists (PUT to replace it)`, issues: [{ path: 'name', message: 'exists' }] });
     await inventory.putMachine(req.body);
     return reply.code(201).send(await withState(req.body));

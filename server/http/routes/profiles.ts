@@ -4,20 +4,20 @@ import { Ident } from '../../model/primitives.js';
 import { Profile } from '../../model/profile.js';
 import { InventoryRefused } from '../../model/errors.js';
 import { notFound } from '../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const NameParams = z.object({ name: Ident });
 
 /** Operator CRUD for hardware profiles; a profile that fails lint is refused with the field. */
-export const profileRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, inventory }) => {
-  app.get('/profiles', { schema: { tags: ['profiles'], summary: 'List hardware profiles' } }, async () => store.profiles.list());
+export const profileRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, inventory }) => {
+  app.get('/profiles', { schema: { tags: ['profiles'], summary: 'List hardware profiles' } }, async () => reads.profiles());
 
   app.get('/profiles/:name', { schema: { tags: ['profiles'], params: NameParams } }, async (req, reply) =>
-    (await store.profiles.get(req.params.name)) ?? reply.code(404).send(notFound('profile', req.params.name)),
+    (await reads.profile(req.params.name)) ?? reply.code(404).send(notFound('profile', req.params.name)),
   );
 
   app.post('/profiles', { schema: { tags: ['profiles'], summary: 'Create a hardware profile', body: Profile } }, async (req, reply) => {
-    if (await store.profiles.get(req.body.name))
+    if (await reads.profile(req.body.name))
       return reply.code(409).send({ error: 'Conflict', message: `profile ${req.body.name} exists (PUT to replace it)`, issues: [{ path: 'name', message: 'exists' }] });
     await inventory.putProfile(req.body);
     return reply.code(201).send(req.body);

@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Hostname } from '../../model/primitives.js';
 import { notFound } from '../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { baseUrl } from '../../model/boot-urls.js';
 import { RenderError } from '../../model/errors.js';
+import { configKindOf } from '../../model/renderers.js';
 
 /** Operator preview of what a machine would be served, with a placeholder token. */
-export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store, renderers, config }) => {
+export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, renderers, config }) => {
   app.get(
     '/machines/:name/render/:kind',
     {
@@ -19,10 +20,10 @@ export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { store,
     },
     async (req, reply) => {
       const { name, kind } = req.params;
-      const machine = await store.machines.get(name);
-      if (!machine) return reply.code(404).send(notFound('machine', name));
-      const profile = (await store.profiles.get(machine.profile))!;
-      const wants = profile.os === 'fcos' ? 'ignition' : 'kickstart';
+      const record = await reads.record(name);
+      if (!record) return reply.code(404).send(notFound('machine', name));
+      const { machine, profile } = record;
+      const wants = configKindOf(profile);
       if (kind !== 'ipxe' && kind !== wants)
         return reply.code(400).send({ error: 'Bad Request', message: `${name} uses ${profile.os}: render ${wants}, not ${kind}`, issues: [{ path: 'kind', message: `use ${wants}` }] });
       const input = { machine, profile, token: 'PREVIEW-TOKEN', base: baseUrl(config.http.publicUrl, req.headers.host) };

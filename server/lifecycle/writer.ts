@@ -1,0 +1,109 @@
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../model/clock.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
+import { type MachineStatus, RESTING, type State } from '../model/status.js';
+import type { InstallToken } from '../model/token.js';
+import type { Repos, Store } from '../store/store.js';
+import type { EventLog } from './event-log.js';
+import { canTransition, type Effect, type Move } from './table.js';
+import { newInstallToken } from './tokens.js';
+
+/**
+ * The only code that writes machine status (and, with it, install tokens). Each call is one
+ * store transaction: the status rows, the token changes and the state events commit together
+ * or not at all, and listeners hear of the events only once they are committed. Callers hold
+ * the machine's lock (see Lifecycle).
+ */
+export class StateWriter {
+  constructor(
+    private readonly store: Store,
+    private readonly events: EventLog,
+    private readonly config: Config,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Applies a decision's moves in order, with its token effects; returns the final status. */
+  async apply(from: MachineStatus, moves: Move[], effects: Effect[]): Promise<{ status: MachineStatus; token?: InstallToken }> {
+    return this.write(async (tx, stored) => {
+      const now = this.clock.now();
+      let s = from;
+      let token: InstallToken | undefined;
+      if (effects.includes('revoke-tokens')) await tx.tokens.deleteForMachine(s.machine);
+      for (const [i, m] of moves.entries()) {
+        const patch = { ...m.patch };
+        if (i === moves.length - 1 && effects.includes('issue-token')) {
+          token = newInstallToken(s.machine, this.config.tokens.ttlSeconds, now);
+          await tx.tokens.put(token);
+          patch.installId = token.installId;
+        }
+        const next = this.next(s, m.to, patch, now);
+        await tx.status.put(next);
+        stored.push(await tx.events.append(stateEvent(s, next, m.message), now));
+        s = next;
+      }
+      return { status: s, token };
+    });
+  }
+
+  /** A machine enters the lifecycle as `registered`, in the transaction that writes its row. */
+  register(name: string, writeMachine: (tx: Repos) => Promise<unknown>): Promise<MachineStatus> {
+    return this.write(async (tx) => {
+      await writeMachine(tx);
+      const existing = await tx.status.get(name);
+      if (existing) return existing;
+      const s: MachineStatus = { machine: name, state: 'registered', netboot: 'local', stateSince: this.clock.now(), hostKeys: [], version: 1 };
+      await tx.status.put(s);
+      return s;
+    });
+  }
+
+  /** A machine leaves: its status and tokens go in the transaction that deletes its row. */
+  remove<T>(name: string, deleteMachine: (tx: Repos) => Promise<T>): Promise<T> {
+    return this.write(async (tx) => {
+      const result = await deleteMachine(tx);
+      await tx.status.delete(name);
+      await tx.tokens.deleteForMachine(name);
+      return result;
+    });
+  }
+
+  /** The host keys the installer reported, which the converger will pin. */
+  hostKeys(s: MachineStatus, keys: string[]): Promise<MachineStatus> {
+    return this.write(async (tx) => {
+      const next = { ...s, hostKeys: keys, version: s.version + 1 };
+      await tx.status.put(next);
+      return next;
+    });
+  }
+
+  private async write<T>(fn: (tx: Repos, stored: StoredEvent[]) => Promise<T>): Promise<T> {
+    // Events reported before this change are stored first, so ids follow the order things happened.
+    await this.events.flush();
+    const stored: StoredEvent[] = [];
+    const result = await this.store.transaction((tx) => fn(tx, stored));
+    this.events.publish(stored);
+    return result;
+  }
+
+  private next(s: MachineStatus, to: State, patch: Partial<MachineStatus>, now: number): MachineStatus {
+    if (!canTransition(s.state, to)) throw new Error(`bug: transition ${s.state} → ${to} is not in the table (${s.machine})`);
+    return { ...s, phase: undefined, reason: undefined, hint: undefined, ...patch, state: to, stateSince: now, deadline: this.deadlineFor(to, now), version: s.version + 1 };
+  }
+
+  private deadlineFor(state: State, now: number): number | undefined {
+    if (RESTING.includes(state)) return undefined;
+    const d = this.config.deadlines;
+    const seconds = state === 'reinstall-requested' ? d['power-cycling'] : d[state as keyof typeof d];
+    return seconds === undefined ? undefined : now + seconds * 1000;
+  }
+}
+
+function stateEvent(from: MachineStatus, to: MachineStatus, message: string | undefined): BootEvent {
+  return {
+    machine: to.machine,
+    kind: 'state',
+    level: to.state === 'failed' ? 'error' : 'info',
+    message: message ?? (to.state === 'failed' ? `failed in ${to.phase}: ${to.reason}` : `${from.state} → ${to.state}`),
+    data: { from: from.state, to: to.state, ...(to.phase ? { phase: to.phase, reason: to.reason, hint: to.hint } : {}) },
+  };
+}
