@@ -1,4 +1,4 @@
-import { lengthOk, Opt } from './options.js';
+import { lengthOk, Opt, walkTlv } from './options.js';
 
 /**
  * DHCPv4 / BOOTP packet codec (RFC 2131 §2, RFC 2132, RFC 3396 long options).
@@ -69,28 +69,14 @@ function cString(buf: Buffer): string {
 }
 
 /**
- * Reads one option region into `into`. Returns an error string, or null on success. A region
- * may end without an END option (some clients fill the field exactly); a TLV that runs past
- * the region is an error.
+ * Reads one option region into `into`, joining repeated options (RFC 3396). Returns an error
+ * string, or null on success (see walkTlv: a missing END is fine, an overrun is not).
  */
 function readRegion(buf: Buffer, start: number, end: number, into: Map<number, Buffer>): string | null {
-  let i = start;
-  while (i < end) {
-    const code = buf[i];
-    if (code === Opt.PAD) {
-      i++;
-      continue;
-    }
-    if (code === Opt.END) return null;
-    if (i + 1 >= end) return `option ${code} has no length byte at offset ${i}`;
-    const len = buf[i + 1];
-    if (i + 2 + len > end) return `option ${code} length ${len} runs past offset ${end}`;
-    const data = buf.subarray(i + 2, i + 2 + len);
+  return walkTlv(buf, start, end, (code, data) => {
     const prev = into.get(code);
     into.set(code, prev ? Buffer.concat([prev, data]) : Buffer.from(data));
-    i += 2 + len;
-  }
-  return null;
+  });
 }
 
 export function parseDhcp(buf: Buffer): ParseResult {

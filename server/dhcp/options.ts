@@ -97,26 +97,38 @@ export function lengthOk(code: number, length: number): boolean {
   return length >= rule.min && (rule.multipleOf === undefined || length % rule.multipleOf === 0);
 }
 
-export type SubOptions = Array<[code: number, data: Buffer]>;
-
-/** Decodes code/length/value sub-options (43, 82, 175). Pad (0) and end (255) are honoured. */
-export function decodeSubOptions(buf: Buffer): SubOptions | undefined {
-  const out: SubOptions = [];
-  let i = 0;
-  while (i < buf.length) {
+/**
+ * Walks a code/length/value region `buf[start, end)`, the layout of the options field
+ * (RFC 2132 §2) and of encapsulated sub-options (43, 82, 175). Pad (0) is skipped; end (255)
+ * stops the walk; a region may also stop at `end` without one (some clients fill the field
+ * exactly). `visit` gets each TLV in wire order, `data` a view into `buf`. Returns null, or a
+ * description of the first TLV that has no length byte or runs past `end` (TLVs before it have
+ * already been visited).
+ */
+export function walkTlv(buf: Buffer, start: number, end: number, visit: (code: number, data: Buffer) => void): string | null {
+  let i = start;
+  while (i < end) {
     const code = buf[i];
     if (code === Opt.PAD) {
       i++;
       continue;
     }
-    if (code === Opt.END) return out;
-    if (i + 1 >= buf.length) return undefined;
+    if (code === Opt.END) return null;
+    if (i + 1 >= end) return `option ${code} has no length byte at offset ${i}`;
     const len = buf[i + 1];
-    if (i + 2 + len > buf.length) return undefined;
-    out.push([code, buf.subarray(i + 2, i + 2 + len)]);
+    if (i + 2 + len > end) return `option ${code} length ${len} runs past offset ${end}`;
+    visit(code, buf.subarray(i + 2, i + 2 + len));
     i += 2 + len;
   }
-  return out;
+  return null;
+}
+
+export type SubOptions = Array<[code: number, data: Buffer]>;
+
+/** Decodes code/length/value sub-options (43, 82, 175). Pad (0) and end (255) are honoured. */
+export function decodeSubOptions(buf: Buffer): SubOptions | undefined {
+  const out: SubOptions = [];
+  return walkTlv(buf, 0, buf.length, (code, data) => out.push([code, data])) === null ? out : undefined;
 }
 
 export function encodeSubOptions(subs: SubOptions, withEnd = false): Buffer {
