@@ -1,12 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { cleanEnv } from '../helpers/env.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const KICKSTAND = join(ROOT, 'bin', 'kickstand');
 
-/** Starts `kickstand serve` as a real process and waits for its banner's HTTP port. */
+/**
+ * Starts `kickstand serve` as a real process and waits for its banner's HTTP port. It sees no
+ * KICKSTAND_* variable of the caller's, only loopback, ephemeral ports and `env`.
+ */
 export async function startServe(env: Record<string, string>): Promise<{ proc: ChildProcess; port: number; stderr: () => string; stdout: () => string }> {
-  const proc = spawn(KICKSTAND, ['serve'], { cwd: ROOT, env: { ...process.env, KICKSTAND_HTTP_HOST: '127.0.0.1', KICKSTAND_HTTP_PORT: '0', KICKSTAND_TFTP_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(KICKSTAND, ['serve'], { cwd: ROOT, env: cleanEnv({ KICKSTAND_HTTP_HOST: '127.0.0.1', KICKSTAND_HTTP_PORT: '0', KICKSTAND_TFTP_PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
@@ -25,10 +29,10 @@ export async function startServe(env: Record<string, string>): Promise<{ proc: C
   return { proc, port, stderr: () => err, stdout: () => out };
 }
 
-/** Runs the CLI to completion. */
+/** Runs the CLI to completion, with no KICKSTAND_* variable of the caller's, only `env`. */
 export function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(KICKSTAND, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(KICKSTAND, args, { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => (stdout += d));

@@ -13,6 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cleanEnv } from '../helpers/env.js';
 import { atExit } from './lib/cleanup.js';
 import { guestImage } from './lib/guest-image.js';
 import { installedSystemDisk } from './lib/installed-system.js';
@@ -39,7 +40,7 @@ function describe(record: NsFakeBmcRecord): string[] {
 
 /** Runs `kickstand watch` inside the namespace, where the API listens; resolves when it exits. */
 function watch(ns: Netns, ks: Kickstand): Promise<void> {
-  const env = { ...process.env, KICKSTAND_URL: ks.url, KICKSTAND_API_TOKEN: ks.token };
+  const env = cleanEnv({ KICKSTAND_URL: ks.url, KICKSTAND_API_TOKEN: ks.token });
   const child = ns.spawn(join(REPO_ROOT, 'bin', 'kickstand'), ['watch', NAME, '--timeout', String(WATCH_SECONDS)], { cwd: REPO_ROOT, env });
   child.stdout!.pipe(process.stdout, { end: false });
   child.stderr!.pipe(process.stderr, { end: false });

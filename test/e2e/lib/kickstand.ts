@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseCidr } from '../../../server/model/primitives.js';
+import { cleanEnv } from '../../helpers/env.js';
 import type { GuestImage } from './guest-image.js';
 import { JsonLines } from './json-lines.js';
 import type { Netns } from './netns.js';
@@ -133,8 +134,7 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
   await writeFile(configFile, stringify(config));
 
   // KICKSTAND_* from the caller's environment would override the test's config.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KICKSTAND_')));
-  const child = ns.spawn(join(REPO_ROOT, 'bin', 'kickstand'), ['serve', '--config', configFile], { cwd: REPO_ROOT, env });
+  const child = ns.spawn(join(REPO_ROOT, 'bin', 'kickstand'), ['serve', '--config', configFile], { cwd: REPO_ROOT, env: cleanEnv() });
   const logs = new JsonLines(child.stdout!);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
