@@ -7,7 +7,8 @@ import { ExecTimeout } from './ssh-session.js';
 import { kindOf } from './steps/index.js';
 import { StepFailure, firstLine, type StepContext } from './steps/kind.js';
 import { tail } from './tail.js';
-import type { ConvergeMode, ConvergeReport, ExecResult, SshTarget, StepReport, StepStatus, TemplateContext } from './types.js';
+import type { ConvergeMode } from '../model/converge-steps.js';
+import type { ConvergeReport, ExecResult, SshTarget, StepReport, StepStatus, TemplateContext } from './types.js';
 
 export interface ConvergeOptions extends SshTarget {
   mode: ConvergeMode;

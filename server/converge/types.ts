@@ -1,4 +1,4 @@
-import type { ConvergeStep } from '../model/converge-steps.js';
+import type { ConvergeMode, ConvergeStep } from '../model/converge-steps.js';
 
 /** Where and as whom the converger logs in, and the host keys it accepts there. */
 export interface SshTarget {
@@ -18,8 +18,6 @@ export interface ExecResult {
   stdout: string;
   stderr: string;
 }
-
-export type ConvergeMode = 'plan' | 'apply' | 'audit';
 
 export type StepStatus = 'ok' | 'changed' | 'would-change' | 'drift' | 'failed' | 'skipped';
 

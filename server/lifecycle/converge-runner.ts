@@ -1,12 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../model/clock.js';
+import type { ConvergeMode } from '../model/converge-steps.js';
 import { LifecycleError } from '../model/errors.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { Reads } from '../reads/reads.js';
 import type { Lifecycle } from './lifecycle.js';
-
-export type ConvergeMode = 'plan' | 'apply' | 'audit';
 
 export interface ConvergeRequest {
   mode: ConvergeMode;

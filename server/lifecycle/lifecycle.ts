@@ -5,7 +5,7 @@ import { ConflictError, LifecycleError } from '../model/errors.js';
 import type { StoredEvent } from '../model/events.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
-import type { MachineStatus } from '../model/status.js';
+import { type MachineStatus, RESTING } from '../model/status.js';
 import type { Reads } from '../reads/reads.js';
 import type { Repos, Store } from '../store/store.js';
 import { type ConvergeFn, ConvergeRunner } from './converge-runner.js';
@@ -93,7 +93,7 @@ export class Lifecycle {
   remove<T>(name: string, deleteMachine: (tx: Repos) => Promise<T>): Promise<T> {
     return this.locks.run(name, async () => {
       const s = await this.deps.reads.status(name);
-      if (s && s.state !== 'registered' && s.state !== 'ready' && s.state !== 'failed')
+      if (s && !RESTING.includes(s.state))
         throw new ConflictError(`${name} is ${s.state}: cancel the reinstall before deleting it`, 'name');
       return this.writer.remove(name, deleteMachine);
     });

@@ -87,3 +87,6 @@ export const ConvergeStep = z.discriminatedUnion('kind', [
   RebootStep,
 ]);
 export type ConvergeStep = z.infer<typeof ConvergeStep>;
+
+/** plan: what would change; apply: change it; audit: report drift, change nothing. */
+export type ConvergeMode = 'plan' | 'apply' | 'audit';

@@ -1,4 +1,5 @@
-import type { ConvergeMode, ExecResult, TemplateContext } from '../types.js';
+import type { ConvergeMode } from '../../model/converge-steps.js';
+import type { ExecResult, TemplateContext } from '../types.js';
 
 /** What one step sees of the converge it runs in. */
 export interface StepContext {
