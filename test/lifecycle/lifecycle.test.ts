@@ -1,0 +1,131 @@
+/**
+ * The lifecycle on its own: a store, the read service and the event log, a power driver and a
+ * converger that record what they are asked. No HTTP, no sockets.
+ */
+import pino from 'pino';
+import t, { type Test } from 'tap';
+import { Config } from '../../server/config/schema.js';
+import type { ConvergeRequest, ConvergeResult } from '../../server/lifecycle/converge-runner.js';
+import { EventLog } from '../../server/lifecycle/event-log.js';
+import { Installs } from '../../server/lifecycle/install.js';
+import { Lifecycle } from '../../server/lifecycle/lifecycle.js';
+import { Views } from '../../server/lifecycle/views.js';
+import { LifecycleError } from '../../server/model/errors.js';
+import { Machine } from '../../server/model/machine.js';
+import { Profile } from '../../server/model/profile.js';
+import { AddressBook } from '../../server/reads/address-book.js';
+import { Reads } from '../../server/reads/reads.js';
+import { openSqliteStore } from '../../server/store/sqlite.js';
+import { minimalProfile } from '../helpers/fixtures.js';
+
+const MAC = '52:54:00:11:22:33';
+const HOSTKEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVbm9Z6m3uVZb6xO9w5q0rQ2m6Hq1sY3S9m1k8a0bXc';
+
+async function rig(t: Test, opts: { converge?: (r: ConvergeRequest) => Promise<ConvergeResult>; powerFails?: boolean } = {}) {
+  const store = await openSqliteStore(':memory:');
+  const reads = new Reads(store, new AddressBook());
+  const clock = { t: 1_000_000, now() { return this.t; } };
+  const logger = pino({ level: 'silent' });
+  const events = new EventLog(store, reads, logger, clock);
+  const power: string[] = [];
+  const config = Config.parse({});
+  const lifecycle = new Lifecycle({
+    store,
+    reads,
+    events,
+    config,
+    logger,
+    clock,
+    power: (m) => ({
+      bootOnceToPxe: async (fw) => void power.push(`${m.name} pxe ${fw}`),
+      cycle: async () => {
+        if (opts.powerFails) throw new Error('BMC said 401');
+        power.push(`${m.name} cycle`);
+      },
+    }),
+    converge: opts.converge,
+  });
+  const installs = new Installs(lifecycle, reads, events, clock);
+  const views = new Views(reads, events);
+  t.teardown(async () => {
+    await lifecycle.idle();
+    lifecycle.close();
+    await store.close();
+  });
+  await store.profiles.put(Profile.parse(minimalProfile('p1', 'uefi')));
+  await lifecycle.register('m1', (tx) => tx.machines.put(Machine.parse({ name: 'm1', profile: 'p1', macs: [MAC] })));
+  const states = async () => (await reads.events({ machine: 'm1', limit: 1000 })).filter((e) => e.kind === 'state').map((e) => e.data!.to);
+  return { store, reads, events, lifecycle, installs, views, power, clock, states };
+}
+
+t.test('registration writes the machine and its status together', async (t) => {
+  const { reads } = await rig(t);
+  t.match(await reads.record('m1'), { machine: { name: 'm1' }, profile: { name: 'p1' }, status: { state: 'registered', netboot: 'local', version: 1 } });
+  t.equal((await reads.record('m1'))!.token, undefined, 'no token outside an install');
+});
+
+t.test('a reinstall walks the table from protocol events and callbacks to ready', async (t) => {
+  const converged: ConvergeRequest[] = [];
+  const { lifecycle, installs, events, views, power, states, reads } = await rig(t, {
+    converge: async (r) => (converged.push(r), { ok: true }),
+  });
+  const s = await lifecycle.reinstall('m1');
+  t.equal(s.state, 'reinstall-requested');
+  await lifecycle.idle();
+  t.same(power, ['m1 pxe uefi', 'm1 cycle'], 'PXE once in the profile firmware, then the power cycle');
+  const token = (await installs.installToken('m1'))!;
+  t.equal(token.installId, (await reads.status('m1'))!.installId, 'the token belongs to this install');
+
+  events.report({ mac: MAC, kind: 'dhcp', level: 'info', message: 'DISCOVER' });
+  events.report({ mac: MAC, kind: 'asset', level: 'info', message: 'vmlinuz' });
+  await lifecycle.idle();
+  t.equal((await reads.status('m1'))!.state, 'installer-booting', 'events attributed by MAC move the install');
+  const check = await installs.checkToken(token.token, 'fetch');
+  t.ok(check.ok, 'the kickstart may be fetched');
+  await installs.callback(token, 'start', '', {});
+  await installs.callback(token, 'hostkeys', `${HOSTKEY} root@m1\n`, {});
+  await installs.callback(token, 'built', '', {});
+  await lifecycle.idle();
+  t.same(await states(), ['reinstall-requested', 'power-cycling', 'pxe-booting', 'installer-booting', 'installing', 'installed', 'converging', 'ready']);
+  t.same(converged.map((c) => [c.mode, c.hostKeys]), [['apply', [HOSTKEY]]], 'the converger got the pinned host key');
+  t.equal((await views.progress('m1')).percent, 100);
+  t.same(await installs.checkToken(token.token, 'fetch'), { ok: false, reason: 'the install of this token has ended' });
+  t.equal((await views.byMac(MAC))!.netboot, 'local');
+});
+
+t.test('refusals are LifecycleErrors and change nothing', async (t) => {
+  const { lifecycle, reads } = await rig(t);
+  t.type(await lifecycle.cancel('m1').catch((e) => e), LifecycleError);
+  await t.rejects(lifecycle.cancel('m1'), { code: 'invalid', message: /nothing to cancel/ });
+  await lifecycle.reinstall('m1');
+  const version = (await reads.status('m1'))!.version;
+  await t.rejects(lifecycle.reinstall('m1'), { code: 'busy' });
+  await t.rejects(lifecycle.reinstall('nope'), { code: 'not-found' });
+  await t.rejects(lifecycle.remove('m1', (tx) => tx.machines.delete('m1')), /cancel the reinstall before deleting it/);
+  await lifecycle.idle();
+  t.ok((await reads.status('m1'))!.version >= version, 'the running install goes on');
+  t.equal((await reads.machine('m1'))?.name, 'm1', 'still there');
+});
+
+t.test('a power failure fails the install with the driver reason; removal takes status and tokens', async (t) => {
+  const { lifecycle, reads, store } = await rig(t, { powerFails: true });
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  t.match(await reads.status('m1'), { state: 'failed', phase: 'power-cycling', reason: /BMC said 401/ });
+  t.ok(await lifecycle.remove('m1', (tx) => tx.machines.delete('m1')));
+  t.equal(await reads.status('m1'), undefined);
+  t.equal(await store.tokens.current('m1'), undefined);
+});
+
+t.test('deadlines fail only what ran out, once', async (t) => {
+  const { lifecycle, reads, clock, states } = await rig(t);
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  clock.t += 299_000;
+  await lifecycle.tick();
+  t.equal((await reads.status('m1'))!.state, 'power-cycling');
+  clock.t += 1_000;
+  await Promise.all([lifecycle.tick(), lifecycle.tick()]);
+  t.match(await reads.status('m1'), { state: 'failed', reason: 'deadline of 300 s for power-cycling passed' });
+  t.equal((await states()).filter((s) => s === 'failed').length, 1, 'two ticks at once fail it once');
+});
