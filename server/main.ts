@@ -21,6 +21,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Views } from './lifecycle/views.js';
 import type { Logger } from './log.js';
 import type { Clock } from './model/clock.js';
+import type { LeaseBook } from './model/lease.js';
 import type { Machine } from './model/machine.js';
 import type { Renderers } from './model/renderers.js';
 import { STATES } from './model/status.js';
@@ -118,40 +119,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
 
-  const boot: { close(): Promise<void> }[] = [];
-  if (config.tftp.enabled)
-    boot.push(
-      await startTftpServer({
-        resolveIp: (ip) => {
-          const mac = addresses.macAt(ip);
-          return mac ? { mac } : undefined;
-        },
-        root: config.tftp.root,
-        symlinkDirs: config.tftp.symlinkDirs,
-        host: config.tftp.host,
-        port: config.tftp.port,
-        maxTransfers: config.tftp.maxTransfers,
-        idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
-        sink: events,
-        logger: logger.child({ component: 'tftp' }),
-      }),
-    );
-  if (config.dhcp.mode !== 'off')
-    boot.push(
-      await startDhcpServer({
-        config: config.dhcp,
-        publicUrl: config.http.publicUrl,
-        httpPort: port,
-        tftpServer: config.dhcp.tftpServer,
-        bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
-        directory: views,
-        leases: store.leases,
-        addresses,
-        sink: events,
-        logger: logger.child({ component: 'dhcp' }),
-        registry: metrics,
-      }),
-    );
+  const boot = await startBootServers(config, port, { events, views, leases: store.leases, addresses, metrics, logger });
 
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
@@ -182,6 +150,50 @@ export async function startService(config: Config, logger: Logger, opts: Service
   };
 }
 export type Service = Awaited<ReturnType<typeof startService>>;
+
+/** TFTP and DHCP as the config asks, after HTTP (DHCP's default boot URL needs its port). */
+async function startBootServers(
+  config: Config,
+  httpPort: number,
+  deps: { events: EventLog; views: Views; leases: LeaseBook; addresses: AddressBook; metrics: Registry; logger: Logger },
+): Promise<{ close(): Promise<void> }[]> {
+  const { events, addresses, logger } = deps;
+  const servers: { close(): Promise<void> }[] = [];
+  if (config.tftp.enabled)
+    servers.push(
+      await startTftpServer({
+        resolveIp: (ip) => {
+          const mac = addresses.macAt(ip);
+          return mac ? { mac } : undefined;
+        },
+        root: config.tftp.root,
+        symlinkDirs: config.tftp.symlinkDirs,
+        host: config.tftp.host,
+        port: config.tftp.port,
+        maxTransfers: config.tftp.maxTransfers,
+        idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
+        sink: events,
+        logger: logger.child({ component: 'tftp' }),
+      }),
+    );
+  if (config.dhcp.mode !== 'off')
+    servers.push(
+      await startDhcpServer({
+        config: config.dhcp,
+        publicUrl: config.http.publicUrl,
+        httpPort,
+        tftpServer: config.dhcp.tftpServer,
+        bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
+        directory: deps.views,
+        leases: deps.leases,
+        addresses,
+        sink: events,
+        logger: logger.child({ component: 'dhcp' }),
+        registry: deps.metrics,
+      }),
+    );
+  return servers;
+}
 
 /**
  * The converger as the lifecycle calls it: bounded across hosts (a rack reinstalled at once
