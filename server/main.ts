@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { loadApiToken } from './api-token.js';
 import type { Config } from './config/schema.js';
 import { converge as runConverge } from './converge/converge.js';
 import { loadOrCreateKeyPair } from './converge/keys.js';
@@ -47,21 +47,11 @@ export interface ServiceOptions {
   store?: StoreFactory;
 }
 
-/** An API token from config or env, else the one stored in the data dir, else a new one. */
-async function apiToken(config: Config, logger: Logger): Promise<{ token: string; created: boolean }> {
-  if (config.api.token) return { token: config.api.token, created: false };
-  const file = join(config.dataDir, 'api-token');
-  if (existsSync(file)) return { token: (await readFile(file, 'utf8')).trim(), created: false };
-  const token = randomBytes(24).toString('base64url');
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  logger.debug({ file }, 'generated a new API token');
-  return { token, created: true };
-}
-
 /** The one place that builds kickstand from its config: store, reads, lifecycle, HTTP, TFTP and DHCP. */
 export async function startService(config: Config, logger: Logger, opts: ServiceOptions = {}) {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await verifyAssets(config.assets);
+  const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
   const store = await (opts.store ?? (() => openStore(config)))();
   const addresses = new AddressBook();
   const reads = new Reads(store, addresses);
@@ -69,7 +59,6 @@ export async function startService(config: Config, logger: Logger, opts: Service
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
   const events = new EventLog(store, reads, logger, opts.clock);
   const keys = await loadOrCreateKeyPair(config.dataDir);
-  const { token, created } = await apiToken(config, logger);
 
   // The ssh power driver reboots through the converger's key, pinned to the reported host key.
   const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {
@@ -129,6 +118,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     app,
     port,
     apiToken: token,
+    apiTokenFile,
     apiTokenCreated: created,
     store,
     reads,

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { startService } from '../main.js';
 
-function banner(config: Config, svc: { port: number; apiToken: string; apiTokenCreated: boolean }): string {
+function banner(config: Config, svc: { port: number; apiTokenFile?: string; apiTokenCreated: boolean }): string {
   const lines = [
     `kickstand is running`,
     `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
@@ -19,7 +19,7 @@ function banner(config: Config, svc: { port: number; apiToken: string; apiTokenC
       '(KICKSTAND_TFTP_PORT=69), and run as root or with CAP_NET_BIND_SERVICE + CAP_NET_RAW for ports 67/69.',
     );
   if (svc.apiTokenCreated)
-    lines.push('', `A new API token was generated and stored in ${config.dataDir}/api-token (shown this once):`, `  ${svc.apiToken}`);
+    lines.push('', `A new API token was generated into ${svc.apiTokenFile} (mode 0600); the CLI reads it from there.`);
   return lines.join('\n') + '\n';
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { API_TOKEN } from '../api-token.js';
 import { CidrV4, IPv4, Sha256 } from '../model/primitives.js';
 
 const Seconds = z.number().int().positive();
@@ -84,7 +85,7 @@ export const Config = z.object({
         .describe('where state lives: sqlite:PATH; default sqlite:DATA_DIR/kickstand.db'),
     })
     .default({}),
-  api: z.object({ token: z.string().min(16).optional() }).default({}),
+  api: z.object({ token: z.string().regex(API_TOKEN, 'at least 16 characters of A-Z a-z 0-9 - . _ ~ + /').optional() }).default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
   assets: z

@@ -7,9 +7,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function bearerAuth(token: string) {
   const want = digest(token);
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m || !timingSafeEqual(digest(m[1].trim()), want)) {
+    // RFC 6750: the scheme, one space, a b64token; anything else (other spaces, a list) is refused.
+    const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
+    if (!m || !timingSafeEqual(digest(m[1]), want)) {
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="kickstand"')
