@@ -1,8 +1,9 @@
-import type { StoredEvent } from '../model/events.js';
-import type { Progress } from '../model/progress.js';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { loadInventory } from '../inventory/load.js';
+import type { StoredEvent } from '../model/events.js';
+import type { Progress } from '../model/progress.js';
+import { printable } from '../model/text.js';
 import { Client, clientSettings } from './client.js';
 import { progressBar, table } from './format.js';
 import { serve } from './serve.js';
@@ -35,12 +36,12 @@ const need = (v: string | undefined, what: string): string => {
 const enc = encodeURIComponent;
 
 function progressLine(p: Progress): string {
-  const where = p.state === 'failed' ? `failed in ${p.phase}: ${p.reason}${p.hint ? `\n  hint: ${p.hint}` : ''}` : p.state;
+  const where = p.state === 'failed' ? `failed in ${p.phase}: ${printable(p.reason ?? '')}${p.hint ? `\n  hint: ${p.hint}` : ''}` : p.state;
   return `${p.machine}  ${progressBar(p.percent)}  step ${p.step}/${p.of}  ${where}`;
 }
 
 function eventLine(e: StoredEvent): string {
-  return `  ${new Date(e.at).toISOString().slice(11, 19)}  ${e.level.padEnd(5)}  ${e.kind.padEnd(11)}  ${e.message}`;
+  return `  ${new Date(e.at).toISOString().slice(11, 19)}  ${e.level.padEnd(5)}  ${e.kind.padEnd(11)}  ${printable(e.message)}`;
 }
 
 /** Follows a machine until it rests (ready/failed/registered); returns the final progress. */
@@ -149,7 +150,7 @@ export const commands: Record<string, Command> = {
     const p = await follow(c, name, { ...f, wait: true }, !f.json);
     if (f.json) out(JSON.stringify(p, null, 2));
     if (p.state === 'ready') return 0;
-    process.stderr.write(`${name}: ${p.state === 'failed' ? `failed in ${p.phase}: ${p.reason}` : `still ${p.state}`}\n`);
+    process.stderr.write(`${name}: ${p.state === 'failed' ? `failed in ${p.phase}: ${printable(p.reason ?? '')}` : `still ${p.state}`}\n`);
     return 1;
   },
 

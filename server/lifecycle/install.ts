@@ -1,6 +1,7 @@
 import type { CallbackEvent } from '../model/boot-urls.js';
 import { type Clock, systemClock } from '../model/clock.js';
 import { LifecycleError } from '../model/errors.js';
+import { printable } from '../model/text.js';
 import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
 import type { MachineRecord, Reads } from '../reads/reads.js';
@@ -59,7 +60,8 @@ export class Installs {
         await report('installer started');
         return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
       case 'progress':
-        await report(`progress: ${query.step ?? 'step'}${body ? ` — ${body.slice(0, 500)}` : ''}`, 'info', { step: query.step });
+        const step = query.step === undefined ? undefined : printable(query.step);
+        await report(`progress: ${step ?? 'step'}${body ? ` — ${printable(body.slice(0, 500))}` : ''}`, 'info', { step });
         return this.lifecycle.current(name);
       case 'hostkeys': {
         const keys = parseHostKeys(body);
@@ -72,7 +74,7 @@ export class Installs {
         await report('installer reported built');
         return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
       case 'failed':
-        await report('installer reported failed', 'error', { log: body.slice(-8192) });
+        await report('installer reported failed', 'error', { log: printable(body.slice(-8192), { multiline: true }) });
         return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
     }
   }

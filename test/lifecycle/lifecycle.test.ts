@@ -129,3 +129,18 @@ t.test('deadlines fail only what ran out, once', async (t) => {
   t.match(await reads.status('m1'), { state: 'failed', reason: 'deadline of 300 s for power-cycling passed' });
   t.equal((await states()).filter((s) => s === 'failed').length, 1, 'two ticks at once fail it once');
 });
+
+t.test('installer text reaches events without control characters (no escape sequences for terminals)', async (t) => {
+  const { lifecycle, installs, reads } = await rig(t);
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  const token = (await installs.installToken('m1'))!;
+  await installs.callback(token, 'progress', 'disk \u001b[2J\u001b]0;owned\u0007ready\r\n', { step: 'pkg\u001b[31m\u0085s' });
+  await installs.callback(token, 'failed', 'line 1\n\u001b[1mline 2\u009b\tend\n', {});
+  const cb = (await reads.events({ machine: 'm1', limit: 100 })).filter((e) => e.kind === 'callback');
+  const [progress, failed] = cb;
+  t.notMatch(progress.message, /[\u0000-\u001f\u007f-\u009f]/, progress.message);
+  t.match(progress.message, /progress: pkg \[31m s — disk  \[2J ]0;owned ready/);
+  t.equal(progress.data!.step, 'pkg [31m s');
+  t.equal(failed.data!.log, 'line 1\n[1mline 2\tend\n', 'log tails keep their lines and tabs, nothing else');
+});
