@@ -1,3 +1,4 @@
+import { systemClock } from '../model/clock.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from './backoff.js';
 import { ConnectError } from './errors.js';
@@ -18,13 +19,13 @@ export interface WaitOptions {
  * backoff until the deadline, fails at once on a wrong host key or a refused login.
  */
 export async function connectWithRetry(target: SshTarget, opts: WaitOptions): Promise<SshSession> {
-  const started = Date.now();
+  const started = systemClock.now();
   let last = new ConnectError('timeout', `${target.host}:${target.port ?? 22}: the deadline passed before a connection was tried`);
   for (let attempt = 1; ; attempt++) {
-    const remaining = opts.deadline - Date.now();
+    const remaining = opts.deadline - systemClock.now();
     // An attempt with less than this left cannot complete a login; report the last real reason.
     if (remaining < 100) {
-      const seconds = Math.round((Date.now() - started) / 100) / 10;
+      const seconds = Math.round((systemClock.now() - started) / 100) / 10;
       throw new ConnectError(last.kind, `${last.message} (gave up at the deadline after ${attempt - 1} attempt(s) in ${seconds}s)`);
     }
     try {
@@ -33,7 +34,7 @@ export async function connectWithRetry(target: SshTarget, opts: WaitOptions): Pr
       last = e instanceof ConnectError ? e : new ConnectError('unreachable', (e as Error).message);
     }
     if (!last.retryable) throw last;
-    const delayMs = Math.max(0, Math.min(backoffDelay(attempt - 1), opts.deadline - Date.now()));
+    const delayMs = Math.max(0, Math.min(backoffDelay(attempt - 1), opts.deadline - systemClock.now()));
     opts.onRetry?.(last, attempt, delayMs);
     await sleep(delayMs);
   }

@@ -1,3 +1,4 @@
+import { systemClock } from '../model/clock.js';
 import { z } from 'zod';
 import { ConvergeStep } from '../model/converge-steps.js';
 import type { EventLevel, EventSink } from '../model/events.js';
@@ -38,7 +39,7 @@ const STATUS_LEVEL: Record<StepStatus, EventLevel> = {
  * what differs from it (audit). Never throws for a host-side problem: the report says what failed.
  */
 export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
-  const started = Date.now();
+  const started = systemClock.now();
   const where = `${o.user}@${o.host}:${o.port ?? 22}`;
   const emit = (level: EventLevel, message: string, data: Record<string, unknown> = {}) =>
     o.sink.report({ machine: o.machine, kind: 'converge', level, message, data: { mode: o.mode, ...data } });
@@ -54,7 +55,7 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
   const finish = (error?: { kind: string; message: string }): ConvergeReport => {
     const counts: Record<StepStatus, number> = { ok: 0, changed: 0, 'would-change': 0, drift: 0, failed: 0, skipped: 0 };
     for (const s of steps) counts[s.status]++;
-    const report: ConvergeReport = { machine: o.machine, mode: o.mode, ok: !error && counts.failed === 0, durationMs: Date.now() - started, steps, counts };
+    const report: ConvergeReport = { machine: o.machine, mode: o.mode, ok: !error && counts.failed === 0, durationMs: systemClock.now() - started, steps, counts };
     if (error) report.error = error;
     const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ');
     const level = !report.ok ? 'error' : counts.drift > 0 ? 'warn' : 'info';
@@ -90,13 +91,13 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
 
   try {
     if (o.user !== 'root') {
-      const r = await host.run('true', Math.max(1, Math.min(30_000, o.deadline - Date.now())));
+      const r = await host.run('true', Math.max(1, Math.min(30_000, o.deadline - systemClock.now())));
       if (r.code !== 0) return finish({ kind: 'sudo', message: `${where}: sudo -n refused; the converge user needs passwordless sudo (${firstLine(r)})` });
     }
     const changed = new Set<string>();
     for (const [i, p] of parsed.entries()) {
       const step = p.data!;
-      if (Date.now() >= o.deadline) {
+      if (systemClock.now() >= o.deadline) {
         steps[i] = { ...steps[i]!, status: 'failed', detail: 'the converge deadline passed before this step' };
         break;
       }
@@ -122,11 +123,11 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
 }
 
 async function runStep(step: ConvergeStep, host: Host, o: ConvergeOptions, changed: ReadonlySet<string>): Promise<StepReport> {
-  const started = Date.now();
+  const started = systemClock.now();
   const deadline = Math.min(o.deadline, started + (step.timeoutSeconds ?? o.stepTimeoutSeconds ?? 900) * 1000);
   let log = '';
   const left = (what: string) => {
-    const ms = deadline - Date.now();
+    const ms = deadline - systemClock.now();
     if (ms <= 0) throw new ExecTimeout(what, deadline - started);
     return ms;
   };
@@ -151,7 +152,7 @@ async function runStep(step: ConvergeStep, host: Host, o: ConvergeOptions, chang
     reboot: async () => {
       log += '$ systemctl reboot\n';
       await host.reboot(deadline);
-      log += `host is back after ${Date.now() - started} ms\n`;
+      log += `host is back after ${systemClock.now() - started} ms\n`;
     },
   };
   const kind = kindOf(step);
@@ -159,7 +160,7 @@ async function runStep(step: ConvergeStep, host: Host, o: ConvergeOptions, chang
     name: step.name,
     kind: step.kind,
     status,
-    durationMs: Date.now() - started,
+    durationMs: systemClock.now() - started,
     ...(detail ? { detail } : {}),
     output: tail(log),
   });

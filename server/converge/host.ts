@@ -1,3 +1,4 @@
+import { systemClock } from '../model/clock.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectWithRetry, type WaitOptions } from './connect.js';
 import { remoteCommand } from './shell.js';
@@ -30,10 +31,10 @@ export class Host {
   /** Asks the host to reboot, waits for the connection to drop, then for the host to answer again. */
   async reboot(deadline: number): Promise<void> {
     const down = this.session.closed.then(() => true);
-    const asked = await this.run('systemctl reboot', deadline - Date.now());
+    const asked = await this.run('systemctl reboot', deadline - systemClock.now());
     if (asked.code !== null && asked.code !== 0) throw new Error(`systemctl reboot exited ${asked.code}: ${asked.stderr.trim()}`);
     const giveUp = new AbortController();
-    const wentDown = await Promise.race([down, sleep(Math.max(0, deadline - Date.now()), false, { signal: giveUp.signal })]).finally(() => giveUp.abort());
+    const wentDown = await Promise.race([down, sleep(Math.max(0, deadline - systemClock.now()), false, { signal: giveUp.signal })]).finally(() => giveUp.abort());
     if (!wentDown) throw new Error('the host accepted the reboot but did not go down before the step deadline');
     this.session = await connectWithRetry(this.target, { deadline, onRetry: this.onRetry });
   }

@@ -1,3 +1,4 @@
+import { systemClock } from '../model/clock.js';
 import { connectWithRetry } from './connect.js';
 import { remoteCommand } from './shell.js';
 import type { SshSession } from './ssh-session.js';
@@ -19,7 +20,7 @@ export interface RunSshOptions {
 export async function runSsh(target: SshTarget, command: string, opts: RunSshOptions = {}): Promise<ExecResult> {
   const { signal } = opts;
   signal?.throwIfAborted();
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = systemClock.now() + (opts.timeoutMs ?? 30_000);
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(signal!.reason);
@@ -29,7 +30,7 @@ export async function runSsh(target: SshTarget, command: string, opts: RunSshOpt
   let session: SshSession | undefined;
   try {
     session = await Promise.race([connecting, aborted]);
-    const left = Math.max(1, deadline - Date.now());
+    const left = Math.max(1, deadline - systemClock.now());
     return await Promise.race([session.exec(remoteCommand(command, target.user, left), left), aborted]);
   } finally {
     signal?.removeEventListener('abort', onAbort);
