@@ -38,8 +38,11 @@ export const Config = z.object({
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
       publicUrl: z.string().url().optional().describe('base URL machines use to reach kickstand; default from the DHCP interface address'),
+      requestTimeoutSeconds: Seconds.default(30).describe('a request (headers and body) must arrive within this'),
+      idleTimeoutSeconds: Seconds.default(60).describe('a connection with no traffic this long is closed (event streams send a heartbeat every 15 s)'),
+      maxConnections: z.number().int().positive().default(4096).describe('open connections at most; more are refused at accept'),
     })
-    .default({ host: '0.0.0.0', port: 8080 }),
+    .default({ host: '0.0.0.0', port: 8080, requestTimeoutSeconds: 30, idleTimeoutSeconds: 60, maxConnections: 4096 }),
   tftp: z
     .object({
       enabled: z.boolean().default(true),

@@ -20,7 +20,19 @@ import { renderRoutes } from './routes/render.js';
  * /healthz, /metrics and /docs. One encapsulated plugin per route family.
  */
 export async function buildApp(deps: AppDeps) {
-  const app = Fastify({ loggerInstance: deps.logger, trustProxy: false, bodyLimit: 4 << 20 }).withTypeProvider<ZodTypeProvider>();
+  const { http } = deps.config;
+  // Unauthenticated clients share these sockets: a trickled request or an idle connection must end.
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    trustProxy: false,
+    bodyLimit: 4 << 20,
+    requestTimeout: http.requestTimeoutSeconds * 1000,
+    connectionTimeout: http.idleTimeoutSeconds * 1000,
+    // Node enforces requestTimeout only when it sweeps its connections, every 30 s by default.
+    http: { connectionsCheckingInterval: 1000 },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.server.headersTimeout = Math.min(app.server.headersTimeout, http.requestTimeoutSeconds * 1000);
+  app.server.maxConnections = http.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
