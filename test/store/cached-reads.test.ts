@@ -78,7 +78,7 @@ t.test('tokens: a reinstall (delete + put) and a cancel (delete) are seen at onc
   t.match(await store.tokens.get('never-issued'), { machine: 'm2' }, 'an unknown token is not remembered as unknown');
 });
 
-t.test('deleting a machine drops its status and tokens with it', async (t) => {
+t.test('deleting a machine forgets it; its status and tokens stay until their own deletes, which forget them too', async (t) => {
   const { store } = await open(t);
   await store.machines.put(machine('m1', ['52:54:00:00:00:01']));
   await store.status.put(status('m1', 1, { netboot: 'install', installId: 'i1' }));
@@ -88,6 +88,10 @@ t.test('deleting a machine drops its status and tokens with it', async (t) => {
   t.ok(await store.tokens.get('tk'));
   t.equal(await store.machines.delete('m1'), true);
   t.equal(await store.machines.get('m1'), undefined);
+  t.match(await store.status.get('m1'), { installId: 'i1' }, "the status is the lifecycle's to delete");
+  t.match(await store.tokens.get('tk'), { machine: 'm1' }, 'so are the tokens');
+  t.equal(await store.status.delete('m1'), true);
+  await store.tokens.deleteForMachine('m1');
   t.equal(await store.status.get('m1'), undefined);
   t.equal(await store.tokens.get('tk'), undefined);
   await store.machines.put(machine('m1', ['52:54:00:00:00:01']));
