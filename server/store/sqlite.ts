@@ -212,6 +212,9 @@ export async function openSqliteStore(file: string): Promise<Store> {
   };
   const forgetTokensOf = (machine: string) => cached.tokens.forgetWhere((t) => t.machine === machine);
 
+  // putMachine and putStatus read before they write: run as BEGIN IMMEDIATE (a savepoint inside an
+  // open transaction), so the write lock is taken first and a lock held by another process is
+  // waited for (busy_timeout). A deferred transaction that already reads gets SQLITE_BUSY at once.
   const putMachine = db.transaction((m: Machine) => {
     cached.machines.forget(m.name);
     for (const mac of m.macs) {
@@ -277,7 +280,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
       get: async (name) => cached.machines.get(name),
       byMac: async (mac) => body<Machine>(q.machineByMac.get(mac)),
       list: async () => (q.machineList.all() as Row[]).map((r) => body<Machine>(r)!),
-      put: (m) => write(() => putMachine(m)),
+      put: (m) => write(() => putMachine.immediate(m)),
       delete: (name) => write(() => deleteMachine(name)),
     },
     profiles: {
@@ -299,7 +302,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     status: {
       get: async (m) => cached.status.get(m),
       list: async () => (q.statusList.all() as Row[]).map((r) => body<MachineStatus>(r)!),
-      put: (s) => write(() => putStatus(s)),
+      put: (s) => write(() => putStatus.immediate(s)),
       delete: (m) =>
         write(() => {
           cached.status.forget(m);
