@@ -2,9 +2,18 @@
 
 export type CallbackEvent = 'start' | 'progress' | 'hostkeys' | 'built' | 'failed';
 
-/** The base URL machines use: configured, else the address they reached kickstand at. */
-export function baseUrl(publicUrl: string | undefined, host: string | undefined): string {
-  return (publicUrl ?? `http://${host ?? '127.0.0.1'}`).replace(/\/+$/, '');
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A Host header fit to be put into the URLs kickstand serves: a name or IPv4, or [IPv6], and a port. */
+const HOST = new RegExp(`^(?:${LABEL}(?:\\.${LABEL})*|\\[[0-9A-Fa-f:.]+\\])(?::[0-9]{1,5})?$`);
+
+/**
+ * The base URL machines use: configured, else the address they reached kickstand at. undefined
+ * when that Host header could not be part of a URL (it ends up in kickstarts and scripts).
+ */
+export function baseUrl(publicUrl: string | undefined, host: string | undefined): string | undefined {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
+  if (host === undefined) return 'http://127.0.0.1';
+  return host.length <= 261 && HOST.test(host) ? `http://${host}` : undefined;
 }
 
 export class BootUrls {

@@ -18,10 +18,14 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
   app.setChildLoggerFactory(lazyRequestLogger);
+  const base = (host: string | undefined) => baseUrl(deps.config.http.publicUrl, host)!;
+  app.addHook('onRequest', async (req, reply) => {
+    if (baseUrl(deps.config.http.publicUrl, req.headers.host) === undefined) return reply.code(400).type('text/plain').send('# bad Host header\n');
+  });
 
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
-    const base = baseUrl(deps.config.http.publicUrl, req.headers.host);
+    const url = base(req.headers.host);
     addresses.learn(req.ip, mac);
     reply.type('text/plain; charset=utf-8');
     const record = await reads.recordByMac(mac);
@@ -29,24 +33,24 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       events.report({ machine: record?.machine.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
     if (!record) {
       report('unknown');
-      return renderers.ipxe('unknown', { mac, base });
+      return renderers.ipxe('unknown', { mac, base: url });
     }
     const { machine, profile, token } = record;
     if (!token) {
       report('local');
-      return renderers.ipxe('local', { mac, base, machine, profile });
+      return renderers.ipxe('local', { mac, base: url, machine, profile });
     }
     try {
       // Render the install config now: a profile that cannot render must stop here, visibly,
       // not in the installer ten minutes later.
-      renderers.config(configKindOf(profile), { machine, profile, token: token.token, base });
+      renderers.config(configKindOf(profile), { machine, profile, token: token.token, base: url });
       report('install');
-      return renderers.ipxe('install', { mac, base, machine, profile, token: token.token });
+      return renderers.ipxe('install', { mac, base: url, machine, profile, token: token.token });
     } catch (err) {
       const message = err instanceof RenderError ? err.message : `render failed: ${(err as Error).message}`;
       events.report({ machine: machine.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
       report('error', 'error', `iPXE script: error (${message})`);
-      return renderers.ipxe('error', { mac, base, machine, profile, error: message });
+      return renderers.ipxe('error', { mac, base: url, machine, profile, error: message });
     }
   });
 
@@ -60,7 +64,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       }
       const { machine, profile } = check.record;
       try {
-        const text = renderers.config(kind, { machine, profile, token: check.token.token, base: baseUrl(deps.config.http.publicUrl, req.headers.host) });
+        const text = renderers.config(kind, { machine, profile, token: check.token.token, base: base(req.headers.host) });
         events.report({ machine: machine.name, ip, kind, level: 'info', message: `${kind} served (${text.length} bytes)` });
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
       } catch (err) {

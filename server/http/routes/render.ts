@@ -26,7 +26,9 @@ export const renderRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads,
       const wants = configKindOf(profile);
       if (kind !== 'ipxe' && kind !== wants)
         return reply.code(400).send({ error: 'Bad Request', message: `${name} uses ${profile.os}: render ${wants}, not ${kind}`, issues: [{ path: 'kind', message: `use ${wants}` }] });
-      const input = { machine, profile, token: 'PREVIEW-TOKEN', base: baseUrl(config.http.publicUrl, req.headers.host) };
+      const base = baseUrl(config.http.publicUrl, req.headers.host);
+      if (!base) return reply.code(400).send({ error: 'Bad Request', message: 'the Host header cannot be part of a URL', issues: [{ path: 'headers.host', message: 'invalid' }] });
+      const input = { machine, profile, token: 'PREVIEW-TOKEN', base };
       try {
         const text = kind === 'ipxe' ? (renderers.config(wants, input), renderers.ipxe('install', { ...input, mac: machine.macs[0] })) : renderers.config(kind, input);
         return reply.type(kind === 'ignition' ? 'application/json' : 'text/plain; charset=utf-8').send(text);
