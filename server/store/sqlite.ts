@@ -352,7 +352,13 @@ export async function openSqliteStore(file: string): Promise<Store> {
     while (open) await open;
     return unavailableOnIoError(fn);
   };
-  const inside = repos(async (fn) => unavailableOnIoError(fn), insertEvents);
+  // On some errors (SQLITE_FULL, _IOERR, _NOMEM) SQLite rolls the whole transaction back by itself.
+  // fn may catch the StoreUnavailable and go on: its later writes must not be committed one by one.
+  const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
+  const inside = repos(async (fn) => {
+    if (!db.inTransaction) throw rolledBack();
+    return unavailableOnIoError(fn);
+  }, insertEvents);
 
   return {
     ...repos(gated, appendEvents),
@@ -364,6 +370,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
         unavailableOnIoError(() => db.exec('BEGIN IMMEDIATE'));
         try {
           const result = await fn(inside);
+          if (!db.inTransaction) throw rolledBack();
           unavailableOnIoError(() => db.exec('COMMIT'));
           return result;
         } catch (err) {
