@@ -4,4 +4,6 @@ export interface InstallToken {
   machine: string;
   installId: string;
   expiresAt: number;
+  /** Set when the install ended (built, failed, cancelled, superseded): the token opens nothing since. */
+  revokedAt?: number;
 }

@@ -56,4 +56,11 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX leases_subnet ON leases(subnet);
   `,
+  // Revoked tokens stay (a late callback of a finished install is told 410, not 403); events are
+  // pruned by age; the health check writes one row.
+  `
+  ALTER TABLE tokens ADD COLUMN revoked_at INTEGER;
+  CREATE INDEX events_at ON events(at);
+  CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+  `,
 ];

@@ -55,7 +55,9 @@ function toLease(r: Row): Lease {
 function toToken(r: unknown): InstallToken | undefined {
   if (!r) return undefined;
   const t = r as Row;
-  return Object.freeze({ token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number });
+  const token: InstallToken = { token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number };
+  if (t.revoked_at != null) token.revokedAt = t.revoked_at as number;
+  return Object.freeze(token);
 }
 
 function toEvent(r: Row): StoredEvent {
@@ -186,7 +188,11 @@ export async function openSqliteStore(file: string): Promise<Store> {
     ),
     eventsAll: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
     eventsMachine: db.prepare('SELECT * FROM events WHERE machine = ? AND id > ? ORDER BY id LIMIT ?'),
-    tokenPut: db.prepare('INSERT OR REPLACE INTO tokens (token, machine, install_id, expires_at) VALUES (?, ?, ?, ?)'),
+    eventsTail: db.prepare('SELECT * FROM (SELECT * FROM events WHERE machine = ? AND at >= ? ORDER BY id DESC LIMIT ?) ORDER BY id'),
+    eventsPrune: db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)'),
+    heartbeat: db.prepare('INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at'),
+    tokenPut: db.prepare('INSERT OR REPLACE INTO tokens (token, machine, install_id, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)'),
+    tokenRevokeMachine: db.prepare('UPDATE tokens SET revoked_at = ? WHERE machine = ? AND revoked_at IS NULL'),
     tokenGet: db.prepare('SELECT * FROM tokens WHERE token = ?'),
     tokenCurrent: db.prepare('SELECT * FROM tokens WHERE machine = ? ORDER BY expires_at DESC LIMIT 1'),
     tokenDeleteMachine: db.prepare('DELETE FROM tokens WHERE machine = ?'),
@@ -314,15 +320,22 @@ export async function openSqliteStore(file: string): Promise<Store> {
       appendMany: (batch) => write(() => eventBurst(batch)),
       list: async ({ machine, afterId = 0, limit = 1000 }) =>
         ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
+      tail: async ({ machine, since, limit }) => (q.eventsTail.all(machine, since, limit) as Row[]).map(toEvent),
+      prune: (before, limit) => write(() => q.eventsPrune.run(before, limit).changes),
     },
     tokens: {
       put: (t: InstallToken) =>
         write(() => {
           cached.tokens.forget(t.token);
-          q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt);
+          q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null);
         }),
       get: async (token) => cached.tokens.get(token),
       current: async (machine) => toToken(q.tokenCurrent.get(machine)),
+      revokeForMachine: (m, at) =>
+        write(() => {
+          forgetTokensOf(m);
+          q.tokenRevokeMachine.run(at, m);
+        }),
       deleteForMachine: (m) =>
         write(() => {
           forgetTokensOf(m);
@@ -362,6 +375,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
 
   return {
     ...repos(gated, appendEvents),
+    check: () => gated(() => void q.heartbeat.run(Date.now())),
     async transaction(fn) {
       while (open) await open;
       let end!: () => void;

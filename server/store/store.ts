@@ -43,6 +43,10 @@ export interface EventRepo {
   /** One transaction for a burst: protocol events arrive by the thousand under load. */
   appendMany(events: { event: BootEvent; at: number }[]): Promise<StoredEvent[]>;
   list(query: { machine?: string; afterId?: number; limit?: number }): Promise<StoredEvent[]>;
+  /** A machine's newest `limit` events at or after `since`, oldest first. */
+  tail(query: { machine: string; since: number; limit: number }): Promise<StoredEvent[]>;
+  /** Deletes up to `limit` of the oldest events older than `before`; returns how many went. */
+  prune(before: number, limit: number): Promise<number>;
 }
 
 export interface TokenRepo {
@@ -50,6 +54,8 @@ export interface TokenRepo {
   get(token: string): Promise<InstallToken | undefined>;
   /** The newest token of the machine's current install, if any. */
   current(machine: string): Promise<InstallToken | undefined>;
+  /** Marks every live token of the machine revoked at `at`; they stay readable. */
+  revokeForMachine(machine: string, at: number): Promise<void>;
   deleteForMachine(machine: string): Promise<void>;
 }
 
@@ -79,6 +85,8 @@ export interface Store extends Repos {
    * tx while it runs wait for it to end; transactions run one at a time.
    */
   transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+  /** Proves the store takes a durable write now (the health check); rejects with StoreUnavailable. */
+  check(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -373,6 +373,50 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.same(await store.tokens.get('tk-1'), t1, 'a deleted token can be written again');
     });
 
+    t.test('tokens: revokeForMachine marks the live tokens revoked, keeps them readable, leaves others', async (t) => {
+      const store = await open(t);
+      const t1 = token('tk-1', 'm1', 'i1', 1_000);
+      const t2 = token('tk-2', 'm1', 'i2', 2_000);
+      const other = token('tk-other', 'm2', 'j1', 9_000);
+      for (const x of [t1, t2, other]) await store.tokens.put(x);
+      t.same(await store.tokens.get('tk-1'), t1, 'read (and cached) before the revocation');
+      await store.tokens.revokeForMachine('m1', 5_000);
+      t.same(await store.tokens.get('tk-1'), { ...t1, revokedAt: 5_000 }, 'revoked at the time given, still found');
+      t.same(await store.tokens.current('m1'), { ...t2, revokedAt: 5_000 });
+      t.same(await store.tokens.get('tk-other'), other, "another machine's stays live");
+      await store.tokens.revokeForMachine('m1', 7_000);
+      t.equal((await store.tokens.get('tk-2'))!.revokedAt, 5_000, 'a revoked token keeps its first revocation time');
+      const t3 = token('tk-3', 'm1', 'i3', 3_000);
+      await store.tokens.put(t3);
+      t.same(await store.tokens.current('m1'), t3, 'a new install gets a live token');
+      t.same(await store.tokens.get('tk-3'), t3);
+      await store.tokens.put({ ...t3, revokedAt: 8_000 });
+      t.equal((await store.tokens.get('tk-3'))!.revokedAt, 8_000, 'put writes revokedAt too');
+    });
+
+    t.test('events: tail is the newest of a machine since a time, oldest first; prune takes the oldest', async (t) => {
+      const store = await open(t);
+      const written = await store.events.appendMany(
+        Array.from({ length: 30 }, (_, i) => ({ event: event(`e${i}`, { machine: i % 3 === 0 ? 'm2' : 'm1' }), at: 1_000 + i * 10 })),
+      );
+      const m1 = written.filter((e) => e.machine === 'm1');
+      sameSequence(t, await store.events.tail({ machine: 'm1', since: 0, limit: 5 }), m1.slice(-5), 'the last five, in order');
+      sameSequence(t, await store.events.tail({ machine: 'm1', since: 1_200, limit: 100 }), m1.filter((e) => e.at >= 1_200), 'since bounds it from below');
+      t.same(await store.events.tail({ machine: 'm1', since: 10_000, limit: 5 }), []);
+      t.same(await store.events.tail({ machine: 'nobody', since: 0, limit: 5 }), []);
+      t.equal(await store.events.prune(1_100, 4), 4, 'at most limit at a time');
+      t.equal(await store.events.prune(1_100, 100), 6, 'then the rest older than before');
+      t.equal(await store.events.prune(1_100, 100), 0);
+      sameSequence(t, await store.events.list({ limit: 100 }), written.filter((e) => e.at >= 1_100), 'the younger ones stay, ids unchanged');
+    });
+
+    t.test('check: a healthy store takes the health write', async (t) => {
+      const store = await open(t);
+      await store.check();
+      await store.check();
+      t.pass('resolved twice');
+    });
+
     t.test('leases: put, putMany, byMac, byIp, list, delete; an address has one MAC', async (t) => {
       const store = await open(t);
       t.equal(await store.leases.byMac(A), undefined);

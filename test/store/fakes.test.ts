@@ -29,11 +29,14 @@ const calls: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: (r: Repos[R]) => P
     append: (r) => r.append({ kind: 'dhcp', level: 'info', message: 'new' }, 2),
     appendMany: (r) => r.appendMany([{ event: { kind: 'dhcp', level: 'info', message: 'new burst' }, at: 3 }]),
     list: (r) => r.list({}),
+    tail: (r) => r.tail({ machine: 'm1', since: 0, limit: 10 }),
+    prune: (r) => r.prune(0, 10),
   },
   tokens: {
     put: (r) => r.put(token('tk-2', 'm1', 'i2', 2_000)),
     get: (r) => r.get('tk-1'),
     current: (r) => r.current('m1'),
+    revokeForMachine: (r) => r.revokeForMachine('m1', 3_000),
     deleteForMachine: (r) => r.deleteForMachine('m1'),
   },
   leases: {
@@ -77,8 +80,8 @@ async function readAll(s: Repos) {
 }
 
 t.test('every method is classified and has a call here', async (t) => {
-  t.equal(each('read').length, 13);
-  t.equal(each('write').length, 13);
+  t.equal(each('read').length, 14);
+  t.equal(each('write').length, 15);
 });
 
 t.test('broken store: while broken every write rejects with StoreUnavailable and writes nothing; reads still answer', async (t) => {
@@ -143,7 +146,7 @@ t.test('broken store: a transaction open when the store breaks keeps nothing', a
 
 t.test('empty store: every read finds nothing, every write rejects with StoreUnavailable', async (t) => {
   const store = emptyStore();
-  for (const r of each('read')) t.same(await r.call(store), r.name.endsWith('.list') ? [] : undefined, `${r.name} finds nothing`);
+  for (const r of each('read')) t.same(await r.call(store), /\.(list|tail)$/.test(r.name) ? [] : undefined, `${r.name} finds nothing`);
   for (const w of each('write')) {
     const err = await w.call(store).then(
       () => undefined,
@@ -152,7 +155,7 @@ t.test('empty store: every read finds nothing, every write rejects with StoreUna
     t.ok(err instanceof StoreUnavailable, `${w.name} rejects with StoreUnavailable`);
   }
   t.same(store.refused, each('write').map((w) => w.name));
-  for (const r of each('read')) t.same(await r.call(store), r.name.endsWith('.list') ? [] : undefined, `${r.name} still finds nothing after the writes`);
+  for (const r of each('read')) t.same(await r.call(store), /\.(list|tail)$/.test(r.name) ? [] : undefined, `${r.name} still finds nothing after the writes`);
   let ran = false;
   const txErr = await store
     .transaction(async () => {

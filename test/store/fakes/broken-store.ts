@@ -41,6 +41,7 @@ export function brokenStore(inner: Store, opts: { broken?: boolean } = {}): Brok
         return result;
       });
     },
+    check: () => (broken ? Promise.reject(refuse('check')) : inner.check()),
     close: () => inner.close(),
     break() {
       broken = true;

@@ -24,8 +24,14 @@ export function emptyStore(): Store & { readonly refused: string[] } {
     machines: { get: none, byMac: none, list: nothing, put: () => refuse('machines.put'), delete: () => refuse('machines.delete') },
     profiles: { get: none, list: nothing, put: () => refuse('profiles.put'), delete: () => refuse('profiles.delete') },
     status: { get: none, list: nothing, put: () => refuse('status.put'), delete: () => refuse('status.delete') },
-    events: { append: () => refuse('events.append'), appendMany: () => refuse('events.appendMany'), list: nothing },
-    tokens: { put: () => refuse('tokens.put'), get: none, current: none, deleteForMachine: () => refuse('tokens.deleteForMachine') },
+    events: { append: () => refuse('events.append'), appendMany: () => refuse('events.appendMany'), list: nothing, tail: nothing, prune: () => refuse('events.prune') },
+    tokens: {
+      put: () => refuse('tokens.put'),
+      get: none,
+      current: none,
+      revokeForMachine: () => refuse('tokens.revokeForMachine'),
+      deleteForMachine: () => refuse('tokens.deleteForMachine'),
+    },
     leases: {
       byMac: none,
       byIp: none,
@@ -35,6 +41,7 @@ export function emptyStore(): Store & { readonly refused: string[] } {
       delete: () => refuse('leases.delete'),
     },
     transaction: () => refuse('transaction'),
+    check: () => refuse('check'),
     close: async () => undefined,
     refused,
   };

@@ -11,8 +11,8 @@ export const METHODS: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: Access } 
   machines: { get: 'read', byMac: 'read', list: 'read', put: 'write', delete: 'write' },
   profiles: { get: 'read', list: 'read', put: 'write', delete: 'write' },
   status: { get: 'read', list: 'read', put: 'write', delete: 'write' },
-  events: { append: 'write', appendMany: 'write', list: 'read' },
-  tokens: { put: 'write', get: 'read', current: 'read', deleteForMachine: 'write' },
+  events: { append: 'write', appendMany: 'write', list: 'read', tail: 'read', prune: 'write' },
+  tokens: { put: 'write', get: 'read', current: 'read', revokeForMachine: 'write', deleteForMachine: 'write' },
   leases: { byMac: 'read', byIp: 'read', list: 'read', put: 'write', putMany: 'write', delete: 'write' },
 };
 

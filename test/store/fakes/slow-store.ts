@@ -14,6 +14,7 @@ export function slowStore(inner: Store, ms: number): Store {
   return {
     ...aroundRepos(inner, around),
     transaction: (fn) => slow(() => inner.transaction((tx) => fn(aroundRepos(tx, around)))),
+    check: () => slow(() => inner.check()),
     close: () => slow(() => inner.close()),
   };
 }
