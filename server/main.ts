@@ -77,7 +77,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
     power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, ...opts.power }),
     converge: converger(config, keys.privateKey, events),
   });
-  const installs = new Installs(lifecycle, reads, events, opts.clock);
+  const installs = new Installs(lifecycle, reads, events, config.dhcp.mode !== 'off', opts.clock);
   const views = new Views(reads, events);
 
   new Gauge({

@@ -6,8 +6,8 @@ import type { Installs } from '../lifecycle/install.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Views } from '../lifecycle/views.js';
 import type { Logger } from '../log.js';
-import type { AddressSink } from '../model/boot.js';
 import type { Renderers } from '../model/renderers.js';
+import type { AddressBook } from '../reads/address-book.js';
 import type { Reads } from '../reads/reads.js';
 
 /** What the route plugins are given (built in main.ts). */
@@ -24,5 +24,5 @@ export interface AppDeps {
   logger: Logger;
   apiToken: string;
   /** Told when a machine asks for its iPXE script: that IP is that MAC (works without our DHCP). */
-  addresses: AddressSink;
+  addresses: AddressBook;
 }

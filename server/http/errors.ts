@@ -32,7 +32,7 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
     return;
   }
   if (err instanceof LifecycleError) {
-    const code = { 'not-found': 404, busy: 409, forbidden: 403, invalid: 400 }[err.code];
+    const code = { 'not-found': 404, busy: 409, forbidden: 403, invalid: 400, gone: 410 }[err.code];
     void reply.code(code).send({ error: err.code, message: err.message });
     return;
   }

@@ -9,7 +9,7 @@ import type { EventLog } from './event-log.js';
 import type { Lifecycle } from './lifecycle.js';
 import { tokenAllows, type TokenUse } from './tokens.js';
 
-export type TokenCheck = { ok: true; token: InstallToken; record: MachineRecord } | { ok: false; reason: string };
+export type TokenCheck = { ok: true; token: InstallToken; record: MachineRecord } | { ok: false; status: 403 | 410; reason: string };
 
 const HOST_KEY = /^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+$/;
 
@@ -21,7 +21,11 @@ export function parseHostKeys(body: string): string[] {
     .filter((l) => HOST_KEY.test(l));
 }
 
-/** The installer's side of an install: its token, what the token allows, and its callbacks. */
+/**
+ * The installer's side of an install: who gets its token, what the token allows, and its
+ * callbacks. The token is handed only to the address kickstand can tie to the machine, and the
+ * install is bound to the address that first fetches its config: a MAC alone opens nothing.
+ */
 export class Installs {
   private readonly clock: Clock;
 
@@ -29,20 +33,42 @@ export class Installs {
     private readonly lifecycle: Lifecycle,
     private readonly reads: Reads,
     private readonly events: EventLog,
+    /** DHCP on: the token goes only to the address the MAC used in DHCP with kickstand. */
+    private readonly dhcp: boolean,
     clock?: Clock,
   ) {
     this.clock = clock ?? systemClock;
   }
 
-  /** Checks a token for a config fetch or a callback; returns the machine or why not. */
-  async checkToken(token: string, use: TokenUse): Promise<TokenCheck> {
+  /**
+   * The install token for an iPXE script requested from `ip` for this MAC, or why it is withheld.
+   * DHCP on: only the address of the MAC's latest DHCP exchange with kickstand. DHCP off: the
+   * first address to ask during this install.
+   */
+  async scriptToken(record: MachineRecord, mac: string, ip: string): Promise<{ token?: InstallToken; withheld?: string }> {
+    const token = record.token;
+    if (!token) return {};
+    const allowed = this.dhcp ? await this.reads.dhcpAddressOf(mac) : await this.lifecycle.bindAddress(record.machine.name, token.installId, 'bootIp', ip);
+    if (allowed === ip) return { token };
+    return { withheld: this.dhcp ? (allowed ? 'not the address this MAC took in DHCP' : 'no DHCP exchange with kickstand from this MAC yet') : 'the install token went to another address' };
+  }
+
+  /**
+   * Checks a token for a config fetch or a callback from `ip`; returns the machine or why not.
+   * The first config fetch binds the install to its address; callbacks must come from there.
+   */
+  async checkToken(token: string, use: TokenUse, ip: string): Promise<TokenCheck> {
     const t = await this.reads.token(token);
     const record = t && (await this.reads.record(t.machine));
     const s = record?.status;
-    const why =
+    const refused =
       tokenAllows(t, s?.installId, use, this.clock.now()) ??
-      (!record ? 'the machine of this token is gone' : use === 'fetch' && s?.netboot !== 'install' ? 'the install of this token has ended' : undefined);
-    return why ? { ok: false, reason: why } : { ok: true, token: t!, record: record! };
+      (!record || s?.netboot !== 'install' ? { status: 410 as const, reason: 'the install of this token has ended' } : undefined);
+    if (refused) return { ok: false, ...refused };
+    const bound = s!.installerIp ?? (use === 'fetch' ? await this.lifecycle.bindAddress(t!.machine, t!.installId, 'installerIp', ip) : undefined);
+    if (bound === undefined) return { ok: false, status: use === 'fetch' ? 410 : 403, reason: use === 'fetch' ? 'the install of this token has ended' : 'no config fetched for this install yet' };
+    if (bound !== ip) return { ok: false, status: 403, reason: 'this install is bound to another address' };
+    return { ok: true, token: t!, record: record! };
   }
 
   /** The token an install script embeds, while the machine is to be installed. */
@@ -66,7 +92,10 @@ export class Installs {
       case 'hostkeys': {
         const keys = parseHostKeys(body);
         if (!keys.length) throw new LifecycleError('hostkeys: no OpenSSH public key lines in the body', 'invalid');
-        const s = await this.lifecycle.recordHostKeys(name, keys);
+        const s = await this.lifecycle.recordHostKeys(name, token.installId, keys).catch(async (err: Error) => {
+          await report(`host keys refused: ${err.message}`, 'warn');
+          throw err;
+        });
         await report(`host keys reported: ${keys.map((k) => k.split(' ')[0]).join(', ')}`, 'info', { keys });
         return s;
       }

@@ -99,9 +99,30 @@ export class Lifecycle {
     });
   }
 
-  /** Pins the host keys an installer reported for the current install. */
-  recordHostKeys(name: string, keys: string[]): Promise<MachineStatus> {
-    return this.locks.run(name, async () => this.writer.hostKeys(await this.current(name), keys));
+  /**
+   * Pins the host keys the installer of `installId` reported: once per install, while it runs.
+   * A second report could swap the key the converger will trust for an impostor's.
+   */
+  recordHostKeys(name: string, installId: string, keys: string[]): Promise<MachineStatus> {
+    return this.locks.run(name, async () => {
+      const s = await this.current(name);
+      if (s.installId !== installId || s.netboot !== 'install') throw new LifecycleError(`${name}: the install of this token has ended`, 'gone');
+      if (s.hostKeys.length) throw new LifecycleError(`${name}: host keys were already reported for this install`, 'busy');
+      return this.writer.note(s, { hostKeys: keys });
+    });
+  }
+
+  /**
+   * Ties the install `installId` to the address that first did `what`; returns the address it is
+   * tied to (this one, or an earlier one), or undefined when that install is no longer current.
+   */
+  bindAddress(name: string, installId: string, what: 'bootIp' | 'installerIp', ip: string): Promise<string | undefined> {
+    return this.locks.run(name, async () => {
+      const s = await this.current(name);
+      if (s.installId !== installId || s.netboot !== 'install') return undefined;
+      if (s[what] === undefined) await this.writer.note(s, { [what]: ip });
+      return s[what] ?? ip;
+    });
   }
 
   /** Fails every machine whose active state outlived its deadline. Called by a timer and tests. */

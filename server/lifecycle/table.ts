@@ -73,6 +73,8 @@ export type Decision =
 
 const STAY: Decision = { kind: 'stay' };
 const move = (moves: Move[], effects: Effect[] = []): Decision => ({ kind: 'move', moves, effects });
+/** An install that ends takes its token with it: late callbacks are told 410, never change state. */
+const fail = (s: MachineStatus, reason: string, hint?: string): Decision => move([failMove(s, reason, hint)], ['revoke-tokens']);
 
 /** Failing keeps the phase that was active and stops network installs. */
 export function failMove(s: MachineStatus, reason: string, hint?: string): Move {
@@ -101,7 +103,11 @@ function reachedBy(e: Pick<BootEvent, 'kind' | 'level'>): State | undefined {
 export function decide(s: MachineStatus, input: Input): Decision {
   switch (input.kind) {
     case 'reinstall': {
-      const start: Move = { to: 'reinstall-requested', patch: { netboot: 'install', hostKeys: [], startedAt: input.now }, message: 'reinstall requested' };
+      const start: Move = {
+        to: 'reinstall-requested',
+        patch: { netboot: 'install', hostKeys: [], startedAt: input.now, bootIp: undefined, installerIp: undefined },
+        message: 'reinstall requested',
+      };
       const effects: Effect[] = ['revoke-tokens', 'issue-token', 'power-cycle'];
       if (isResting(s)) return move([start], effects);
       if (!input.force) return { kind: 'refuse', code: 'busy', message: `${s.machine} is ${s.state}: a reinstall is already running (force it, or cancel first)` };
@@ -111,13 +117,13 @@ export function decide(s: MachineStatus, input: Input): Decision {
       return s.installId === input.installId && s.state === 'reinstall-requested' ? move([{ to: 'power-cycling' }]) : STAY;
     case 'power-failed':
       return s.installId === input.installId && s.state === 'power-cycling'
-        ? move([failMove(s, input.reason, 'check the BMC address, credentials and TLS settings')])
+        ? fail(s, input.reason, 'check the BMC address, credentials and TLS settings')
         : STAY;
     case 'observed': {
       if (s.netboot !== 'install') return STAY;
       const e = input.event;
       if (e.kind === 'render' && e.level === 'error')
-        return isResting(s) ? STAY : move([failMove(s, e.message, 'fix the profile or machine (see GET /api/v1/machines/{name}/render/…) and reinstall')]);
+        return isResting(s) ? STAY : fail(s, e.message, 'fix the profile or machine (see GET /api/v1/machines/{name}/render/…) and reinstall');
       const target = reachedBy(e);
       // Events repeat (every kickstart re-fetch, every asset): only a step forward moves.
       return target && INSTALL_PATH.indexOf(target) > INSTALL_PATH.indexOf(s.state) && canTransition(s.state, target) ? move([{ to: target }]) : STAY;
@@ -128,20 +134,20 @@ export function decide(s: MachineStatus, input: Input): Decision {
           return s.state !== 'installing' && canTransition(s.state, 'installing') ? move([{ to: 'installing' }]) : STAY;
         case 'built':
           return s.state !== 'installed' && canTransition(s.state, 'installed')
-            ? move([{ to: 'installed', patch: { netboot: 'local' }, message: 'install finished: netboot is now local' }], ['converge'])
+            ? move([{ to: 'installed', patch: { netboot: 'local' }, message: 'install finished: netboot is now local' }], ['revoke-tokens', 'converge'])
             : STAY;
         case 'failed':
-          return isResting(s) ? STAY : move([failMove(s, 'the installer reported failure', 'see the log tail in the callback event')]);
+          return isResting(s) ? STAY : fail(s, 'the installer reported failure', 'see the log tail in the callback event');
       }
       break;
     case 'cancel':
       return isResting(s)
         ? { kind: 'refuse', code: 'invalid', message: `${s.machine} is ${s.state}: nothing to cancel` }
-        : move([failMove(s, 'cancelled by the operator', 'reinstall again when ready')], ['revoke-tokens']);
+        : fail(s, 'cancelled by the operator', 'reinstall again when ready');
     case 'deadline': {
       if (s.deadline === undefined || s.deadline > input.now) return STAY;
       const limit = Math.round((s.deadline - s.stateSince) / 1000);
-      return move([failMove(s, `deadline of ${limit} s for ${s.state} passed`)]);
+      return fail(s, `deadline of ${limit} s for ${s.state} passed`);
     }
     case 'install-converge':
       if (s.state !== 'installed' || s.installId !== input.installId) return STAY;
@@ -152,7 +158,7 @@ export function decide(s: MachineStatus, input: Input): Decision {
         : { kind: 'refuse', code: 'busy', message: `${s.machine} is ${s.state}: converge apply needs ready or failed` };
     case 'converge-done':
       if (s.state !== 'converging' || s.version !== input.version) return STAY;
-      return input.ok ? move([{ to: 'ready', message: 'converged: ready' }]) : move([failMove(s, input.reason ?? 'converge failed')]);
+      return input.ok ? move([{ to: 'ready', message: 'converged: ready' }]) : fail(s, input.reason ?? 'converge failed');
   }
   return STAY;
 }

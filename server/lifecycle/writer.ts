@@ -28,7 +28,7 @@ export class StateWriter {
       const now = this.clock.now();
       let s = from;
       let token: InstallToken | undefined;
-      if (effects.includes('revoke-tokens')) await tx.tokens.deleteForMachine(s.machine);
+      if (effects.includes('revoke-tokens')) await tx.tokens.revokeForMachine(s.machine, now);
       for (const [i, m] of moves.entries()) {
         const patch = { ...m.patch };
         if (i === moves.length - 1 && effects.includes('issue-token')) {
@@ -67,10 +67,10 @@ export class StateWriter {
     });
   }
 
-  /** The host keys the installer reported, which the converger will pin. */
-  hostKeys(s: MachineStatus, keys: string[]): Promise<MachineStatus> {
+  /** What an install learned that is not a state: the host keys to pin, the addresses it is bound to. */
+  note(s: MachineStatus, patch: Pick<Partial<MachineStatus>, 'hostKeys' | 'bootIp' | 'installerIp'>): Promise<MachineStatus> {
     return this.write(async (tx) => {
-      const next = { ...s, hostKeys: keys, version: s.version + 1 };
+      const next = { ...s, ...patch, version: s.version + 1 };
       await tx.status.put(next);
       return next;
     });

@@ -34,7 +34,7 @@ export class InventoryRefused extends Error {
 export class LifecycleError extends Error {
   constructor(
     message: string,
-    readonly code: 'not-found' | 'busy' | 'forbidden' | 'invalid',
+    readonly code: 'not-found' | 'busy' | 'forbidden' | 'invalid' | 'gone',
   ) {
     super(message);
   }

@@ -35,5 +35,9 @@ export interface MachineStatus {
   startedAt?: number;
   /** Host public keys the installer reported for this install; the converger pins them. */
   hostKeys: string[];
+  /** The address the install token was handed to in an iPXE script (DHCP off: the first to ask). */
+  bootIp?: string;
+  /** The address that first fetched this install's kickstart/Ignition; callbacks must come from it. */
+  installerIp?: string;
   version: number;
 }

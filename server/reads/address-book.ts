@@ -1,22 +1,39 @@
 import type { AddressSink } from '../model/boot.js';
 
 /**
- * Which MAC uses an address, learned from DHCP exchanges and iPXE script requests, so that TFTP
- * and HTTP downloads (which carry only an address) land on the right machine's record. Bounded:
- * a rack's worth of addresses, the oldest forgotten first.
+ * Which MAC uses an address, so that TFTP and HTTP downloads (which carry only an address) land
+ * on the right machine's record; and which address each MAC used in its latest DHCP exchange
+ * with kickstand, the one address its install token may be handed to. Bounded: a rack's worth
+ * of addresses, the oldest forgotten first.
  */
 export class AddressBook implements AddressSink {
   private readonly byIp = new Map<string, string>();
+  private readonly dhcpByMac = new Map<string, string>();
 
   constructor(private readonly max = 65_536) {}
 
+  /** From the DHCP server: this MAC uses this address now. */
   learn(ip: string, mac: string): void {
-    this.byIp.delete(ip);
-    this.byIp.set(ip, mac);
-    if (this.byIp.size > this.max) this.byIp.delete(this.byIp.keys().next().value!);
+    this.seen(ip, mac);
+    remember(this.dhcpByMac, mac, ip, this.max);
+  }
+
+  /** From a request that names its MAC (an iPXE script): attribution only, no proof of the address. */
+  seen(ip: string, mac: string): void {
+    remember(this.byIp, ip, mac, this.max);
   }
 
   macAt(ip: string): string | undefined {
     return this.byIp.get(ip);
   }
+
+  dhcpAddressOf(mac: string): string | undefined {
+    return this.dhcpByMac.get(mac);
+  }
+}
+
+function remember(map: Map<string, string>, key: string, value: string, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
 }

@@ -74,6 +74,14 @@ export class Reads {
     return { mac, machine: mac ? (await this.machineByMac(mac))?.name : undefined };
   }
 
+  /** The address this MAC used in its latest DHCP exchange with kickstand (or its bound lease). */
+  async dhcpAddressOf(mac: string): Promise<string | undefined> {
+    const seen = this.addresses.dhcpAddressOf(mac);
+    if (seen) return seen;
+    const lease = await this.store.leases.byMac(mac);
+    return lease?.state === 'bound' ? lease.ip : undefined;
+  }
+
   /** Where the installed host answers: its static address, else its bound DHCP lease. */
   async address(machine: Machine): Promise<string | undefined> {
     if (machine.ipv4) return machine.ipv4.address.split('/')[0];

@@ -194,7 +194,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     tokenPut: db.prepare('INSERT OR REPLACE INTO tokens (token, machine, install_id, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?)'),
     tokenRevokeMachine: db.prepare('UPDATE tokens SET revoked_at = ? WHERE machine = ? AND revoked_at IS NULL'),
     tokenGet: db.prepare('SELECT * FROM tokens WHERE token = ?'),
-    tokenCurrent: db.prepare('SELECT * FROM tokens WHERE machine = ? ORDER BY expires_at DESC LIMIT 1'),
+    tokenCurrent: db.prepare('SELECT * FROM tokens WHERE machine = ? ORDER BY rowid DESC LIMIT 1'),
     tokenDeleteMachine: db.prepare('DELETE FROM tokens WHERE machine = ?'),
     leaseByMac: db.prepare('SELECT * FROM leases WHERE mac = ?'),
     leaseByIp: db.prepare('SELECT * FROM leases WHERE ip = ?'),

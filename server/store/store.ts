@@ -52,7 +52,7 @@ export interface EventRepo {
 export interface TokenRepo {
   put(token: InstallToken): Promise<void>;
   get(token: string): Promise<InstallToken | undefined>;
-  /** The newest token of the machine's current install, if any. */
+  /** The machine's token written last (its current install's, while one runs), if any. */
   current(machine: string): Promise<InstallToken | undefined>;
   /** Marks every live token of the machine revoked at `at`; they stay readable. */
   revokeForMachine(machine: string, at: number): Promise<void>;

@@ -17,6 +17,8 @@ import { startTestService } from '../helpers/service.js';
 const MAC = '52:54:00:aa:cc:01';
 const machine = { name: 'node-1', profile: 'p1', macs: [MAC], bmc: { driver: 'manual' } };
 
+const ENDED = 'the install of this token has ended';
+
 function clock(start = Date.parse('2026-11-21T10:00:00Z')) {
   return { t: start, now() { return this.t; }, advance(s: number) { this.t += s * 1000; } };
 }
@@ -43,7 +45,7 @@ async function setup(t: Test, c = clock()) {
   };
   const callback = (event: string, token: string) => fetch(`${env.base}/boot/callback/${event}?token=${token}`, { method: 'POST', body: '' });
   const served = (kind: string, token: string, profile = 'p1') => ({ status: 200, text: `# ${kind} for node-1 (${profile}) token=${token}\n` });
-  const refused = (kind: string, reason: string) => ({ status: 403, type: 'text/plain', text: `# ${kind} refused: ${reason}\n` });
+  const refused = (kind: string, reason: string) => ({ status: reason === ENDED ? 410 : 403, type: 'text/plain', text: `# ${kind} refused: ${reason}\n` });
   const kickstartEvents = async () => {
     await settle();
     return (await env.svc.reads.events({ machine: 'node-1', limit: 100000 })).filter((e) => e.kind === 'kickstart');
@@ -87,8 +89,8 @@ t.test('a reinstall invalidates the old token at once; the new one works', async
   t.equal((await get(`/kickstart?token=${first}`)).status, 200);
   const second = await install(true);
   t.not(second, first, 'a new token per reinstall');
-  t.same(await get(`/kickstart?token=${first}`), refused('kickstart', 'unknown token'), 'the superseded token is refused');
-  t.same(await get(`/ignition?token=${first}`), refused('ignition', 'unknown token'));
+  t.same(await get(`/kickstart?token=${first}`), refused('kickstart', ENDED), 'the superseded token is refused: gone');
+  t.same(await get(`/ignition?token=${first}`), refused('ignition', ENDED));
   t.match(await get(`/kickstart?token=${second}`), served('kickstart', second));
 });
 
@@ -103,7 +105,7 @@ t.test('built ends fetching; a late callback of the current install still counts
   t.equal((await callback('built', token)).status, 200);
   await settle();
   c.advance(-7201);
-  t.same(await get(`/kickstart?token=${token}`), refused('kickstart', 'the install of this token has ended'), 'no fetch after built, even within the lifetime');
+  t.same(await get(`/kickstart?token=${token}`), refused('kickstart', ENDED), 'no fetch after built, even within the lifetime');
   t.equal((await api('DELETE', '/api/v1/machines/node-1')).status, 204, 'a ready machine may be deleted');
   t.same(await get(`/kickstart?token=${token}`), refused('kickstart', 'unknown token'), 'its tokens go with it');
 });
@@ -113,7 +115,7 @@ t.test('a cancel refuses the token; deleting the machine refuses it for good', a
   const token = await install();
   t.match(await get(`/kickstart?token=${token}`), served('kickstart', token));
   t.equal((await api('POST', '/api/v1/machines/node-1/cancel')).status, 200);
-  t.same(await get(`/kickstart?token=${token}`), refused('kickstart', 'unknown token'), 'cancelled');
+  t.same(await get(`/kickstart?token=${token}`), refused('kickstart', ENDED), 'cancelled');
 
   const next = await install();
   t.match(await get(`/kickstart?token=${next}`), served('kickstart', next));

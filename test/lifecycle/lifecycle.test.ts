@@ -21,9 +21,10 @@ import { minimalProfile } from '../helpers/fixtures.js';
 const MAC = '52:54:00:11:22:33';
 const HOSTKEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVbm9Z6m3uVZb6xO9w5q0rQ2m6Hq1sY3S9m1k8a0bXc';
 
-async function rig(t: Test, opts: { converge?: (r: ConvergeRequest) => Promise<ConvergeResult>; powerFails?: boolean } = {}) {
+async function rig(t: Test, opts: { converge?: (r: ConvergeRequest) => Promise<ConvergeResult>; powerFails?: boolean; dhcp?: boolean } = {}) {
   const store = await openSqliteStore(':memory:');
-  const reads = new Reads(store, new AddressBook());
+  const addresses = new AddressBook();
+  const reads = new Reads(store, addresses);
   const clock = { t: 1_000_000, now() { return this.t; } };
   const logger = pino({ level: 'silent' });
   const events = new EventLog(store, reads, logger, clock);
@@ -45,7 +46,7 @@ async function rig(t: Test, opts: { converge?: (r: ConvergeRequest) => Promise<C
     }),
     converge: opts.converge,
   });
-  const installs = new Installs(lifecycle, reads, events, clock);
+  const installs = new Installs(lifecycle, reads, events, opts.dhcp ?? false, clock);
   const views = new Views(reads, events);
   t.teardown(async () => {
     await lifecycle.idle();
@@ -55,7 +56,7 @@ async function rig(t: Test, opts: { converge?: (r: ConvergeRequest) => Promise<C
   await store.profiles.put(Profile.parse(minimalProfile('p1', 'uefi')));
   await lifecycle.register('m1', (tx) => tx.machines.put(Machine.parse({ name: 'm1', profile: 'p1', macs: [MAC] })));
   const states = async () => (await reads.events({ machine: 'm1', limit: 1000 })).filter((e) => e.kind === 'state').map((e) => e.data!.to);
-  return { store, reads, events, lifecycle, installs, views, power, clock, states };
+  return { store, reads, events, lifecycle, installs, views, power, clock, states, addresses };
 }
 
 t.test('registration writes the machine and its status together', async (t) => {
@@ -80,7 +81,7 @@ t.test('a reinstall walks the table from protocol events and callbacks to ready'
   events.report({ mac: MAC, kind: 'asset', level: 'info', message: 'vmlinuz' });
   await lifecycle.idle();
   t.equal((await reads.status('m1'))!.state, 'installer-booting', 'events attributed by MAC move the install');
-  const check = await installs.checkToken(token.token, 'fetch');
+  const check = await installs.checkToken(token.token, 'fetch', '10.0.0.5');
   t.ok(check.ok, 'the kickstart may be fetched');
   await installs.callback(token, 'start', '', {});
   await installs.callback(token, 'hostkeys', `${HOSTKEY} root@m1\n`, {});
@@ -89,7 +90,7 @@ t.test('a reinstall walks the table from protocol events and callbacks to ready'
   t.same(await states(), ['reinstall-requested', 'power-cycling', 'pxe-booting', 'installer-booting', 'installing', 'installed', 'converging', 'ready']);
   t.same(converged.map((c) => [c.mode, c.hostKeys]), [['apply', [HOSTKEY]]], 'the converger got the pinned host key');
   t.equal((await views.progress('m1')).percent, 100);
-  t.same(await installs.checkToken(token.token, 'fetch'), { ok: false, reason: 'the install of this token has ended' });
+  t.same(await installs.checkToken(token.token, 'fetch', '10.0.0.5'), { ok: false, status: 410, reason: 'the install of this token has ended' });
   t.equal((await views.byMac(MAC))!.netboot, 'local');
 });
 
@@ -143,4 +144,31 @@ t.test('installer text reaches events without control characters (no escape sequ
   t.match(progress.message, /progress: pkg \[31m s — disk  \[2J ]0;owned ready/);
   t.equal(progress.data!.step, 'pkg [31m s');
   t.equal(failed.data!.log, 'line 1\n[1mline 2\tend\n', 'log tails keep their lines and tabs, nothing else');
+});
+
+t.test('DHCP on: the token goes only to the address of the MAC\'s latest DHCP exchange with kickstand', async (t) => {
+  const { lifecycle, installs, reads, addresses } = await rig(t, { dhcp: true });
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  const record = (await reads.record('m1'))!;
+  t.same(await installs.scriptToken(record, MAC, '10.0.0.5'), { withheld: 'no DHCP exchange with kickstand from this MAC yet' });
+  addresses.seen('10.0.0.5', MAC);
+  t.same(await installs.scriptToken(record, MAC, '10.0.0.5'), { withheld: 'no DHCP exchange with kickstand from this MAC yet' }, 'asking for a script proves nothing');
+  addresses.learn('10.0.0.7', MAC);
+  t.equal((await installs.scriptToken(record, MAC, '10.0.0.7')).token?.token, record.token!.token, 'the DHCP address gets it');
+  t.same(await installs.scriptToken(record, MAC, '10.0.0.5'), { withheld: 'not the address this MAC took in DHCP' });
+  addresses.learn('10.0.0.9', MAC);
+  t.ok((await installs.scriptToken(record, MAC, '10.0.0.9')).token, 'a new lease moves it');
+  t.notOk((await installs.scriptToken(record, MAC, '10.0.0.7')).token, 'and the old address loses it');
+});
+
+t.test('a missed deadline revokes the token: its late callbacks are gone', async (t) => {
+  const { lifecycle, installs, reads, clock } = await rig(t);
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  const token = (await installs.installToken('m1'))!;
+  clock.t += 300_000;
+  await lifecycle.tick();
+  t.equal((await reads.status('m1'))!.state, 'failed');
+  t.same(await installs.checkToken(token.token, 'callback', '10.0.0.5'), { ok: false, status: 410, reason: 'the install of this token has ended' });
 });

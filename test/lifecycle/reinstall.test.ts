@@ -68,7 +68,7 @@ t.test('a full reinstall driven by boot requests passes every state in order', a
   t.ok(p.events.some((e: { kind: string; message: string }) => e.kind === 'callback' && /progress: packages/.test(e.message)));
   const after = await (await boot(`/ipxe?mac=${MAC}`)).text();
   t.match(after, /# local/, 'after built, netboot is local');
-  t.equal((await boot(`/kickstart?token=${token}`)).status, 403, 'no kickstart once the install has ended');
+  t.equal((await boot(`/kickstart?token=${token}`)).status, 410, 'no kickstart once the install has ended');
 });
 
 t.test('deadlines fail the machine with the phase and a hint; restart keeps state and deadline', async (t) => {
@@ -100,6 +100,7 @@ t.test('token rules: fetch needs a live token; late callbacks still count; old i
   await api('POST', '/api/v1/machines/node-1/reinstall');
   await settle();
   const token = /token=(\S+)/.exec(await (await boot(`/ipxe?mac=${MAC}`)).text())![1];
+  t.equal((await boot(`/kickstart?token=${token}`)).status, 200, 'the installer fetches its kickstart');
   c.advance(7201);
   const expired = await boot(`/kickstart?token=${token}`);
   t.equal(expired.status, 403);
@@ -109,7 +110,7 @@ t.test('token rules: fetch needs a live token; late callbacks still count; old i
   t.equal((await api('POST', '/api/v1/machines/node-1/reinstall?force=true')).status, 202, 'force replaces a running install');
   await settle();
   const old = await boot(`/callback/built?token=${token}`, { method: 'POST' });
-  t.equal(old.status, 403, 'a callback of the superseded install is refused');
+  t.equal(old.status, 410, 'a callback of the superseded install is gone');
   t.not((await api('GET', '/api/v1/machines/node-1/progress')).json.state, 'installed');
 
   const fresh = /token=(\S+)/.exec(await (await boot(`/ipxe?mac=${MAC}`)).text())![1];
@@ -118,8 +119,8 @@ t.test('token rules: fetch needs a live token; late callbacks still count; old i
   const p = (await api('GET', '/api/v1/machines/node-1/progress')).json;
   t.equal(p.state, 'failed');
   t.match(p.reason, /cancelled/);
-  t.equal((await boot(`/kickstart?token=${fresh}`)).status, 403, 'a cancelled install has no live token');
-  t.equal((await boot(`/callback/failed?token=${fresh}`, { method: 'POST', body: 'log tail' })).status, 403);
+  t.equal((await boot(`/kickstart?token=${fresh}`)).status, 410, 'a cancelled install has no live token');
+  t.equal((await boot(`/callback/failed?token=${fresh}`, { method: 'POST', body: 'log tail' })).status, 410);
 });
 
 t.test('installer failure ends in failed with the phase; the event keeps the log tail', async (t) => {

@@ -100,13 +100,14 @@ t.test('installer callbacks', async (t) => {
   t.same(targets(decide(status('installing'), { kind: 'callback', event: 'start' })), 'stay');
   const built = decide(status('installing'), { kind: 'callback', event: 'built' });
   t.same(targets(built), ['installed']);
-  t.same(effects(built), ['converge']);
+  t.same(effects(built), ['revoke-tokens', 'converge'], 'built ends the token and starts the converge');
   t.equal((built as Extract<Decision, { kind: 'move' }>).moves[0].patch!.netboot, 'local', 'built stops network installs');
   t.same(targets(decide(status('installer-booting'), { kind: 'callback', event: 'built' })), ['installed'], 'a built without a start');
   t.same(targets(decide(status('installed'), { kind: 'callback', event: 'built' })), 'stay', 'a repeated built');
   t.same(targets(decide(status('pxe-booting'), { kind: 'callback', event: 'built' })), 'stay', 'pxe-booting → installed is not in the table');
   t.same(targets(decide(status('installing'), { kind: 'callback', event: 'failed' })), ['failed']);
   t.same(targets(decide(status('ready'), { kind: 'callback', event: 'failed' })), 'stay', 'a late failure after rest');
+  t.same(effects(decide(status('installing'), { kind: 'callback', event: 'failed' })), ['revoke-tokens']);
 });
 
 t.test('cancel and deadlines', async (t) => {
@@ -118,6 +119,7 @@ t.test('cancel and deadlines', async (t) => {
   const late = decide(status('installing'), { kind: 'deadline', now: 61_000 });
   t.same(targets(late), ['failed']);
   t.match((late as Extract<Decision, { kind: 'move' }>).moves[0].patch, { phase: 'installing', reason: 'deadline of 60 s for installing passed', hint: DEADLINE_HINTS.installing });
+  t.same(effects(late), ['revoke-tokens'], 'a missed deadline ends the token too');
   t.same(targets(decide(status('ready'), { kind: 'deadline', now: 1e15 })), 'stay', 'resting states have none');
 });
 
@@ -132,6 +134,23 @@ t.test('converge: after an install, by the operator, and its result by version',
   const failed = decide(status('converging'), { kind: 'converge-done', version: 5, ok: false, reason: 'step x failed' });
   t.match((failed as Extract<Decision, { kind: 'move' }>).moves[0].patch, { phase: 'converging', reason: 'step x failed' });
   t.same(targets(decide(status('converging'), { kind: 'converge-done', version: 4, ok: true })), 'stay', 'a converge that was superseded');
+});
+
+t.test('every move to failed revokes the install token', async (t) => {
+  const inputs: Input[] = [
+    { kind: 'power-failed', installId: 'i1', reason: 'r' },
+    { kind: 'observed', event: { kind: 'render', level: 'error', message: 'm' } },
+    { kind: 'callback', event: 'failed' },
+    { kind: 'cancel' },
+    { kind: 'deadline', now: 1e15 },
+    { kind: 'converge-done', version: 5, ok: false, reason: 'r' },
+    { kind: 'reinstall', force: true, now: 1 },
+  ];
+  for (const from of STATES)
+    for (const input of inputs) {
+      const d = decide(status(from), input);
+      if (d.kind === 'move' && d.moves.some((m) => m.to === 'failed')) t.ok(d.effects.includes('revoke-tokens'), `${from} + ${input.kind}`);
+    }
 });
 
 t.test('every move decide can return is in the transition table', async (t) => {

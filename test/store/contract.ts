@@ -389,6 +389,9 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       const t3 = token('tk-3', 'm1', 'i3', 3_000);
       await store.tokens.put(t3);
       t.same(await store.tokens.current('m1'), t3, 'a new install gets a live token');
+      const t4 = token('tk-4', 'm1', 'i4', 3_000);
+      await store.tokens.put(t4);
+      t.same(await store.tokens.current('m1'), t4, 'current is the one written last, even with the same expiry');
       t.same(await store.tokens.get('tk-3'), t3);
       await store.tokens.put({ ...t3, revokedAt: 8_000 });
       t.equal((await store.tokens.get('tk-3'))!.revokedAt, 8_000, 'put writes revokedAt too');

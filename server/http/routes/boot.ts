@@ -26,7 +26,7 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
     const url = base(req.headers.host);
-    addresses.learn(req.ip, mac);
+    addresses.seen(req.ip, mac);
     reply.type('text/plain; charset=utf-8');
     const record = await reads.recordByMac(mac);
     const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
@@ -35,7 +35,9 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       report('unknown');
       return renderers.ipxe('unknown', { mac, base: url });
     }
-    const { machine, profile, token } = record;
+    const { machine, profile } = record;
+    const { token, withheld } = await installs.scriptToken(record, mac, req.ip);
+    if (withheld) events.report({ machine: machine.name, mac, ip: req.ip, kind: 'ipxe-script', level: 'warn', message: `install token withheld from ${req.ip}: ${withheld}` });
     if (!token) {
       report('local');
       return renderers.ipxe('local', { mac, base: url, machine, profile });
@@ -56,11 +58,11 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
 
   const configRoute = (kind: 'kickstart' | 'ignition') =>
     app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: TokenQuery }, validatorCompiler: tokenQueryValidator }, async (req, reply) => {
-      const check = await installs.checkToken(req.query.token, 'fetch');
       const ip = req.ip;
+      const check = await installs.checkToken(req.query.token, 'fetch', ip);
       if (!check.ok) {
         events.report({ ...(await reads.machineAt(ip)), ip, kind, level: 'warn', message: `${kind} refused: ${check.reason}` });
-        return reply.code(403).type('text/plain').send(`# ${kind} refused: ${check.reason}\n`);
+        return reply.code(check.status).type('text/plain').send(`# ${kind} refused: ${check.reason}\n`);
       }
       const { machine, profile } = check.record;
       try {
@@ -86,8 +88,11 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       },
     },
     async (req, reply) => {
-      const check = await installs.checkToken(req.query.token, 'callback');
-      if (!check.ok) return reply.code(403).send({ error: 'Forbidden', message: check.reason });
+      const check = await installs.checkToken(req.query.token, 'callback', req.ip);
+      if (!check.ok) {
+        events.report({ ...(await reads.machineAt(req.ip)), ip: req.ip, kind: 'callback', level: 'warn', message: `${req.params.event} callback refused: ${check.reason}` });
+        return reply.code(check.status).send({ error: check.status === 410 ? 'Gone' : 'Forbidden', message: check.reason });
+      }
       const s = await installs.callback(check.token, req.params.event, typeof req.body === 'string' ? req.body : '', { step: req.query.step });
       return { machine: s.machine, state: s.state };
     },
