@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { loadApiToken } from './api-token.js';
@@ -30,6 +30,7 @@ import { AddressBook } from './reads/address-book.js';
 import { Reads } from './reads/reads.js';
 import { lintMachine, lintProfile } from './render/lint.js';
 import { createRenderers } from './render/renderers.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 import { openStore } from './store/open.js';
 import type { StoreFactory } from './store/store.js';
 import { startTftpServer } from './tftp/server.js';
@@ -50,9 +51,21 @@ export interface ServiceOptions {
 /** The one place that builds kickstand from its config: store, reads, lifecycle, HTTP, TFTP and DHCP. */
 export async function startService(config: Config, logger: Logger, opts: ServiceOptions = {}) {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(config.dataDir);
+  try {
+    return await start(config, logger, opts, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function start(config: Config, logger: Logger, opts: ServiceOptions, lock: { release(): void }) {
   await verifyAssets(config.assets);
   const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
   const store = await (opts.store ?? (() => openStore(config)))();
+  // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
+  await keepPrivate(config.dataDir, logger);
   const addresses = new AddressBook();
   const reads = new Reads(store, addresses);
   const metrics = new Registry();
@@ -104,7 +117,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
   }
 
   const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
-  const app = await buildApp({ config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses });
+  const app = await buildApp({ config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() });
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
 
@@ -136,10 +149,18 @@ export async function startService(config: Config, logger: Logger, opts: Service
       lifecycle.close();
       await events.flush();
       await store.close();
+      lock.release();
     },
   };
 }
 export type Service = Awaited<ReturnType<typeof startService>>;
+
+/** The data directory 0700 and what kickstand keeps in it 0600: state, tokens, keys. */
+async function keepPrivate(dir: string, logger: Logger): Promise<void> {
+  const files = (await readdir(dir)).filter((f) => /^(kickstand\.(db|lock)(-wal|-shm)?|api-token)$/.test(f));
+  for (const [path, mode] of [[dir, 0o700] as const, ...files.map((f) => [join(dir, f), 0o600] as const)])
+    await chmod(path, mode).catch((err: Error) => logger.warn({ err, path }, 'could not make it private to kickstand'));
+}
 
 /** TFTP and DHCP as the config asks, after HTTP (DHCP's default boot URL needs its port). */
 async function startBootServers(

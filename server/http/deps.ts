@@ -23,6 +23,8 @@ export interface AppDeps {
   metrics: Registry;
   logger: Logger;
   apiToken: string;
+  /** Resolves when the store takes a durable write (the health check). */
+  checkStore: () => Promise<void>;
   /** Told when a machine asks for its iPXE script: that IP is that MAC (works without our DHCP). */
   addresses: AddressBook;
 }

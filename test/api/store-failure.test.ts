@@ -56,9 +56,12 @@ t.test('a store that cannot take writes: 503 for writes, reads still served, not
   t.equal(script.status, 200, 'while broken, the boot path serves iPXE scripts');
   t.match(await script.text(), /^#!ipxe\n# local 52:54:00:12:34:56/, 'the local-boot script: no install was half-started');
   await svc.lifecycle.idle();
-  t.equal((await api('GET', '/healthz', undefined, null)).status, 200, 'the process is still up');
+  const health = await api('GET', '/healthz', undefined, null);
+  t.equal(health.status, 503, 'the process is up, and /healthz says the store cannot write');
+  t.match(health.json, { status: 'unhealthy', message: /the store is broken/ });
 
   store.heal();
+  t.equal((await api('GET', '/healthz', undefined, null)).status, 200, 'healed, healthy');
   const machineAfter = (await api('GET', '/api/v1/machines/web-01')).json;
   const progressAfter = (await api('GET', '/api/v1/machines/web-01/progress')).json;
   t.same(machineAfter, machineBefore, 'healed: the machine is as it was before the refused writes');
@@ -89,5 +92,5 @@ t.test('an empty store: no machines, every MAC is unknown, writes are 503', asyn
   const post = await api('POST', '/api/v1/profiles', profile);
   t.equal(post.status, 503, 'a write is refused with 503');
   t.match(post.json?.message, /the store is empty and takes no writes/);
-  t.equal((await api('GET', '/healthz', undefined, null)).status, 200, 'the process is still up');
+  t.equal((await api('GET', '/healthz', undefined, null)).status, 503, 'the process is up; /healthz: a store that takes no writes is not healthy');
 });

@@ -2,10 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../deps.js';
 
 /** Unauthenticated: health for load balancers, metrics for Prometheus. */
-export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { reads, metrics }) => {
-  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness and store check' } }, async (_req, reply) => {
+export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { checkStore, metrics }) => {
+  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness, and the store takes a durable write' } }, async (_req, reply) => {
     try {
-      await reads.profiles();
+      await checkStore();
       return { status: 'ok' };
     } catch (err) {
       return reply.code(503).send({ status: 'unhealthy', message: (err as Error).message });

@@ -1,0 +1,37 @@
+/** One kickstand per data directory, as real processes; the directory and its files private. */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { cli, startServe } from './process.js';
+
+t.test('a second kickstand on the same data directory refuses, naming the first; after kill -9 it starts', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ks-lock-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { KICKSTAND_DATA_DIR: dataDir, KICKSTAND_INVENTORY: join(dataDir, 'none') };
+  const first = await startServe(env);
+  t.teardown(() => first.proc.kill('SIGKILL'));
+  const second = await cli(['serve'], { ...env, KICKSTAND_HTTP_HOST: '127.0.0.1', KICKSTAND_HTTP_PORT: '0', KICKSTAND_TFTP_PORT: '0' });
+  t.equal(second.code, 1, 'the second exits non-zero');
+  t.match(second.stderr, new RegExp(`data directory ${dataDir} is in use by kickstand pid ${first.proc.pid} on `));
+  t.equal((await fetch(`http://127.0.0.1:${first.port}/healthz`)).status, 200, 'the first goes on serving');
+  first.proc.kill('SIGKILL');
+  await new Promise((r) => first.proc.once('exit', r));
+  const third = await startServe(env);
+  t.teardown(() => third.proc.kill('SIGKILL'));
+  t.equal((await fetch(`http://127.0.0.1:${third.port}/healthz`)).status, 200, 'a crashed holder leaves no stale lock');
+});
+
+t.test('a 0755 data directory with 0644 files is made 0700 and 0600 at start', async (t) => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'ks-perm-')), 'var');
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  mkdirSync(dataDir, { mode: 0o755 });
+  chmodSync(dataDir, 0o755);
+  writeFileSync(join(dataDir, 'api-token'), 'abcdefghijklmnopqrstuvwxyz012345\n', { mode: 0o644 });
+  const env = { KICKSTAND_DATA_DIR: dataDir, KICKSTAND_INVENTORY: join(dataDir, 'none') };
+  const svc = await startServe(env);
+  t.teardown(() => svc.proc.kill('SIGKILL'));
+  t.equal(statSync(dataDir).mode & 0o777, 0o700, 'the directory');
+  for (const f of ['kickstand.db', 'kickstand.db-wal', 'api-token', 'kickstand.lock'])
+    t.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+});
