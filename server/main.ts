@@ -20,7 +20,7 @@ import { Installs } from './lifecycle/install.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Views } from './lifecycle/views.js';
 import type { Logger } from './log.js';
-import type { Clock } from './model/clock.js';
+import { type Clock, systemClock } from './model/clock.js';
 import type { LeaseBook } from './model/lease.js';
 import type { Machine } from './model/machine.js';
 import type { Renderers } from './model/renderers.js';
@@ -126,6 +126,15 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
   timer.unref();
+  const clock = opts.clock ?? systemClock;
+  const prune = () =>
+    events
+      .prune(clock.now() - config.events.retainDays * 86_400_000)
+      .then((n) => n && logger.info({ deleted: n, retainDays: config.events.retainDays }, 'old events deleted'))
+      .catch((err) => logger.error({ err }, 'event retention failed'));
+  await prune();
+  const retention = setInterval(() => void prune(), 3_600_000);
+  retention.unref();
 
   return {
     app,
@@ -143,6 +152,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     publicKey: keys.publicKey,
     async close() {
       clearInterval(timer);
+      clearInterval(retention);
       for (const s of boot.reverse()) await s.close();
       await app.close();
       await lifecycle.idle();

@@ -91,6 +91,9 @@ export const Config = z.object({
   api: z.object({ token: z.string().regex(API_TOKEN, 'at least 16 characters of A-Z a-z 0-9 - . _ ~ + /').optional() }).default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
+  events: z
+    .object({ retainDays: z.number().positive().default(30).describe('events older than this are deleted (hourly)') })
+    .default({ retainDays: 30 }),
   assets: z
     .object({
       dir: z.string().default('./var/assets'),

@@ -41,6 +41,17 @@ export class EventLog implements EventSink {
     while (this.flushing) await this.flushing;
   }
 
+  /** Deletes events older than `before`, a bounded batch at a time so writers are not held up. */
+  async prune(before: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.store.events.prune(before, 5000);
+      total += n;
+      if (n < 5000) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -18,9 +18,7 @@ export class Views implements MachineDirectory {
     const s = await this.reads.status(name);
     if (!s) throw new LifecycleError(`no machine named ${name}`, 'not-found');
     await this.events.flush();
-    const events = await this.reads.events({ machine: name, limit: 100000 });
-    const since = s.startedAt ?? 0;
-    const recent = events.filter((e) => e.at >= since).slice(-eventLimit);
+    const recent = await this.reads.eventsTail({ machine: name, since: s.startedAt ?? 0, limit: eventLimit });
     const idx = INSTALL_PATH.indexOf(s.phase ?? s.state);
     const step = s.state === 'registered' ? 0 : idx + 1;
     const of = INSTALL_PATH.length;

@@ -55,6 +55,10 @@ export class Reads {
   events(query: { machine?: string; afterId?: number; limit?: number }): Promise<StoredEvent[]> {
     return this.store.events.list(query);
   }
+  /** A machine's newest `limit` events since a time, oldest first. */
+  eventsTail(query: { machine: string; since: number; limit: number }): Promise<StoredEvent[]> {
+    return this.store.events.tail(query);
+  }
   leases(subnet?: string): Promise<Lease[]> {
     return this.store.leases.list(subnet);
   }
