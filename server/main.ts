@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { loadApiToken } from './api-token.js';
@@ -117,9 +117,15 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   }
 
   const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
-  const app = await buildApp({ config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() });
+  const deps = { config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() };
+  const { listen, tls } = config.api;
+  const app = await buildApp(deps, listen ? 'boot' : 'all');
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
+  // The operator API on its own listener (HTTPS with api.tls); firmware keeps plain HTTP on http.port.
+  const apiApp = listen && (await buildApp(deps, 'api', tls && { cert: await readFile(tls.cert), key: await readFile(tls.key) }));
+  if (apiApp) await apiApp.listen({ host: listen!.host, port: listen!.port });
+  const apiPort = apiApp ? (apiApp.server.address() as { port: number }).port : port;
 
   const boot = await startBootServers(config, port, { events, views, leases: store.leases, addresses, metrics, logger });
 
@@ -139,6 +145,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   return {
     app,
     port,
+    apiPort,
     apiToken: token,
     apiTokenFile,
     apiTokenCreated: created,
@@ -155,6 +162,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
       clearInterval(retention);
       for (const s of boot.reverse()) await s.close();
       await app.close();
+      if (apiApp) await apiApp.close();
       await lifecycle.idle();
       lifecycle.close();
       await events.flush();

@@ -3,10 +3,13 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { startService } from '../main.js';
 
-function banner(config: Config, svc: { port: number; apiTokenFile?: string; apiTokenCreated: boolean }): string {
+function banner(config: Config, svc: { port: number; apiPort: number; apiTokenFile?: string; apiTokenCreated: boolean }): string {
+  const { listen, tls } = config.api;
   const lines = [
     `kickstand is running`,
-    `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
+    listen
+      ? `  HTTP   ${config.http.host}:${svc.port}  (machines /boot)\n  API    ${tls ? 'https' : 'http'}://${listen.host}:${svc.apiPort}  (API /api/v1, docs /docs)`
+      : `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
     `  TFTP   ${config.tftp.enabled ? `udp ${config.tftp.host}:${config.tftp.port}, files from ${config.tftp.root}` : 'off'}`,
     `  DHCP   ${config.dhcp.mode === 'off' ? 'off' : `${config.dhcp.mode} on ${config.dhcp.interface}`}`,
     `  data   ${config.dataDir}   inventory ${config.inventory}`,

@@ -88,7 +88,20 @@ export const Config = z.object({
         .describe('where state lives: sqlite:PATH; default sqlite:DATA_DIR/kickstand.db'),
     })
     .default({}),
-  api: z.object({ token: z.string().regex(API_TOKEN, 'at least 16 characters of A-Z a-z 0-9 - . _ ~ + /').optional() }).default({}),
+  api: z
+    .object({
+      token: z.string().regex(API_TOKEN, 'at least 16 characters of A-Z a-z 0-9 - . _ ~ + /').optional(),
+      listen: z
+        .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
+        .optional()
+        .describe('serve /api/v1 and /docs on their own listener (then not on http.port, which keeps /boot)'),
+      tls: z
+        .object({ cert: z.string().min(1).describe('PEM certificate (chain) file'), key: z.string().min(1).describe('PEM private key file') })
+        .optional()
+        .describe('HTTPS for the api.listen listener'),
+    })
+    .refine((a) => !a.tls || a.listen, { path: ['tls'], message: 'api.tls needs api.listen: /boot stays plain HTTP for firmware' })
+    .default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
   events: z

@@ -15,14 +15,19 @@ import { machineRoutes } from './routes/machines.js';
 import { profileRoutes } from './routes/profiles.js';
 import { renderRoutes } from './routes/render.js';
 
+/** What one listener serves: everything, or (with api.listen) the machine side and the operator side apart. */
+export type AppPart = 'all' | 'boot' | 'api';
+
 /**
- * The HTTP app: /api/v1 (operators, bearer token), /boot (machines, install tokens),
- * /healthz, /metrics and /docs. One encapsulated plugin per route family.
+ * The HTTP app: /api/v1 (operators, bearer token) and /docs, /boot (machines, install tokens),
+ * /healthz and /metrics. One encapsulated plugin per route family. With `tls`, the listener
+ * speaks HTTPS (the operator side only: firmware fetches /boot over plain HTTP).
  */
-export async function buildApp(deps: AppDeps) {
+export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cert: Buffer; key: Buffer }) {
   const { http } = deps.config;
   // Unauthenticated clients share these sockets: a trickled request or an idle connection must end.
   const app = Fastify({
+    ...(tls ? { https: tls } : {}),
     loggerInstance: deps.logger,
     trustProxy: false,
     bodyLimit: 4 << 20,
@@ -37,17 +42,28 @@ export async function buildApp(deps: AppDeps) {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'kickstand', description: 'Bare-metal provisioning: operator API and machine boot endpoints', version: '0.1.0' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-
+  // The OpenAPI document lists the routes registered after it.
+  if (part !== 'boot') {
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'kickstand', description: 'Bare-metal provisioning: operator API and machine boot endpoints', version: '0.1.0' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }],
+      },
+      transform: jsonSchemaTransform,
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+  }
   await app.register(healthRoutes, deps);
+  if (part !== 'api')
+    await app.register(
+      async (boot) => {
+        await boot.register(bootRoutes, deps);
+        await boot.register(fileRoutes, deps);
+      },
+      { prefix: '/boot' },
+    );
+  if (part === 'boot') return app;
   await app.register(
     async (api) => {
       api.addHook('onRequest', bearerAuth(deps.apiToken));
@@ -59,13 +75,6 @@ export async function buildApp(deps: AppDeps) {
       await api.register(applyRoutes, deps);
     },
     { prefix: '/api/v1' },
-  );
-  await app.register(
-    async (boot) => {
-      await boot.register(bootRoutes, deps);
-      await boot.register(fileRoutes, deps);
-    },
-    { prefix: '/boot' },
   );
   return app;
 }
