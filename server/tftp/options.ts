@@ -28,7 +28,11 @@ function decimal(value: string): number | undefined {
   return /^[0-9]{1,10}$/.test(value) ? Number(value) : undefined;
 }
 
-export function negotiate(requested: Options, size: number, limits: NegotiationLimits): Negotiated {
+/**
+ * `offer.tsize` false leaves tsize out of the OACK (netascii transfers, as tftpd-hpa: the size on
+ * the wire is neither the size on disk nor what the client writes after converting back).
+ */
+export function negotiate(requested: Options, size: number, limits: NegotiationLimits, offer: { tsize: boolean } = { tsize: true }): Negotiated {
   const result: Negotiated = { blksize: DEFAULT_BLKSIZE, windowsize: 1 };
   const oack: Options = new Map();
   for (const [name, raw] of requested) {
@@ -41,7 +45,7 @@ export function negotiate(requested: Options, size: number, limits: NegotiationL
         oack.set(name, String(result.blksize));
         break;
       case 'tsize':
-        oack.set(name, String(size));
+        if (offer.tsize) oack.set(name, String(size));
         break;
       case 'timeout':
         if (value < 1 || value > 255) break;

@@ -1,13 +1,16 @@
 /**
  * Files under the served root, with the filesystem half of the "nothing escapes the root" rule
- * (symlinks are resolved and must land inside the root or an explicitly allowed directory) and a
- * bounded in-memory cache keyed by path, size and mtime, so a rack of PXE boots reads each
- * firmware file from disk once.
+ * (confine.ts: symlinks are resolved and must land inside the root or an explicitly allowed
+ * directory) and a bounded in-memory cache keyed by path, size and mtime, so a rack of PXE boots
+ * reads each firmware file from disk once. Netascii reads get a view that converts block by
+ * block; the converted length (the sender needs the block count) is counted once per file
+ * version and remembered.
  */
 import { constants } from 'node:fs';
-import { open, readFile, realpath, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { FileBody, MemoryBody, type Body } from './body.js';
+import { resolveConfined, type ConfinedRefusal } from './confine.js';
+import { NetasciiBody, netasciiExtra } from './netascii.js';
 import { ErrorCode } from './packet.js';
 
 export interface RootFilesOptions {
@@ -33,13 +36,29 @@ interface CacheEntry {
   bytes: Buffer;
 }
 
-function within(dir: string, file: string): boolean {
-  return file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+/** Converted lengths remembered (a few numbers each); past this many files the table starts over. */
+const MAX_NETASCII_SIZES = 1024;
+const SCAN_CHUNK = 1 << 20;
+const NETASCII_READ_AHEAD = 256 << 10;
+
+/** Counts CR and LF of an open file with positional reads, one reused buffer: flat memory whatever the size. */
+async function scanNetasciiExtra(handle: FileHandle, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(1, size)));
+  let extra = 0;
+  for (let pos = 0; pos < size; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    if (bytesRead === 0) break;
+    extra += netasciiExtra(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return extra;
 }
 
 export class RootFiles {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly loading = new Map<string, Promise<Buffer>>();
+  private readonly netasciiSizes = new Map<string, number>();
+  private readonly counting = new Map<string, Promise<number>>();
   private cachedBytes = 0;
   private readonly maxFile: number;
   private readonly maxTotal: number;
@@ -53,39 +72,63 @@ export class RootFiles {
   }
 
   /** `relative` must already have passed safeRelativePath. */
-  async open(relative: string): Promise<Opened> {
-    let real: string;
-    let allowed: string[];
-    try {
-      // Resolved per request: the root may be created, or re-pointed, after start-up.
-      allowed = await Promise.all([this.options.root, ...(this.options.symlinkDirs ?? [])].map((d) => realpath(d)));
-      real = await realpath(path.join(this.options.root, relative));
-    } catch (err) {
-      return this.fsError(err);
-    }
-    if (!allowed.some((dir) => within(dir, real))) {
-      return { ok: false, code: ErrorCode.ACCESS_VIOLATION, message: 'Access violation' };
-    }
+  async open(relative: string, mode: 'octet' | 'netascii' = 'octet'): Promise<Opened> {
+    const resolved = await resolveConfined(this.options.root, relative, this.options.symlinkDirs);
+    if (!resolved.ok) return this.refused(resolved.why);
+    const real = resolved.real;
     try {
       const st = await stat(real);
-      if (!st.isFile()) return { ok: false, code: ErrorCode.ACCESS_VIOLATION, message: 'Not a regular file' };
+      if (!st.isFile()) return this.refused('not-a-file');
+      const key = `${real}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
       if (st.size > this.maxFile) {
-        // O_NONBLOCK: a FIFO swapped in after the stat must not hang the open.
-        const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
-        return { ok: true, body: new FileBody(handle, st.size), cached: false };
+        // O_NONBLOCK: a FIFO swapped in after the stat must not hang the open; O_NOFOLLOW: nor a symlink.
+        const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+        if (mode === 'octet') return { ok: true, body: new FileBody(handle, st.size), cached: false };
+        // The conversion copies every block out of what it reads, so one reused read buffer will do.
+        const body = new FileBody(handle, st.size, { chunkBytes: NETASCII_READ_AHEAD, reuse: true });
+        try {
+          const extra = await this.netasciiExtraOf(key, () => scanNetasciiExtra(handle, st.size));
+          return { ok: true, body: new NetasciiBody(body, st.size + extra), cached: false };
+        } catch (err) {
+          body.close();
+          throw err;
+        }
       }
+      let bytes: Buffer;
+      let cached = false;
       const entry = this.cache.get(real);
       if (entry && entry.size === st.size && entry.mtimeMs === st.mtimeMs && entry.ino === st.ino) {
         this.cache.delete(real); // re-insert: Map order is the LRU order
         this.cache.set(real, entry);
         this.hits++;
-        return { ok: true, body: new MemoryBody(entry.bytes), cached: true };
-      }
-      const bytes = await this.load(real, st.size, st.mtimeMs, st.ino);
-      return { ok: true, body: new MemoryBody(bytes), cached: false };
+        bytes = entry.bytes;
+        cached = true;
+      } else bytes = await this.load(real, st.size, st.mtimeMs, st.ino);
+      const body = new MemoryBody(bytes);
+      if (mode === 'octet') return { ok: true, body, cached };
+      const extra = await this.netasciiExtraOf(key, async () => netasciiExtra(bytes));
+      return { ok: true, body: new NetasciiBody(body, bytes.length + extra), cached };
     } catch (err) {
       return this.fsError(err);
     }
+  }
+
+  /** One count per file version, however many netascii transfers of it start at once. */
+  private netasciiExtraOf(key: string, count: () => Promise<number>): Promise<number> {
+    const known = this.netasciiSizes.get(key);
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.counting.get(key);
+    if (!pending) {
+      pending = count()
+        .then((extra) => {
+          if (this.netasciiSizes.size >= MAX_NETASCII_SIZES) this.netasciiSizes.clear();
+          this.netasciiSizes.set(key, extra);
+          return extra;
+        })
+        .finally(() => this.counting.delete(key));
+      this.counting.set(key, pending);
+    }
+    return pending;
   }
 
   /** One disk read per file even when fifty machines ask for it in the same second. */
@@ -118,6 +161,20 @@ export class RootFiles {
       if (this.cachedBytes <= this.maxTotal) break;
       this.cache.delete(key);
       this.cachedBytes -= victim.bytes.length;
+    }
+  }
+
+  private refused(why: ConfinedRefusal): Opened {
+    switch (why) {
+      case 'missing':
+        return { ok: false, code: ErrorCode.FILE_NOT_FOUND, message: 'File not found' };
+      case 'outside':
+      case 'denied':
+        return { ok: false, code: ErrorCode.ACCESS_VIOLATION, message: 'Access violation' };
+      case 'not-a-file':
+        return { ok: false, code: ErrorCode.ACCESS_VIOLATION, message: 'Not a regular file' };
+      case 'error':
+        return { ok: false, code: ErrorCode.NOT_DEFINED, message: 'Cannot read file' };
     }
   }
 

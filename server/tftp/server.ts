@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import type { BootEvent, EventLevel, EventSink } from '../model/events.js';
 import { MemoryBody, type Body } from './body.js';
-import { toNetascii } from './netascii.js';
+import { NetasciiBody, netasciiExtra } from './netascii.js';
 import { negotiate } from './options.js';
 import { encodeError, ErrorCode } from './packet.js';
 import { decideRequest } from './request.js';
@@ -134,20 +134,10 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   }
 
   async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
-    let body: Body;
     const generated = options.generate && (await options.generate(path, { address: plainIp(remote.address), port: remote.port }));
-    if (generated) body = new MemoryBody(generated);
-    else {
-      const opened = await files.open(path);
-      if (!opened.ok) return opened;
-      body = opened.body;
-    }
-    if (!netascii) return { body };
-    if (!(body instanceof MemoryBody)) {
-      body.close();
-      return { code: ErrorCode.NOT_DEFINED, message: 'File too large for netascii; use octet mode' };
-    }
-    return { body: new MemoryBody(toNetascii(body.read(0, body.size))) };
+    if (!generated) return files.open(path, netascii ? 'netascii' : 'octet');
+    if (!netascii) return { body: new MemoryBody(generated) };
+    return { body: new NetasciiBody(new MemoryBody(generated), generated.length + netasciiExtra(generated)) };
   }
 
   async function serve(key: string, remote: Remote, path: string, netascii: boolean, requested: Map<string, string>): Promise<void> {
@@ -175,7 +165,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       return refuse(remote, found.code, found.message, path);
     }
     const body = found.body;
-    const negotiated = negotiate(requested, body.size, limits);
+    // Like tftpd-hpa, no tsize in netascii: the size on disk is not what the client will write.
+    const negotiated = negotiate(requested, body.size, limits, { tsize: !netascii });
     counters.started++;
     report(remote, 'info', `TFTP ${path} started`, { file: path, size: body.size, blksize: negotiated.blksize, windowsize: negotiated.windowsize });
     const transfer = new Transfer({

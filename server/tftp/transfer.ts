@@ -87,12 +87,22 @@ export class Transfer {
 
   /** No closure on the in-memory path: this runs once per ACK and closures cost there (tsx's keepNames wraps each one). */
   private queue(first: number, last: number): void {
-    const pending = this.sending ? this.sending.then(() => this.send(first, last)) : this.send(first, last);
+    const pending = this.sending ? this.sending.then(() => this.sendWindow(first, last)) : this.sendWindow(first, last);
     if (!pending) return;
     const tail: Promise<void> = pending.then(() => {
       if (this.sending === tail) this.sending = undefined;
     });
     this.sending = tail;
+  }
+
+  /**
+   * A window starts right after the last ACK: whatever comes before it will never be sent again,
+   * which a converting body (netascii) may forget. Told when the window is sent, not when it is
+   * queued, so an earlier window still being read keeps its bytes.
+   */
+  private sendWindow(first: number, last: number): Promise<void> | undefined {
+    if (first > 0 && this.setup.body.discard) this.setup.body.discard(this.sender.blockBounds(first)[0]);
+    return this.send(first, last);
   }
 
   /** Sends blocks first…last; returns undefined when everything was in memory (the usual case). */
