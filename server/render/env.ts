@@ -40,7 +40,32 @@ export const builtinDirs: Record<Area, string> = {
 };
 
 const EXT = '.hbs';
+/**
+ * Templates print values raw (noEscape: nothing here is HTML). Each output format quotes with
+ * its own helper instead:
+ *   {{json v}}  JSON (Ignition): any value, escaped by JSON.stringify
+ *   {{shq v}}   a POSIX shell word in single quotes ('…'\''…'), for shell lines of %pre/%post
+ *   {{shdq v}}  the inside of a double-quoted shell string: \ " $ ` escaped
+ *   {{ksq v}}   a double-quoted kickstart string ("…" with \ and " escaped, as pykickstart's shlex reads it)
+ *   {{unitval v}} a systemd unit setting's value: % doubled (systemd would expand %n, %h…)
+ *   {{concat a b …}} the arguments joined, to quote a composed value as one: {{shq (concat url "&step=post")}}
+ * No quoting survives a line break in a kickstart (anaconda splits sections by line before any
+ * shell sees them) or an iPXE script, so the quoting helpers refuse line breaks and control
+ * characters outright; lint (lint.ts, kickstart-lint.ts) refuses such values first, naming the field.
+ */
 const compileOptions = { noEscape: true, strict: true } as const;
+
+function oneLine(helper: string, value: unknown): string {
+  const s = String(value);
+  if (/[\x00-\x1f\x7f]/.test(s)) throw new Error(`${helper}: a value with a line break or control character cannot be quoted on one line`);
+  return s;
+}
+export const quote = {
+  shq: (v: unknown) => `'${oneLine('shq', v).replace(/'/g, `'\\''`)}'`,
+  shdq: (v: unknown) => oneLine('shdq', v).replace(/[\\"$`]/g, (c) => `\\${c}`),
+  ksq: (v: unknown) => `"${oneLine('ksq', v).replace(/[\\"]/g, (c) => `\\${c}`)}"`,
+  unitval: (v: unknown) => oneLine('unitval', v).replace(/%/g, '%%'),
+};
 
 interface Source extends FileStat {
   file: string;
@@ -194,6 +219,12 @@ export class RenderEnv {
     const hb = Handlebars.create();
     hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
     hb.registerHelper('join', (list: unknown[], sep: unknown) => list.join(typeof sep === 'string' ? sep : ','));
+    hb.registerHelper('shq', quote.shq);
+    hb.registerHelper('shdq', quote.shdq);
+    hb.registerHelper('ksq', quote.ksq);
+    hb.registerHelper('unitval', quote.unitval);
+    // the last argument is handlebars' options object
+    hb.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
     const opts = {
       checkIntervalMs: options.checkIntervalMs ?? 1000,
       now: options.now ?? Date.now,

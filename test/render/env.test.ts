@@ -120,3 +120,26 @@ t.test('template problems are RenderErrors naming the file', async (t) => {
   t.match(strict.problems[0].message, /nmae/);
   t.throws(() => env.render('templates', 'ipxe/missing.ipxe', {}), RenderError);
 });
+
+t.test('quoting helpers: each output format its own, and no quoting for a line break', async (t) => {
+  const dir = tmp(t);
+  mkdirSync(join(dir, 'ipxe'));
+  writeFileSync(join(dir, 'ipxe', 'q.ipxe.hbs'), 'sh {{shq v}}\ndq "{{shdq v}}"\nks {{ksq v}}\nunit {{unitval v}}\ncat {{shq (concat v "&x=1")}}');
+  const env = new RenderEnv({ templatesDir: dir });
+  const nasty = `it's "$(reboot)" \`id\` \${x} \\ 100%`;
+  const out = env.render('templates', 'ipxe/q.ipxe', { v: nasty }).split('\n');
+  t.equal(out[0], `sh 'it'\\''s "$(reboot)" \`id\` \${x} \\ 100%'`);
+  t.equal(out[1], 'dq "it\'s \\"\\$(reboot)\\" \\`id\\` \\${x} \\\\ 100%"');
+  t.equal(out[2], 'ks "it\'s \\"$(reboot)\\" `id` ${x} \\\\ 100%"');
+  t.equal(out[3], `unit it's "$(reboot)" \`id\` \${x} \\ 100%%`);
+  t.equal(out[4], `cat 'it'\\''s "$(reboot)" \`id\` \${x} \\ 100%&x=1'`);
+  // what a POSIX shell makes of the quoted forms: the value, unchanged
+  const { execFileSync } = await import('node:child_process');
+  t.equal(execFileSync('sh', ['-c', `printf %s ${out[0].slice(3)}`], { encoding: 'utf8' }), nasty, 'shq reads back as the value');
+  t.equal(execFileSync('sh', ['-c', `printf %s ${out[1].slice(3)}`], { encoding: 'utf8' }), nasty, 'shdq reads back as the value');
+  // pykickstart splits command lines with Python's shlex: ksq must read back as one argument, the value
+  const split = execFileSync('python3', ['-c', 'import json, shlex, sys; print(json.dumps(shlex.split(sys.argv[1])))', out[2]], { encoding: 'utf8' });
+  t.same(JSON.parse(split), ['ks', nasty], 'shlex reads ksq back as one argument');
+  for (const v of ['a\nb', 'a\rb', '%end\n'])
+    t.throws(() => env.render('templates', 'ipxe/q.ipxe', { v }), RenderError, `${JSON.stringify(v)} cannot be quoted on one line`);
+});
