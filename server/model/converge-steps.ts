@@ -1,14 +1,23 @@
 import { z } from 'zod';
-import { Ident } from './primitives.js';
+import { AbsolutePath, Ident } from './primitives.js';
 
 /**
  * Converge steps as a profile declares them. Execution lives in server/converge; the
  * schema lives here so a bad step is refused when the profile is applied, not mid-converge.
+ *
+ * Nothing here is rendered into a kickstart or iPXE script. The converger puts every value into
+ * its commands through shellQuote (server/converge/shell.ts: one single-quoted word whatever it
+ * holds) and runs them with `sh -c <quoted script>`; `run` and `unless` are shell by design, and
+ * file contents are uploaded, not pasted. Names, paths, owners and images are still held to
+ * their alphabets, so that plans, events and error messages show what they name.
  */
 const base = {
   name: Ident.describe('step id, unique within the profile; events and plans name it'),
   timeoutSeconds: z.number().int().positive().max(86400).optional(),
 };
+
+/** A user or group for chown: a name (letters, digits, _ . -, a trailing $ for machine accounts) or a numeric id. */
+const Owner = z.string().regex(/^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|\d{1,10})$/, 'a user or group name, or a numeric id');
 
 export const PackagesStep = z.object({
   ...base,
@@ -21,12 +30,12 @@ export const FileStep = z
   .object({
     ...base,
     kind: z.literal('file'),
-    path: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path'),
+    path: AbsolutePath,
     content: z.string().optional(),
     template: z.string().optional().describe('handlebars source rendered with machine, profile and params'),
     mode: z.string().regex(/^0?[0-7]{3,4}$/, 'octal mode like 0644').default('0644'),
-    owner: z.string().default('root'),
-    group: z.string().default('root'),
+    owner: Owner.default('root'),
+    group: Owner.default('root'),
   })
   .refine((s) => (s.content === undefined) !== (s.template === undefined), {
     message: 'give exactly one of content or template',
@@ -45,6 +54,8 @@ export const ServiceStep = z.object({
 /** `latest` (or no tag) makes two converges of the same profile run different code. */
 export const ContainerImage = z
   .string()
+  .max(512)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/, 'an image reference: registry/name:tag or name@sha256:digest')
   .refine((img) => /@sha256:[0-9a-f]{64}$/.test(img) || /:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(img.replace(/^[^/]*:\d+\//, '')), {
     message: 'image needs a digest (@sha256:…) or an exact tag',
   })
@@ -64,7 +75,7 @@ export const CommandStep = z
     ...base,
     kind: z.literal('command'),
     run: z.string().min(1),
-    creates: z.string().optional().describe('skip when this path exists'),
+    creates: AbsolutePath.optional().describe('skip when this path exists'),
     unless: z.string().optional().describe('skip when this command exits 0'),
   })
   .refine((s) => s.creates !== undefined || s.unless !== undefined, {

@@ -31,6 +31,13 @@ export const Bmc = z
   });
 export type Bmc = z.infer<typeof Bmc>;
 
+/** Parameter names, as converge templates read them ({{params.rack}}). */
+const ParamName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'a parameter name: a letter or _, then letters, digits, _ . -');
+/** Parameter values are one line of text; params.console also reaches the kernel command line (see CONSOLE). */
+const ParamValue = z.string().max(1024).regex(/^[^\x00-\x1f\x7f]*$/, 'one line of text, without line breaks or control characters');
+/** A kernel console= value: a device, then optional comma-separated options (ttyS0,115200n8; uart8250,io,0x3f8). */
+export const CONSOLE = /^[A-Za-z][A-Za-z0-9]*(,[A-Za-z0-9.]+)*$/;
+
 export const Machine = z
   .object({
     name: Hostname,
@@ -46,9 +53,15 @@ export const Machine = z
       .optional()
       .describe('where the installed host answers SSH for the converger'),
     bmc: Bmc.default({ driver: 'manual', tls: { verify: true }, timeoutSeconds: 20 }),
-    params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    params: z
+      .record(ParamName, z.union([ParamValue, z.number(), z.boolean()]))
+      .default({})
+      .describe('free parameters for converge templates; console (e.g. ttyS0,115200n8) is the serial console of the installer and the host'),
   })
   .superRefine((m, ctx) => {
+    const console = m.params.console;
+    if (console !== undefined && !(typeof console === 'string' && CONSOLE.test(console)))
+      ctx.addIssue({ code: 'custom', path: ['params', 'console'], message: 'a console like ttyS0 or ttyS0,115200n8 (it goes onto the kernel command line)' });
     const seen = new Set<string>();
     m.macs.forEach((mac, i) => {
       if (seen.has(mac)) ctx.addIssue({ code: 'custom', path: ['macs', i], message: `duplicate MAC ${mac}` });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConvergeStep } from './converge-steps.js';
-import { Ident, IPv4, StableDiskPath } from './primitives.js';
+import { ABSOLUTE_PATH, AbsolutePath, CryptHash, DnsName, HttpUrl, Ident, IPv4, PosixName, SshPublicKey, StableDiskPath } from './primitives.js';
 
 /**
  * A hardware profile is shared by many identical machines, so it never holds a MAC:
@@ -12,9 +12,19 @@ export const Disk = z.object({
   sizeGiB: z.number().positive().optional().describe('when known, lint checks that the layout fits'),
 });
 
+/**
+ * Every string below reaches a rendered file (kickstart command lines, the iPXE kernel line,
+ * Ignition and its systemd units) or the converger, and is anchored to its own alphabet at both
+ * ends; server/render/lint.ts checks the same again on what is stored, and
+ * test/render/injection.test.ts tries every field with line breaks, quotes and expansions.
+ */
+const Mountpoint = AbsolutePath.describe('absolute mountpoint');
+
 export const LogicalVolume = z.object({
   name: Ident,
-  mount: z.string().regex(/^(\/[^\s]*|swap)$/, 'absolute mountpoint or "swap"'),
+  mount: z
+    .string()
+    .refine((m) => m === 'swap' || ABSOLUTE_PATH.test(m), 'absolute mountpoint (letters, digits and _ . @ + , : = ~ -; no "..", spaces or quotes) or "swap"'),
   fstype: z.enum(['xfs', 'ext4', 'swap']).default('xfs'),
   sizeGiB: z.number().positive().optional(),
   grow: z.boolean().default(false).describe('take the remaining space of the volume group'),
@@ -22,7 +32,7 @@ export const LogicalVolume = z.object({
 
 export const DataVolume = z.object({
   disk: Ident.describe('a disk of this profile, used whole'),
-  mount: z.string().regex(/^\/[^\s]*$/, 'absolute mountpoint'),
+  mount: Mountpoint,
   fstype: z.enum(['xfs', 'ext4']).default('xfs'),
   label: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/).optional(),
 });
@@ -54,12 +64,12 @@ export const Bond = z.object({
 });
 export const Vlan = z.object({
   id: z.number().int().min(1).max(4094),
-  parent: z.string().min(1).describe('an interface role or a bond name'),
+  parent: Ident.describe('an interface role or a bond name'),
   ipv4: Ipv4Method,
 });
 export const Bridge = z.object({
   name: z.string().regex(/^br[a-z0-9]*$/, 'bridge names start with br'),
-  members: z.array(z.string().min(1)).min(1),
+  members: z.array(Ident).min(1).describe('interface roles or bond names'),
   ipv4: Ipv4Method,
 });
 
@@ -69,24 +79,42 @@ export const Network = z.object({
   vlans: z.array(Vlan).default([]),
   bridges: z.array(Bridge).default([]),
   dns: z.array(IPv4).default([]),
-  search: z.array(z.string()).default([]),
+  search: z.array(DnsName).default([]),
 });
 
 export const User = z.object({
-  name: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'POSIX user name'),
-  sshKeys: z.array(z.string().regex(/^(ssh-|ecdsa-|sk-)/, 'an OpenSSH public key')).default([]),
-  groups: z.array(z.string()).default([]),
-  passwordHash: z.string().regex(/^\$(1|5|6|y|2[aby])\$/, 'a crypt(3) hash, never a clear password').optional(),
+  name: PosixName.describe('POSIX user name'),
+  sshKeys: z.array(SshPublicKey).default([]),
+  groups: z.array(PosixName).default([]),
+  passwordHash: CryptHash.optional(),
 });
 
-export const Repo = z.object({ name: Ident, baseurl: z.string().url() });
+export const Repo = z.object({ name: Ident, baseurl: HttpUrl });
+
+/** Olson time zone names: UTC, Europe/Berlin, America/Argentina/Buenos_Aires, Etc/GMT+5. */
+const Timezone = z.string().regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/, 'a time zone name like Europe/Berlin');
+/** An NTP server: a DNS name, an IPv4 address (a DNS name syntactically) or an IPv6 address. */
+const NtpServer = z
+  .string()
+  .refine((s) => DnsName.safeParse(s).success || /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/.test(s), 'a host name or an IP address');
+/** A %packages line: a package (globs allowed), @group, @^environment, @module:stream/profile or -excluded. */
+const PackageSpec = z
+  .string()
+  .regex(/^(@\^?|-)?[A-Za-z0-9_][A-Za-z0-9_.+:*/-]*$/, 'a package name (globs allowed), @group, @^environment or -package');
+/** One kernel argument: name or name=value, no spaces or quotes (it is written inside --append="…" and on the iPXE kernel line). */
+const KernelArg = z.string().regex(/^[A-Za-z0-9_.,:/=+@~-]+$/, 'one kernel argument (letters, digits and _ . , : / = + @ ~ -; no spaces or quotes)');
+/** systemd unit names; \xNN is systemd's own escape (var-lib\x2dx.mount). */
+const UnitName = z
+  .string()
+  .max(255)
+  .regex(/^([A-Za-z0-9:_.@-]|\\x[0-9a-f]{2})+\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/, 'a systemd unit name, e.g. hello.service');
 
 export const IgnitionExtras = z.object({
   version: z.enum(['3.3.0', '3.4.0']).default('3.3.0'),
   files: z
-    .array(z.object({ path: z.string().regex(/^\//), contents: z.string(), mode: z.number().int().default(0o644) }))
+    .array(z.object({ path: AbsolutePath, contents: z.string().describe('free text, JSON-escaped into the Ignition config'), mode: z.number().int().default(0o644) }))
     .default([]),
-  units: z.array(z.object({ name: z.string(), enabled: z.boolean().default(true), contents: z.string().optional() })).default([]),
+  units: z.array(z.object({ name: UnitName, enabled: z.boolean().default(true), contents: z.string().optional().describe('free text, JSON-escaped') })).default([]),
 });
 
 export const Profile = z
@@ -98,13 +126,13 @@ export const Profile = z
     disks: z.array(Disk).min(1),
     storage: Storage,
     network: Network.default({ interfaces: [{ role: 'data0', ipv4: 'dhcp' }], bonds: [], vlans: [], bridges: [], dns: [], search: [] }),
-    rootPasswordHash: z.string().regex(/^\$(1|5|6|y|2[aby])\$/, 'a crypt(3) hash, never a clear password').optional(),
+    rootPasswordHash: CryptHash.optional(),
     users: z.array(User).default([]),
-    timezone: z.string().default('UTC'),
-    ntp: z.array(z.string()).default([]),
+    timezone: Timezone.default('UTC'),
+    ntp: z.array(NtpServer).default([]),
     repos: z.array(Repo).default([]).describe('extra repositories; the OS mirror comes from config'),
-    packages: z.array(z.string()).default([]),
-    kernelArgs: z.array(z.string()).default([]),
+    packages: z.array(PackageSpec).default([]),
+    kernelArgs: z.array(KernelArg).default([]),
     ignition: IgnitionExtras.optional(),
     converge: z.array(ConvergeStep).default([]),
   })

@@ -2,9 +2,10 @@ import { canonicalMac } from '../model/primitives.js';
 import { BootUrls } from '../model/boot-urls.js';
 import { consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
-import { assertRenderable } from './lint.js';
+import { lintValues, type ValueKind } from './kickstart-lint.js';
+import { assertRenderable, baseUrlProblem } from './lint.js';
 import { planNetwork } from './network-plan.js';
-import type { Problem } from '../model/errors.js';
+import { RenderError, type Problem } from '../model/errors.js';
 
 /**
  * iPXE scripts, one per boot situation. The caller renders the install's config before serving
@@ -24,6 +25,35 @@ export type IpxeRequest =
 /** iPXE expands ${…} and splits on quotes and operators; lint messages must print as plain text. */
 function ipxeText(s: string): string {
   return s.replace(/[^A-Za-z0-9 .,:/_=+()<>@%!?*-]/g, (c) => (c === '"' || c === "'" ? '`' : '_'));
+}
+
+/**
+ * iPXE runs a script line by line, splits a line on spaces and expands ${…} everywhere, with no
+ * quoting to turn that off: every value printed into a script must be one word (args: words
+ * joined by single spaces), without $ or quotes. The profile and machine were linted already;
+ * this also catches what a view composes (URLs from the base URL, mirrors from the config).
+ */
+const IPXE_KINDS: Array<[RegExp, ValueKind]> = [
+  [/^args$/, 'spacedUrl'],
+  [/(^|\.)(url|retryUrl)$/, 'url'],
+];
+/** The error script's text was made printable (no $, quotes or backslash) by ipxeText. */
+const ERROR_KINDS: Array<[RegExp, ValueKind]> = [[/^(lines\.\d+|name)$/, 'line'], ...IPXE_KINDS];
+
+function checked<T>(view: T, kinds = IPXE_KINDS): T {
+  const problems = lintValues(view, (path) => kinds.find(([re]) => re.test(path))?.[1] ?? 'word').map((p) => ({
+    ...p,
+    message: `iPXE value ${p.path} ${p.message}`,
+  }));
+  if (problems.length) throw new RenderError(problems);
+  return view;
+}
+
+/** The base URL goes into chain URLs; a bad one (a forged Host header) is refused before it reaches a script. */
+function checkedBase(urls: Urls): Urls {
+  const problem = baseUrlProblem(urls.base);
+  if (problem) throw new RenderError([problem]);
+  return urls;
 }
 
 function dashMac(mac: string): string {
@@ -93,23 +123,28 @@ export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
       const ctx = req.ctx;
       return env.memoize('templates', renderKey('ipxe-install', ctx), ctx.token, (token) => {
         assertRenderable(ctx);
-        return env.render('templates', 'ipxe/install.ipxe', installView({ ...ctx, token }));
+        return env.render('templates', 'ipxe/install.ipxe', checked(installView({ ...ctx, token })));
       });
     }
     case 'local':
-      return env.render('templates', 'ipxe/local.ipxe', { name: req.name, firmware: req.firmware, bios: req.firmware === 'bios' });
+      return env.render('templates', 'ipxe/local.ipxe', checked({ name: req.name, firmware: req.firmware, bios: req.firmware === 'bios' }));
     case 'unknown':
       return env.render('templates', 'ipxe/unknown.ipxe', { mac: canonicalMac(req.mac) ?? ipxeText(req.mac) });
     case 'error':
-      return env.render('templates', 'ipxe/error.ipxe', {
-        name: req.name,
-        lines: req.problems
-          .flatMap((p) => `${p.path}: ${p.message}`.split('\n'))
-          .slice(0, 20)
-          .map(ipxeText),
-        retryUrl: new BootUrls(req.urls.base).ipxe(canonicalMac(req.mac) ?? ''),
-      });
+      return env.render(
+        'templates',
+        'ipxe/error.ipxe',
+        checked({
+          name: ipxeText(req.name),
+          lines: req.problems
+            .flatMap((p) => `${p.path}: ${p.message}`.split('\n'))
+            .slice(0, 20)
+            .map(ipxeText),
+          retryUrl: new BootUrls(checkedBase(req.urls).base).ipxe(canonicalMac(req.mac) ?? ''),
+        }, ERROR_KINDS),
+      );
     case 'bootstrap':
-      return env.render('templates', 'ipxe/bootstrap.ipxe', { scriptUrl: new BootUrls(req.urls.base).ipxe('${netX/mac}') });
+      // ${netX/mac} is iPXE's own expansion, meant: only the base URL is checked
+      return env.render('templates', 'ipxe/bootstrap.ipxe', { scriptUrl: new BootUrls(checkedBase(req.urls).base).ipxe('${netX/mac}') });
   }
 }

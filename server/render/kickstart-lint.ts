@@ -31,6 +31,8 @@ function parse(text: string): { commands: Command[]; problems: Problem[] } {
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     const at = i + 1;
+    // a CR or other control character: anaconda, the shell and a viewer each split the line differently
+    if (/[\x00-\x08\x0b-\x1f\x7f]/.test(raw)) problems.push({ path: `kickstart:${at}`, message: 'holds a carriage return or control character' });
     if (open) {
       if (line === '%end') open = undefined;
       else if (line.startsWith('%') && SECTION.test(line)) {
@@ -45,6 +47,7 @@ function parse(text: string): { commands: Command[]; problems: Problem[] } {
       return;
     }
     if (line === '%end') return void problems.push({ path: `kickstart:${at}`, message: '%end without an open section' });
+    if (unbalanced(line)) problems.push({ path: `kickstart:${at}`, message: 'a quote is not closed on this line' });
     const space = line.search(/\s/);
     if (!CHECKED.has(space < 0 ? line : line.slice(0, space))) return;
     const [name, ...rest] = tokenize(line);
@@ -62,6 +65,92 @@ function parse(text: string): { commands: Command[]; problems: Problem[] } {
 }
 
 const str = (v: string | true | undefined) => (typeof v === 'string' ? v : undefined);
+
+/**
+ * What a value may hold, by where it lands. Kickstart command lines are split like shlex does
+ * (spaces split, quotes group, backslash escapes, # starts a comment), %packages takes one name a
+ * line, %pre/%post lines are shell (quotes, $ and backtick expand), iPXE expands ${…} and splits on
+ * spaces, systemd expands %. So a value printed on such a line is a `word`: none of those
+ * characters. Some fields need one of them and are quoted or checked for it: `spaced` (an SSH key
+ * line, printed in "…"; joined kernel arguments), `crypt` (the $ of a crypt hash, on a kickstart
+ * command line where $ means nothing), `url` (%XX escapes), `spacedUrl` (the iPXE kernel line).
+ * `line` values only reach JSON or the converger's shell quoting: one line is all they owe.
+ * `free` values are file contents and commands: anything.
+ */
+export type ValueKind = 'word' | 'spaced' | 'crypt' | 'url' | 'spacedUrl' | 'line' | 'free';
+
+const NAMES: Record<string, string> = { '"': 'a double quote', "'": 'a single quote', '`': 'a backtick', '\\': 'a backslash' };
+
+/** Why `value` would break out of its line or quoting where a `kind` value lands, or undefined. */
+export function valueProblem(value: string, kind: ValueKind): string | undefined {
+  if (kind === 'free') return undefined;
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'holds a line break or control character: it would end its line and start a new one (a kickstart section, a command)';
+  if (kind === 'line') return undefined;
+  const spaces = kind === 'spaced' || kind === 'spacedUrl';
+  if (!spaces && /\s/.test(value)) return 'holds a space: it would split into two arguments';
+  const quote = /["'`\\]/.exec(value);
+  if (quote) return `holds ${NAMES[quote[0]]}: it would break out of its quoting`;
+  if (kind !== 'crypt' && value.includes('$')) return 'holds $: a shell or iPXE would expand it ($(…), ${…})';
+  if (kind === 'url' || kind === 'spacedUrl' ? /%(?![0-9A-Fa-f]{2})/.test(value) : value.includes('%'))
+    return 'holds %: it could open a kickstart section (%pre) or a systemd specifier';
+  if (value.includes('#')) return 'holds #: a kickstart line ends at it (a comment)';
+  return undefined;
+}
+
+/**
+ * Checks every string of `value` (and every key of its objects, as a word) with the kind
+ * `kindOf` gives its dotted path; problems name that path. Walking the whole value means a field
+ * added later is checked as a word until someone decides otherwise.
+ */
+export function lintValues(value: unknown, kindOf: (path: string) => ValueKind, prefix = ''): Problem[] {
+  const problems: Problem[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (typeof v === 'string') {
+      const why = valueProblem(v, kindOf(path));
+      if (why) problems.push({ path: path || '(value)', message: why });
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, path ? `${path}.${i}` : String(i)));
+    else if (v !== null && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        const at = path ? `${path}.${k}` : k;
+        const why = kindOf(at) === 'free' ? undefined : valueProblem(k, 'word');
+        if (why) problems.push({ path: at, message: `the name ${why}` });
+        walk(x, at);
+      }
+  };
+  walk(value, prefix);
+  return problems;
+}
+
+const VIEW_KINDS: Array<[RegExp, ValueKind]> = [
+  [/^(rootKeys|users\.\d+\.sshKeys)\.\d+$/, 'spaced'],
+  [/^(bootloaderAppend|storage\.raids\.\d+\.members)$/, 'spaced'],
+  [/^(rootPasswordHash|users\.\d+\.passwordHash)$/, 'crypt'],
+  [/^(install\.(url|appstream)|repos\.\d+\.baseurl|callbacks\.\w+)$/, 'url'],
+];
+
+/**
+ * The kickstart's view (kickstartView) before it is rendered: every value the template prints
+ * must stay on its line and inside its quotes. Problems name the view field (users.0.sshKeys.1,
+ * packages.3, callbacks.start…), which mirrors the profile field it came from.
+ */
+export function lintKickstartView(view: unknown): Problem[] {
+  return lintValues(view, (path) => VIEW_KINDS.find(([re]) => re.test(path))?.[1] ?? 'word').map((p) => ({ ...p, message: `kickstart value ${p.path} ${p.message}` }));
+}
+
+/** A command line whose quotes do not close: shlex would swallow what follows, or refuse the kickstart. */
+function unbalanced(line: string): boolean {
+  let quote: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '\\') i++;
+    else if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) return false;
+  }
+  return quote !== undefined;
+}
 
 export function lintKickstart(text: string, expect: { firmware: 'bios' | 'uefi' }): Problem[] {
   const { commands, problems } = parse(text);

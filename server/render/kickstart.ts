@@ -1,7 +1,7 @@
 import { BootUrls } from '../model/boot-urls.js';
 import { consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
-import { lintKickstart } from './kickstart-lint.js';
+import { lintKickstart, lintKickstartView } from './kickstart-lint.js';
 import { assertRenderable } from './lint.js';
 import { planNetwork } from './network-plan.js';
 import { RenderError } from '../model/errors.js';
@@ -57,7 +57,11 @@ export function renderKickstart(ctx: RenderContext, env: RenderEnv): string {
   if (ctx.profile.os !== 'rocky-9') throw new RenderError([{ path: 'os', message: `profile ${ctx.profile.name} installs ${ctx.profile.os}, not a kickstart OS` }]);
   return env.memoize('templates', renderKey('kickstart', ctx), ctx.token, (token) => {
     assertRenderable(ctx);
-    const text = env.render('templates', `kickstart/${ctx.profile.os}.ks`, kickstartView({ ...ctx, token }));
+    // every value the template prints must stay on its line and inside its quotes
+    const view = kickstartView({ ...ctx, token });
+    const unsafe = lintKickstartView(view);
+    if (unsafe.length) throw new RenderError(unsafe);
+    const text = env.render('templates', `kickstart/${ctx.profile.os}.ks`, view);
     const problems = lintKickstart(text, { firmware: ctx.profile.firmware });
     if (problems.length) throw new RenderError(problems);
     return text;

@@ -1,8 +1,9 @@
-import { nicMap, type Machine } from '../model/machine.js';
-import { ipv4ToInt, parseCidr } from '../model/primitives.js';
+import { CONSOLE, nicMap, type Machine } from '../model/machine.js';
+import { CRYPT_HASH, ipv4ToInt, parseCidr, SSH_PUBLIC_KEY } from '../model/primitives.js';
 import type { Profile } from '../model/profile.js';
 import type { RenderContext } from './context.js';
 import { RenderError, type Problem } from '../model/errors.js';
+import { lintValues, valueProblem, type ValueKind } from './kickstart-lint.js';
 import { profileRoles } from './network-plan.js';
 import { systemParts } from './storage-plan.js';
 
@@ -14,9 +15,33 @@ import { systemParts } from './storage-plan.js';
 /** What the partition table, md superblocks and LVM metadata take besides the partitions. */
 const OVERHEAD_MIB = 64;
 const RESERVED_MOUNTS: Record<string, string> = { '/boot': 'storage.bootSizeMiB', '/boot/efi': 'storage.efiSizeMiB' };
-/** Values pasted into kickstart and iPXE lines: one token, nothing a shell or parser would split. */
-const TOKEN = /^[^\s"'\\`$]+$/;
-const SSH_KEY = /^(ssh-|ecdsa-|sk-)[^\n\r"\\`$]+$/;
+
+/**
+ * Where each string of a profile or machine lands decides what it may hold (kickstart-lint.ts,
+ * ValueKind). Everything not listed is a `word`: printed bare on a kickstart, iPXE or systemd
+ * line. The schema holds each field to its own alphabet; this is the render-time guard that also
+ * covers rows stored before a schema change, and fields added later (a word until listed here).
+ */
+const PROFILE_KINDS: Array<[RegExp, ValueKind]> = [
+  // file contents and converge commands: uploaded, JSON-escaped or shell-quoted whole (server/converge/shell.ts)
+  [/^ignition\.(files|units)\.\d+\.contents$/, 'free'],
+  [/^converge\.\d+\.(content|template|run|unless)$/, 'free'],
+  [/^converge\.\d+\.(args|command)\.\d+$/, 'free'],
+  // only in Ignition's JSON, or in the converger's shell-quoted commands: one line each
+  [/^(ignition|converge)\./, 'line'],
+  [/^users\.\d+\.sshKeys\.\d+$/, 'spaced'],
+  [/^(rootPasswordHash|users\.\d+\.passwordHash)$/, 'crypt'],
+  [/^repos\.\d+\.baseurl$/, 'url'],
+];
+const MACHINE_KINDS: Array<[RegExp, ValueKind]> = [
+  // never rendered: the BMC secret is anything the BMC takes (the schema refuses control characters)
+  [/^bmc\.password$/, 'free'],
+  [/^bmc\./, 'line'],
+  // params reach converge templates; params.console also the kernel command line
+  [/^params\.console$/, 'word'],
+  [/^params\./, 'line'],
+];
+const kindIn = (table: Array<[RegExp, ValueKind]>) => (path: string) => table.find(([re]) => re.test(path))?.[1] ?? 'word';
 
 type Add = (path: string, message: string) => void;
 
@@ -149,19 +174,26 @@ function lintFcos(p: Profile, add: Add): void {
   });
 }
 
+/**
+ * Every string of the profile, walked generically: none may break out of its line or quoting
+ * where it lands. Then the fields whose kind lets through a character others may not hold it
+ * only in their own shape: an SSH key line, a crypt hash. Values are never echoed: a problem may
+ * end up in an iPXE script and an event.
+ */
 function lintTokens(p: Profile, add: Add): void {
-  const check = (values: string[], path: string, re = TOKEN) =>
-    values.forEach((v, i) => {
-      if (!re.test(v)) add(`${path}.${i}`, `"${v.slice(0, 40)}" must be one word without quotes, backslashes or $`);
-    });
-  check(p.kernelArgs, 'kernelArgs');
-  check(p.packages, 'packages');
-  check(p.ntp, 'ntp');
-  check(p.network.search, 'network.search');
-  p.users.forEach((u, i) => check(u.sshKeys, `users.${i}.sshKeys`, SSH_KEY));
-  p.users.forEach((u, i) => u.groups.length && check(u.groups, `users.${i}.groups`));
-  p.repos.forEach((r, i) => check([r.baseurl], `repos.${i}.baseurl`));
-  if (!TOKEN.test(p.timezone)) add('timezone', 'a time zone name like Europe/Berlin');
+  const flagged = new Set<string>();
+  for (const problem of lintValues(p, kindIn(PROFILE_KINDS))) {
+    flagged.add(problem.path);
+    add(problem.path, problem.message);
+  }
+  const shape = (value: string | undefined, path: string, re: RegExp, message: string) => {
+    if (value !== undefined && !flagged.has(path) && !re.test(value)) add(path, message);
+  };
+  shape(p.rootPasswordHash, 'rootPasswordHash', CRYPT_HASH, 'must be a crypt(3) hash ($6$salt$hash, $y$…), never a clear password');
+  p.users.forEach((u, i) => {
+    shape(u.passwordHash, `users.${i}.passwordHash`, CRYPT_HASH, 'must be a crypt(3) hash ($6$salt$hash, $y$…), never a clear password');
+    u.sshKeys.forEach((k, j) => shape(k, `users.${i}.sshKeys.${j}`, SSH_PUBLIC_KEY, 'must be one OpenSSH public key line'));
+  });
 }
 
 export function lintProfile(profile: Profile): Problem[] {
@@ -203,15 +235,31 @@ export function lintMachine(machine: Machine, profile: Profile): Problem[] {
         add('ipv4.gateway', 'the gateway is the machine itself');
     }
   } else if (machine.ipv4 && profile.os === 'rocky-9') add('ipv4', `profile ${profile.name} has no static device to carry this address`);
+  const flagged = new Set<string>();
+  for (const problem of lintValues(machine, kindIn(MACHINE_KINDS))) {
+    flagged.add(problem.path);
+    add(problem.path, problem.message);
+  }
   const console = machine.params.console;
-  if (console !== undefined && !TOKEN.test(String(console))) add('params.console', 'a console like ttyS0,115200n8');
+  if (console !== undefined && !flagged.has('params.console') && !CONSOLE.test(String(console))) add('params.console', 'a console like ttyS0,115200n8');
   return problems;
+}
+
+/**
+ * The base URL machines reach kickstand at (http.publicUrl, else the request's Host header): it
+ * is printed into every script, inside quotes and on the iPXE kernel line.
+ */
+export function baseUrlProblem(base: string): Problem | undefined {
+  const why = /^https?:\/\/[^/]/.test(base) ? valueProblem(base, 'url') : 'must be an http(s) URL';
+  return why ? { path: 'base', message: `the base URL (http.publicUrl, else the request's Host header) ${why}` } : undefined;
 }
 
 /** Lint first: a profile or machine that cannot install must never reach a renderer's output. */
 export function assertRenderable(ctx: RenderContext): void {
   const problems = [...lintProfile(ctx.profile), ...lintMachine(ctx.machine, ctx.profile)];
-  if (ctx.convergerPublicKey !== undefined && !SSH_KEY.test(ctx.convergerPublicKey.trim()))
+  if (ctx.convergerPublicKey !== undefined && !SSH_PUBLIC_KEY.test(ctx.convergerPublicKey.trim()))
     problems.push({ path: 'convergerPublicKey', message: 'must be one OpenSSH public key line' });
+  const base = baseUrlProblem(ctx.urls.base);
+  if (base) problems.push(base);
   if (problems.length) throw new RenderError(problems);
 }

@@ -33,6 +33,8 @@ const cases: Array<[string, string, 'bios' | 'uefi', (text: string) => string, R
   ['a static device without gateway', web, 'uefi', (k) => replaced(k, ' --gateway=10.0.10.1', ''), /has no --gateway/],
   ['UEFI without /boot/efi', util, 'uefi', (k) => k, /UEFI needs a \/boot\/efi/],
   ['BIOS without biosboot', web, 'bios', (k) => k, /needs a biosboot partition/],
+  ['a carriage return inside a line', web, 'uefi', (k) => replaced(k, 'rootpw --iscrypted ', 'rootpw --iscrypted x\r%pre '), /carriage return/],
+  ['a quote that does not close', web, 'uefi', (k) => replaced(k, /^(sshkey --username=ops "[^"]*)"$/m, '$1'), /quote is not closed/],
 ];
 
 for (const [name, base, firmware, edit, expected] of cases)
