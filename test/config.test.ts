@@ -28,3 +28,14 @@ t.test('bad config names the key and the variable', async (t) => {
   writeFileSync(join(dir, 'broken.yaml'), 'http: [\n');
   t.match((t.throws(() => loadConfig({ file: join(dir, 'broken.yaml'), env: {} })) as Error).message, /broken\.yaml/);
 });
+
+t.test('secrets.dirs: /etc/kickstand and DATA_DIR/secrets by default, KICKSTAND_SECRETS_DIRS colon-separated', async (t) => {
+  t.same(loadConfig({ env: {} }).secrets.dirs, ['/etc/kickstand', 'var/secrets']);
+  t.same(loadConfig({ env: { KICKSTAND_DATA_DIR: '/srv/ks' } }).secrets.dirs, ['/etc/kickstand', '/srv/ks/secrets'], 'follows the data directory');
+  t.same(loadConfig({ env: { KICKSTAND_SECRETS_DIRS: '/run/secrets:/etc/kickstand/bmc' } }).secrets.dirs, ['/run/secrets', '/etc/kickstand/bmc']);
+  const dir = mkdtempSync(join(tmpdir(), 'ks-cfg-'));
+  writeFileSync(join(dir, 'secrets.yaml'), 'secrets:\n  dirs: [/srv/vault]\n');
+  t.same(loadConfig({ file: join(dir, 'secrets.yaml'), env: {} }).secrets.dirs, ['/srv/vault']);
+  writeFileSync(join(dir, 'empty.yaml'), 'secrets:\n  dirs: []\n');
+  t.match((t.throws(() => loadConfig({ file: join(dir, 'empty.yaml'), env: {} })) as Error).message, /secrets\.dirs \(or KICKSTAND_SECRETS_DIRS\)/);
+});

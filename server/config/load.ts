@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { Config, type ConfigInput } from './schema.js';
 
 /** KICKSTAND_* variables and the config path each one sets; numbers are converted. */
-export const ENV_KEYS: Record<string, { path: string[]; number?: boolean }> = {
+export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?: boolean }> = {
   KICKSTAND_HTTP_PORT: { path: ['http', 'port'], number: true },
   KICKSTAND_HTTP_HOST: { path: ['http', 'host'] },
   KICKSTAND_PUBLIC_URL: { path: ['http', 'publicUrl'] },
@@ -19,6 +19,8 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean }> = {
   KICKSTAND_ASSETS_DIR: { path: ['assets', 'dir'] },
   KICKSTAND_LOG_LEVEL: { path: ['log', 'level'] },
   KICKSTAND_DATABASE_URL: { path: ['store', 'url'] },
+  /** colon-separated, like PATH */
+  KICKSTAND_SECRETS_DIRS: { path: ['secrets', 'dirs'], list: true },
 };
 
 export class ConfigError extends Error {}
@@ -43,15 +45,17 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
       throw new ConfigError(`config ${opts.file}: ${(e as Error).message}`);
     }
   }
-  for (const [name, { path, number }] of Object.entries(ENV_KEYS)) {
+  for (const [name, { path, number, list }] of Object.entries(ENV_KEYS)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
     if (number && !/^\d+$/.test(v)) throw new ConfigError(`${name}: must be a whole number, got "${v}"`);
-    setPath(raw, path, number ? Number(v) : v);
+    setPath(raw, path, number ? Number(v) : list ? v.split(':').filter(Boolean) : v);
   }
   const parsed = Config.safeParse(raw as ConfigInput);
   if (!parsed.success) {
-    const envFor = (p: PropertyKey[]) => Object.entries(ENV_KEYS).find(([, k]) => k.path.join('.') === p.join('.'))?.[0];
+    // a list variable also answers for its elements (secrets.dirs.1 ← KICKSTAND_SECRETS_DIRS)
+    const envFor = (p: PropertyKey[]) =>
+      Object.entries(ENV_KEYS).find(([, k]) => k.path.join('.') === p.join('.') || (k.list && k.path.join('.') === p.slice(0, -1).join('.')))?.[0];
     throw new ConfigError(
       'invalid configuration:\n  ' +
         parsed.error.issues

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { API_TOKEN } from '../api-token.js';
 import { CidrV4, IPv4, Sha256 } from '../model/primitives.js';
@@ -28,7 +29,7 @@ export const Deadlines = z.object({
   converging: Seconds.default(3600),
 });
 
-export const Config = z.object({
+const ConfigFields = z.object({
   dataDir: z.string().default('./var'),
   inventory: z.string().default('machines'),
   templatesDir: z.string().default('templates'),
@@ -123,6 +124,23 @@ export const Config = z.object({
     .object({ concurrency: z.number().int().positive().default(20), stepTimeoutSeconds: Seconds.default(900), user: z.string().default('root') })
     .default({ concurrency: 20, stepTimeoutSeconds: 900, user: 'root' }),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  secrets: z
+    .object({
+      dirs: z
+        .array(z.string().min(1).regex(/^[^\x00-\x1f\x7f]+$/, 'a directory path'))
+        .min(1)
+        .optional()
+        .describe('the only directories bmc.passwordFile and bmc.tls.ca may point into (symlinks resolved); default /etc/kickstand and DATA_DIR/secrets'),
+    })
+    .default({}),
 });
+
+/** The secrets directories when none are configured: /etc/kickstand and DATA_DIR/secrets. */
+export function defaultSecretDirs(dataDir: string): string[] {
+  return ['/etc/kickstand', join(dataDir, 'secrets')];
+}
+
+/** The parsed configuration; secrets.dirs is resolved against dataDir here, so every reader sees the same list. */
+export const Config = ConfigFields.transform((c) => ({ ...c, secrets: { dirs: c.secrets.dirs ?? defaultSecretDirs(c.dataDir) } }));
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;

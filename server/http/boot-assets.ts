@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { underRoot } from './send-file.js';
+import { resolveConfined } from '../tftp/confine.js';
+import { safeRelativePath } from '../tftp/path.js';
 
 export class AssetError extends Error {}
 
@@ -14,16 +15,30 @@ async function sha256(file: string): Promise<string> {
 /**
  * Checks every configured boot asset against its sha256 at start-up: a machine must never
  * boot a truncated or swapped kernel. All problems are reported at once, each naming the file.
+ * The path rules are /boot/assets' own (safeRelativePath, then symlinks must stay inside
+ * assets.dir), so an asset that passes here is one the route will serve.
  */
 export async function verifyAssets(assets: Config['assets']): Promise<void> {
   const problems: string[] = [];
   for (const [name, a] of Object.entries(assets.files)) {
-    const file = underRoot(assets.dir, a.path);
-    if (!file) {
-      problems.push(`assets.files.${name}: path ${a.path} leaves ${assets.dir}`);
+    const safe = safeRelativePath(a.path);
+    if (!safe.ok) {
+      problems.push(`assets.files.${name}: path ${a.path} leaves ${assets.dir} (${safe.reason})`);
       continue;
     }
-    const got = await sha256(file).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? 'missing' : `unreadable (${e.code})`));
+    const resolved = await resolveConfined(assets.dir, safe.path);
+    if (!resolved.ok && resolved.why === 'outside') {
+      problems.push(`assets.files.${name}: path ${a.path} resolves outside ${assets.dir} (a symlink out of the assets directory is not served)`);
+      continue;
+    }
+    const file = resolved.ok ? resolved.real : `${assets.dir}/${safe.path}`;
+    if (!resolved.ok && resolved.why === 'missing') {
+      problems.push(`assets.files.${name}: ${file} is missing`);
+      continue;
+    }
+    const got = resolved.ok
+      ? await sha256(file).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? 'missing' : `unreadable (${e.code})`))
+      : `unreadable (${resolved.code ?? resolved.why})`;
     if (got === 'missing' || got.startsWith('unreadable')) problems.push(`assets.files.${name}: ${file} is ${got}`);
     else if (got !== a.sha256) problems.push(`assets.files.${name}: ${file} has sha256 ${got}, config says ${a.sha256}`);
   }

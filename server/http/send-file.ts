@@ -1,14 +1,12 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { resolve, sep } from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** Resolves rel under root; undefined when it would escape (.., absolute, NUL). */
-export function underRoot(root: string, rel: string): string | undefined {
-  if (rel.includes('\0')) return undefined;
-  const base = resolve(root);
-  const full = resolve(base, rel.replace(/^\/+/, ''));
-  return full === base || full.startsWith(base + sep) ? full : undefined;
+/** A regular file already opened by its confined real path (server/tftp/confine.ts openConfined). */
+export interface OpenFile {
+  handle: FileHandle;
+  size: number;
+  mtime: Date;
 }
 
 const CHUNK = 512 * 1024;
@@ -58,17 +56,14 @@ async function pump(fh: FileHandle, res: ServerResponse, start: number, end: num
 /**
  * Sends a file with single-range support (bytes=a-b, a-, -n): installers and iPXE resume
  * large initrds and rootfs images with Range. Resolves when the response is done, with the bytes
- * sent (or meant to be, should the client go away), or undefined when the file is missing (the
- * caller answers 404).
+ * sent (or meant to be, should the client go away). The file is the caller's to find and open
+ * (so nothing can be swapped in between the check and the open); it is closed here.
  */
-export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: string): Promise<number | undefined> {
-  const fh = await open(file, 'r').catch(() => undefined);
-  if (!fh) return undefined;
+export async function sendFile(req: FastifyRequest, reply: FastifyReply, file: OpenFile): Promise<number> {
+  const fh = file.handle;
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) return undefined;
-    const size = st.size;
-    const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', 'last-modified': st.mtime.toUTCString(), 'content-type': 'application/octet-stream' };
+    const size = file.size;
+    const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', 'last-modified': file.mtime.toUTCString(), 'content-type': 'application/octet-stream' };
     let start = 0;
     let end = size - 1;
     let status = 200;

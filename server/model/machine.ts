@@ -1,23 +1,56 @@
 import { z } from 'zod';
-import { CidrV4, Hostname, Ident, IPv4, Mac } from './primitives.js';
+import { AbsolutePath, CidrV4, Hostname, Ident, IPv4, Mac } from './primitives.js';
 
 export const BmcDriver = z.enum(['redfish', 'ipmi', 'ssh', 'manual']);
+
+/**
+ * Files kickstand reads for a BMC (passwordFile, tls.ca) must lie in a secrets directory
+ * (config `secrets.dirs`). The schema cannot know the config, so it refuses what is wrong
+ * anywhere (relative paths, "..", odd characters); server/power/credentials.ts checks the real
+ * path (symlinks resolved) against the directories at each use.
+ */
+const SecretFile = AbsolutePath.describe('absolute path of a file inside a secrets directory (config secrets.dirs), read at use');
+
+/** ipmi: host, host:port, IPv6 or [IPv6]:port. */
+const IPMI_ADDRESS = /^(\[[0-9A-Fa-f:.]+\](:\d{1,5})?|[A-Za-z0-9.-]+(:\d{1,5})?|[0-9A-Fa-f:.]+)$/;
+/** ssh: a host name or address the converger connects to. */
+const SSH_ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+)$/;
 
 export const Bmc = z
   .object({
     driver: BmcDriver,
-    address: z.string().min(1).optional().describe('redfish: https URL; ipmi: host or host:port; ssh: defaults to the machine address'),
-    username: z.string().optional(),
-    password: z.string().optional().describe('write-only: never returned by the API nor logged'),
-    passwordFile: z.string().optional().describe('path to a file holding the password, read at use'),
+    address: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .describe('redfish: https URL (http:// only with plainHttp); ipmi: host or host:port; ssh: defaults to the machine address'),
+    plainHttp: z
+      .boolean()
+      .optional()
+      .describe('redfish: allow an http:// address, which sends the BMC credentials unencrypted (default false)'),
+    username: z
+      .string()
+      .regex(/^[^\x00-\x1f\x7f:]{1,64}$/, 'a user name of at most 64 characters, without ":" or control characters')
+      .optional(),
+    password: z
+      .string()
+      .regex(/^[^\x00-\x1f\x7f]*$/, 'must not hold line breaks or control characters')
+      .optional()
+      .describe('write-only: never returned by the API nor logged'),
+    passwordFile: SecretFile.optional(),
     tls: z
       .object({
         verify: z.boolean().default(true),
-        ca: z.string().optional().describe('PEM file of the CA that signed the BMC certificate'),
+        ca: SecretFile.optional().describe('PEM file of the CA that signed the BMC certificate, inside a secrets directory'),
         fingerprint: z.string().regex(/^([0-9A-Fa-f]{2}:?){32}$/).optional().describe('sha256 of the BMC certificate'),
       })
       .default({ verify: true }),
-    systemId: z.string().optional().describe('redfish: member of /redfish/v1/Systems; found when only one'),
+    systemId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:@/-]{1,256}$/, 'a Redfish system id or its @odata.id path')
+      .optional()
+      .describe('redfish: member of /redfish/v1/Systems; found when only one'),
     auth: z.enum(['session', 'basic']).optional().describe('redfish: session (default; the password crosses the wire once) or HTTP Basic'),
     timeoutSeconds: z.number().int().min(1).max(600).default(20),
   })
@@ -26,9 +59,32 @@ export const Bmc = z
       ctx.addIssue({ code: 'custom', path: ['address'], message: `driver ${b.driver} needs an address` });
     if (b.password !== undefined && b.passwordFile !== undefined)
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile, not both' });
-    if (b.driver === 'redfish' && b.address && !/^https?:\/\//.test(b.address))
-      ctx.addIssue({ code: 'custom', path: ['address'], message: 'redfish address must be an http(s) URL' });
+    if (b.address === undefined) return;
+    const problem = bmcAddressProblem(b);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['address'], message: problem });
   });
+
+/** What is wrong with a BMC address for its driver, or undefined; the power drivers ask again at use. */
+export function bmcAddressProblem(b: { driver: BmcDriver; address?: string; plainHttp?: boolean }): string | undefined {
+  const address = b.address ?? '';
+  switch (b.driver) {
+    case 'redfish': {
+      if (!/^https?:\/\/[A-Za-z0-9\-._~:/[\]%]+$/.test(address) || !URL.canParse(address)) return 'redfish address must be an http(s) URL, e.g. https://10.0.0.21';
+      const url = new URL(address);
+      if (url.username || url.password) return 'redfish address must not carry credentials: give bmc.username and bmc.password or bmc.passwordFile';
+      if (url.protocol === 'http:' && !b.plainHttp)
+        return 'http:// sends the BMC credentials unencrypted: use https://, or set bmc.plainHttp: true to allow it';
+      return undefined;
+    }
+    case 'ipmi':
+      return IPMI_ADDRESS.test(address) ? undefined : 'ipmi address must be host, host:port or [IPv6]:port';
+    case 'ssh':
+      return SSH_ADDRESS.test(address) ? undefined : 'ssh address must be a host name or IP address';
+    case 'manual':
+      return /^[^\x00-\x20\x7f"'`$\\]+$/.test(address) ? undefined : 'address must be one word without quotes, backslash, backtick or $';
+  }
+}
+export type BmcDriver = z.infer<typeof BmcDriver>;
 export type Bmc = z.infer<typeof Bmc>;
 
 /** Parameter names, as converge templates read them ({{params.rack}}). */

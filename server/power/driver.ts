@@ -1,6 +1,7 @@
 import type { Firmware } from '../model/boot.js';
 import type { Machine } from '../model/machine.js';
 import type { EventSink } from '../model/events.js';
+import { DEFAULT_SECRET_DIRS } from './credentials.js';
 import { PowerError } from './errors.js';
 import { ipmiDriver } from './ipmi.js';
 import { manualDriver } from './manual.js';
@@ -33,14 +34,19 @@ export interface PowerDeps {
   redfishAuth?: RedfishAuth;
   /** ipmitool binary; tests point it elsewhere. */
   ipmitool?: string;
+  /**
+   * The only directories bmc.passwordFile and bmc.tls.ca may point into (config secrets.dirs),
+   * checked on the real path at each use; default DEFAULT_SECRET_DIRS (credentials.ts).
+   */
+  secretDirs?: readonly string[];
 }
 
 export function createPowerDriver(machine: Machine, deps: PowerDeps): PowerDriver {
   switch (machine.bmc.driver) {
     case 'redfish':
-      return redfishDriver(machine, deps.sink, deps.redfishAuth ?? 'session');
+      return redfishDriver(machine, deps.sink, deps.redfishAuth ?? 'session', deps.secretDirs ?? DEFAULT_SECRET_DIRS);
     case 'ipmi':
-      return ipmiDriver(machine, deps.sink, deps.ipmitool ?? 'ipmitool');
+      return ipmiDriver(machine, deps.sink, deps.ipmitool ?? 'ipmitool', deps.secretDirs ?? DEFAULT_SECRET_DIRS);
     case 'ssh':
       if (!deps.runSsh) throw new PowerError('config', `${machine.name}: power driver ssh needs the converger's SSH runner`);
       return sshDriver(machine, deps.sink, deps.runSsh);

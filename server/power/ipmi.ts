@@ -75,14 +75,14 @@ function runIpmitool(bin: string, args: string[], password: string, signal: Abor
   });
 }
 
-export function ipmiDriver(machine: Machine, sink: EventSink, bin: string): PowerDriver {
+export function ipmiDriver(machine: Machine, sink: EventSink, bin: string, secretDirs: readonly string[]): PowerDriver {
   const bmc = machine.bmc;
   if (!bmc.address) throw new PowerError('config', `${machine.name}: power driver ipmi needs bmc.address`);
   const target = ipmiTarget(bmc.address);
 
   const run = <T>(what: string, work: (ipmi: (command: string[]) => Promise<string>) => Promise<T>) =>
     powerCall(
-      { context: `${machine.name}: IPMI ${what} at ${target.host}:${target.port}`, seconds: bmc.timeoutSeconds, secret: () => bmcPassword(bmc, machine.name) },
+      { context: `${machine.name}: IPMI ${what} at ${target.host}:${target.port}`, seconds: bmc.timeoutSeconds, secret: () => bmcPassword(bmc, machine.name, secretDirs) },
       (signal, password) => {
         const user = bmcUsername(bmc, machine.name);
         return work(async (command) => {

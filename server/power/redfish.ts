@@ -3,11 +3,11 @@
  * acts, and logs out. One-time PXE is a PATCH of the system's Boot override; the reset type is
  * chosen from the system's power state and the reset types it allows.
  */
-import { readFile } from 'node:fs/promises';
 import type { Machine } from '../model/machine.js';
 import type { EventSink } from '../model/events.js';
 import { powerCall } from './call.js';
-import { bmcPassword, bmcUsername } from './credentials.js';
+import { bmcPassword, bmcUsername, readSecretFile } from './credentials.js';
+import { bmcAddressProblem } from '../model/machine.js';
 import type { Firmware } from '../model/boot.js';
 import type { PowerDriver } from './driver.js';
 import { PowerError } from './errors.js';
@@ -92,25 +92,25 @@ function statusError(reply: Reply, req: Request, user: string): PowerError {
   return new PowerError('unexpected', `${req.method} ${req.path} answered HTTP ${reply.status}${said ? `: ${said}` : ''}`, reply.status);
 }
 
-async function tlsPolicy(tls: Machine['bmc']['tls'], machineName: string): Promise<TlsPolicy> {
+/** The CA file is held to the secrets directories like the password file: its contents decide whom the password goes to. */
+async function tlsPolicy(tls: Machine['bmc']['tls'], machineName: string, secretDirs: readonly string[]): Promise<TlsPolicy> {
   if (!tls.ca) return { verify: tls.verify, fingerprint: tls.fingerprint };
-  try {
-    return { verify: tls.verify, fingerprint: tls.fingerprint, ca: await readFile(tls.ca, 'utf8') };
-  } catch (err) {
-    throw new PowerError('config', `${machineName}: cannot read bmc.tls.ca ${tls.ca} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  return { verify: tls.verify, fingerprint: tls.fingerprint, ca: await readSecretFile(tls.ca, 'bmc.tls.ca', secretDirs, machineName) };
 }
 
-export function redfishDriver(machine: Machine, sink: EventSink, auth: RedfishAuth): PowerDriver {
+export function redfishDriver(machine: Machine, sink: EventSink, auth: RedfishAuth, secretDirs: readonly string[]): PowerDriver {
   const bmc = machine.bmc;
   if (!bmc.address) throw new PowerError('config', `${machine.name}: power driver redfish needs bmc.address`);
+  // Asked again here for machines stored before the schema refused it: no credentials over plain http unless allowed.
+  const addressProblem = bmcAddressProblem(bmc);
+  if (addressProblem) throw new PowerError('config', `${machine.name}: bmc.address: ${addressProblem}`);
   const base = new URL(bmc.address);
 
   const run = <T>(what: string, work: (conv: Conversation) => Promise<T>) =>
     powerCall(
-      { context: `${machine.name}: Redfish ${what} at ${base.origin}`, seconds: bmc.timeoutSeconds, secret: () => bmcPassword(bmc, machine.name) },
+      { context: `${machine.name}: Redfish ${what} at ${base.origin}`, seconds: bmc.timeoutSeconds, secret: () => bmcPassword(bmc, machine.name, secretDirs) },
       async (signal, password) => {
-        const conv = new Conversation(base, await tlsPolicy(bmc.tls, machine.name), bmcUsername(bmc, machine.name), signal);
+        const conv = new Conversation(base, await tlsPolicy(bmc.tls, machine.name, secretDirs), bmcUsername(bmc, machine.name), signal);
         await conv.open(password, auth);
         try {
           return await work(conv);

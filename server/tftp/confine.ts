@@ -24,7 +24,8 @@ function within(dir: string, file: string): boolean {
 
 function refusal(err: unknown): { ok: false; why: ConfinedRefusal; code?: string } {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return { ok: false, why: 'missing', code };
+  // A name too long for the filesystem, or one Node refuses to pass to it, names no file either.
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code?.startsWith('ERR_INVALID_ARG')) return { ok: false, why: 'missing', code };
   if (code === 'EACCES' || code === 'EPERM' || code === 'ELOOP') return { ok: false, why: 'denied', code };
   return { ok: false, why: 'error', code };
 }

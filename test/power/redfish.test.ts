@@ -20,7 +20,9 @@ async function fake(t: Test, opts: FakeBmcOptions = {}): Promise<FakeBmc> {
 }
 
 type Tls = { verify?: boolean; ca?: string; fingerprint?: string };
-function driverFor(bmc: FakeBmc, opts: { tls?: Tls; auth?: RedfishAuth; password?: string; passwordFile?: string; timeoutSeconds?: number; systemId?: string } = {}) {
+type DriverOpts = { tls?: Tls; auth?: RedfishAuth; password?: string; passwordFile?: string; timeoutSeconds?: number; systemId?: string; plainHttp?: boolean };
+/** The test's temp directory is its secrets directory: the fake's certificates and password files live there. */
+function driverFor(bmc: FakeBmc, opts: DriverOpts = {}) {
   const sink = recordingSink();
   const creds = opts.passwordFile ? { passwordFile: opts.passwordFile } : { password: opts.password ?? PASSWORD };
   const machine = machineWith({
@@ -31,8 +33,9 @@ function driverFor(bmc: FakeBmc, opts: { tls?: Tls; auth?: RedfishAuth; password
     tls: { verify: true, ...(opts.tls ?? { fingerprint: bmc.fingerprint }) },
     timeoutSeconds: opts.timeoutSeconds ?? 5,
     systemId: opts.systemId,
+    plainHttp: opts.plainHttp,
   });
-  return { driver: createPowerDriver(machine, { sink, redfishAuth: opts.auth ?? 'session' }), sink };
+  return { driver: createPowerDriver(machine, { sink, redfishAuth: opts.auth ?? 'session', secretDirs: [dir] }), sink };
 }
 
 t.test('session auth, pinned certificate: PXE once in UEFI, then On from off, then ForceRestart', async (t) => {
@@ -166,10 +169,10 @@ t.test('systemId selects the system; an unknown one is a config error', async (t
   t.match(err.message, /bmc\.systemId "2" is not among the BMC's systems \(\/redfish\/v1\/Systems\/System\.Embedded\.1\)/);
 });
 
-t.test('a plain http:// address works (no TLS policy involved)', async (t) => {
+t.test('a plain http:// address works with bmc.plainHttp (no TLS policy involved)', async (t) => {
   const bmc = await fake(t, { tls: false, backend: memoryBackend('On') });
   t.match(bmc.url, /^http:\/\//);
-  const { driver } = driverFor(bmc, { tls: {} });
+  const { driver } = driverFor(bmc, { tls: {}, plainHttp: true });
   await driver.cycle();
   t.same(bmc.log.at(-2), { kind: 'reset', resetType: 'ForceRestart', before: 'On' });
 });
