@@ -215,8 +215,13 @@ export async function openSqliteStore(file: string): Promise<Store> {
     profiles: rowCache((name) => body<Profile>(q.profileGet.get(name))),
     status: rowCache((machine) => body<MachineStatus>(q.statusGet.get(machine))),
     tokens: rowCache((token) => toToken(q.tokenGet.get(token))),
+    /** by machine: the token written last (each kickstart fetch and install script reads it) */
+    currentTokens: rowCache((machine) => toToken(q.tokenCurrent.get(machine))),
   };
-  const forgetTokensOf = (machine: string) => cached.tokens.forgetWhere((t) => t.machine === machine);
+  const forgetTokensOf = (machine: string) => {
+    cached.tokens.forgetWhere((t) => t.machine === machine);
+    cached.currentTokens.forget(machine);
+  };
 
   // putMachine and putStatus read before they write: run as BEGIN IMMEDIATE (a savepoint inside an
   // open transaction), so the write lock is taken first and a lock held by another process is
@@ -327,10 +332,11 @@ export async function openSqliteStore(file: string): Promise<Store> {
       put: (t: InstallToken) =>
         write(() => {
           cached.tokens.forget(t.token);
+          cached.currentTokens.forget(t.machine);
           q.tokenPut.run(t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null);
         }),
       get: async (token) => cached.tokens.get(token),
-      current: async (machine) => toToken(q.tokenCurrent.get(machine)),
+      current: async (machine) => cached.currentTokens.get(machine),
       revokeForMachine: (m, at) =>
         write(() => {
           forgetTokensOf(m);
