@@ -87,7 +87,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     config,
     logger,
     clock: opts.clock,
-    power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, ...opts.power }),
+    power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, secretDirs: config.secrets.dirs, ...opts.power }),
     converge: converger(config, keys.privateKey, events),
   });
   const installs = new Installs(lifecycle, reads, events, config.dhcp.mode !== 'off', opts.clock);
