@@ -25,6 +25,7 @@ export function consoleArgs(machine: Machine): string[] {
 }
 
 const keyCache = new WeakMap<Machine, WeakMap<Profile, Map<string, string>>>();
+const KEYS_PER_PAIR = 8;
 
 /**
  * Every input of a per-install render except the token: the memo key of RenderEnv.memoize.
@@ -41,6 +42,8 @@ export function renderKey(kind: string, ctx: RenderContext): string {
   let key = keys.get(scalars);
   if (key === undefined) {
     key = `${scalars}\0${JSON.stringify([machine, profile])}`;
+    // Bounded: without http.publicUrl the base comes from each request's Host header.
+    if (keys.size >= KEYS_PER_PAIR) keys.delete(keys.keys().next().value!);
     keys.set(scalars, key);
   }
   return key;
