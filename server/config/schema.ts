@@ -78,8 +78,35 @@ const ConfigFields = z.object({
         .default({})
         .describe('iPXE binaries (under tftp.root) per client architecture'),
       subnets: z.array(Subnet).default([]),
+      relays: z
+        .array(IPv4)
+        .default([])
+        .describe('relay agents (giaddr) whose relayed requests are answered; a request relayed through any other is dropped'),
+      maxLeasesPerClient: z
+        .number()
+        .int()
+        .positive()
+        .default(4)
+        .describe('unknownMachines local: addresses one unknown client (relay circuit, else client id, else MAC) may hold at once'),
+      unknownLeaseShare: z
+        .number()
+        .gt(0)
+        .max(1)
+        .default(0.5)
+        .describe("unknownMachines local: share of each subnet's dynamic range that unknown MACs may hold at once; the rest stays for the inventory"),
     })
-    .default({ mode: 'off', port: 67, proxyPort: 4011, clientPort: 68, unknownMachines: 'ignore', subnets: [], bootFiles: {} }),
+    .default({
+      mode: 'off',
+      port: 67,
+      proxyPort: 4011,
+      clientPort: 68,
+      unknownMachines: 'ignore',
+      subnets: [],
+      bootFiles: {},
+      relays: [],
+      maxLeasesPerClient: 4,
+      unknownLeaseShare: 0.5,
+    }),
   store: z
     .object({
       url: z
