@@ -10,7 +10,7 @@ import { NetasciiBody, netasciiExtra } from './netascii.js';
 import { negotiate } from './options.js';
 import { encodeError, ErrorCode } from './packet.js';
 import { decideRequest } from './request.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../model/rate-limit.js';
 import { RootFiles } from './root-files.js';
 import { Transfer, type TransferResult } from './transfer.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { openConfined } from '../../tftp/confine.js';
 import { safeRelativePath } from '../../tftp/path.js';
-import { RateLimiter } from '../../tftp/rate-limit.js';
+import { RateLimiter } from '../../model/rate-limit.js';
 import type { AppDeps } from '../deps.js';
 import { sendFile } from '../send-file.js';
 

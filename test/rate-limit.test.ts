@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RateLimiter } from '../../server/tftp/rate-limit.js';
+import { RateLimiter } from '../server/model/rate-limit.js';
 
 t.test('burst per window per key, table bounded', async (t) => {
   const r = new RateLimiter(2, 1000, 3);
