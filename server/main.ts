@@ -94,6 +94,14 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const views = new Views(reads, events);
 
   new Gauge({
+    name: 'kickstand_events_dropped_total',
+    help: 'Events reported by the boot path and not stored: over the per-source rate limit',
+    registers: [metrics],
+    collect() {
+      this.set(events.dropped);
+    },
+  });
+  new Gauge({
     name: 'kickstand_machines',
     help: 'Machines by lifecycle state',
     labelNames: ['state'],

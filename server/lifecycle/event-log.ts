@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../model/clock.js';
+import { RateLimiter } from '../model/rate-limit.js';
 import type { Reads } from '../reads/reads.js';
 import type { Store } from '../store/store.js';
 import type { BootEvent, EventSink, StoredEvent } from '../model/events.js';
@@ -15,6 +16,12 @@ export class EventLog implements EventSink {
   private queue: { event: BootEvent; at: number }[] = [];
   private flushing: Promise<void> | undefined;
   private readonly listeners = new Set<Listener>();
+  /**
+   * What unauthenticated traffic can make kickstand write: per source address (or MAC), a burst
+   * a real boot never reaches in 10 s. Past it, reports are dropped and counted, not stored.
+   */
+  private readonly perSource = new RateLimiter(200, 10_000, 65_536);
+  private rateDropped = 0;
 
   constructor(
     private readonly store: Store,
@@ -24,6 +31,11 @@ export class EventLog implements EventSink {
   ) {}
 
   report(event: BootEvent): void {
+    const source = event.ip ?? event.mac;
+    if (source !== undefined && !this.perSource.allow(source, this.clock.now())) {
+      this.rateDropped++;
+      return;
+    }
     this.queue.push({ event, at: this.clock.now() });
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
@@ -34,6 +46,11 @@ export class EventLog implements EventSink {
     const stored = await this.store.events.append(event, this.clock.now());
     this.publish([stored]);
     return stored;
+  }
+
+  /** Reports dropped by the per-source rate limit since start. */
+  get dropped(): number {
+    return this.rateDropped;
   }
 
   /** Resolves when everything reported so far is stored. */
