@@ -27,7 +27,7 @@ dhcp-authoritative
 no-ping
 pid-file=$W/dnsmasq.pid
 CONF
-SPEC='{"quiet":true,"sqlite":"'$W'/kickstand.db","publicUrl":"http://10.201.0.1:8080","dhcp":{"mode":"authoritative","interface":"vs","unknownMachines":"local","subnets":[{"cidr":"10.201.0.0/16","range":["10.201.1.1","10.201.250.254"],"leaseSeconds":43200}]}}'
+SPEC='{"quiet":true,"sqlite":"'$W'/kickstand.db","publicUrl":"http://10.201.0.1:8080","dhcp":{"mode":"authoritative","interface":"vs","unknownMachines":"local","relays":["10.201.0.2"],"unknownLeaseShare":1,"subnets":[{"cidr":"10.201.0.0/16","range":["10.201.1.1","10.201.250.254"],"leaseSeconds":43200}]}}'
 
 start() {
   case $1 in

@@ -1,6 +1,7 @@
 import type { BootEvent } from '../model/events.js';
 import type { BootView, MachineDirectory } from '../model/boot.js';
-import { answerAuthoritative } from './authoritative.js';
+import { RateLimiter } from '../model/rate-limit.js';
+import { answerAuthoritative, type UnknownLimits } from './authoritative.js';
 import { classify, type BootFiles, type BootTarget } from './classify.js';
 import { readClientInfo } from './client-info.js';
 import { BOOTREQUEST, parseDhcp, type DhcpPacket } from './codec.js';
@@ -27,6 +28,13 @@ export interface HandlerOptions {
   /** Authoritative mode only. */
   pools: Pool[];
   leases?: LeaseTable;
+  /** Authoritative mode, unknownMachines local: caps on the addresses unknown MACs may hold. */
+  limits?: UnknownLimits;
+  /**
+   * Relay agents whose giaddr is believed (dhcp.relays). A request with any other giaddr is
+   * dropped: giaddr picks the subnet a lease comes from and where the answer goes.
+   */
+  relays?: readonly string[];
   now?: () => number;
 }
 
@@ -52,6 +60,15 @@ function describe(boot: BootTarget | undefined): string {
 export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: number, from: Destination) => Promise<Exchange> {
   const now = opts.now ?? Date.now;
   if (opts.mode === 'authoritative' && !opts.leases) throw new Error('authoritative DHCP needs a lease table');
+  const relays = new Set(opts.relays ?? []);
+  /**
+   * Warnings for refused requests: a few per MAC (or relay), and a bounded number per kind of
+   * refusal, so a flood stays a counter and one kind (a pool flood) does not hide another (a
+   * forged RELEASE).
+   */
+  const perKey = new RateLimiter(5, 10_000);
+  const perKind = new RateLimiter(50, 10_000);
+  const warnable = (key: string, kind: string) => perKey.allow(key, now()) && perKind.allow(kind, now());
 
   return async (buf, localPort, from) => {
     const parsed = parseDhcp(buf);
@@ -64,6 +81,12 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
     const mac = info.mac;
     if (!mac) return { replies: [], dropped: 'not-ethernet', request: info.type };
     const macInfo = { ...info, mac };
+    if (req.giaddr !== ZERO && !relays.has(req.giaddr)) {
+      const event: BootEvent | undefined = warnable(`relay ${req.giaddr}`, 'relay-not-allowed')
+        ? { kind: 'dhcp', mac, level: 'warn', message: `${info.type} relayed through ${req.giaddr}, which is not in dhcp.relays: dropped`, data: { request: info.type, relay: req.giaddr, from: from.address, outcome: 'relay-not-allowed' } }
+        : undefined;
+      return { replies: [], dropped: 'relay-not-allowed', request: info.type, event };
+    }
 
     const viaProxyPort = localPort === opts.ports.proxy && opts.ports.proxy !== opts.ports.server;
     const seenIp = viaProxyPort && from.address !== ZERO ? from.address : req.ciaddr !== ZERO ? req.ciaddr : info.type === 'REQUEST' ? info.requestedIp : undefined;
@@ -75,7 +98,8 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
     } catch {
       return { replies: [], dropped: 'directory-error', request: info.type };
     }
-    if (!view && opts.unknownMachines === 'ignore') return { replies: [], dropped: 'unknown-mac', request: info.type, learned: learnedFromRequest };
+    if (!view && opts.unknownMachines === 'ignore')
+      return { replies: [], dropped: 'unknown-mac', request: info.type, learned: opts.mode === 'proxy' ? learnedFromRequest : undefined };
 
     const c = classify(info, mac, { publicUrl: opts.publicUrl, bootFiles: opts.bootFiles });
     const boot = c.boot;
@@ -88,17 +112,45 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
     let reply: DhcpPacket | undefined;
     let ip: string | undefined;
     let outcome: string;
+    let refused: string | undefined;
     if (opts.mode === 'proxy') {
       if (!boot) return { replies: [], dropped: c.reason, request: info.type, learned: learnedFromRequest, event: unsupported };
       reply = answerProxy(req, info, boot, { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, viaProxyPort });
       outcome = reply ? (viaProxyPort ? 'proxy-ack' : 'proxy-offer') : 'for-site-server';
     } else {
-      const r = answerAuthoritative(req, macInfo, view, boot, { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, pools: opts.pools, leases: opts.leases! }, now());
-      ({ reply, ip, outcome } = r);
+      const r = answerAuthoritative(
+        req,
+        macInfo,
+        view,
+        boot,
+        { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, pools: opts.pools, leases: opts.leases!, limits: opts.unknownMachines === 'local' ? opts.limits : undefined },
+        now(),
+        from,
+      );
+      ({ reply, ip, outcome, refused } = r);
     }
 
     const replyType = reply ? messageTypeName(reply.options.get(Opt.MESSAGE_TYPE)?.[0]) : undefined;
-    const learned = replyType === 'ACK' && ip && ip !== ZERO ? { ip, mac } : learnedFromRequest;
+    // Authoritative: an address is this MAC's only when we acknowledged its lease (install tokens
+    // are handed to that address); what a request claims (ciaddr, option 50, an INFORM) is
+    // anyone's to forge.
+    // Proxy: the site server's ACK is not ours to see, the request is all there is.
+    const acked = replyType === 'ACK' && ip && ip !== ZERO ? { ip, mac } : undefined;
+    const learned = opts.mode === 'authoritative' ? (outcome === 'ack' ? acked : undefined) : (acked ?? learnedFromRequest);
+    if (refused) {
+      const event: BootEvent | undefined = warnable(`mac ${mac}`, outcome)
+        ? {
+            ...base,
+            ...(ip ? { ip } : {}),
+            level: 'warn',
+            message: `${info.type} refused: ${refused}`,
+            data: { mode: opts.mode, request: info.type, reply: replyType, outcome, from: from.address, relay: req.giaddr !== ZERO ? req.giaddr : undefined, port: localPort },
+          }
+        : undefined;
+      if (!reply) return { replies: [], dropped: outcome, request: info.type, event };
+      echoRelayAgent(reply, req);
+      return { replies: [{ packet: reply, to: destination(req, reply, from, viaProxyPort, { server: opts.ports.server, client: opts.ports.client }) }], request: info.type, event };
+    }
     const eventworthy = view !== undefined || boot !== undefined || outcome === 'declined';
     const event: BootEvent | undefined = !eventworthy
       ? undefined

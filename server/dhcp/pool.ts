@@ -10,7 +10,8 @@ export class Pool {
   private readonly network: number;
   private readonly broadcast: number;
   private readonly start: number;
-  private readonly size: number;
+  /** Addresses in the dynamic range. */
+  readonly size: number;
   private cursor = 0;
 
   constructor(readonly config: SubnetConfig) {

@@ -77,6 +77,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (mode === 'authoritative' && pools.length === 0)
     throw new Error('authoritative DHCP needs at least one dhcp.subnets entry');
   const table = mode === 'authoritative' ? await LeaseTable.load(opts.leases) : undefined;
+  if (table && config.unknownMachines === 'local') {
+    // Leases from before a restart count against the unknown-machine caps like new ones (by client id, else MAC).
+    const now = Date.now();
+    for (const lease of table.all()) {
+      if (await opts.directory.byMac(lease.mac).catch(() => 'unreadable')) continue;
+      table.countUnknown(lease, { client: lease.clientId ? `client-id ${lease.clientId}` : `mac ${lease.mac}` }, now);
+    }
+  }
 
   const registers = opts.registry ? [opts.registry] : [];
   const mRequests = new Counter({ name: 'kickstand_dhcp_requests_total', help: 'DHCP requests received, by message type', labelNames: ['type'], registers });
@@ -98,6 +106,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     directory: opts.directory,
     pools,
     leases: table,
+    relays: config.relays,
+    limits: { maxLeasesPerClient: config.maxLeasesPerClient, unknownLeaseShare: config.unknownLeaseShare },
   });
 
   const ports = mode === 'proxy' && config.proxyPort !== config.port ? [config.port, config.proxyPort] : [config.port];

@@ -43,6 +43,8 @@ t.before(async () => {
       mode: 'authoritative',
       interface: 'lan',
       unknownMachines: 'local',
+      // perfdhcp below relays from the client namespace's address.
+      relays: ['10.62.0.9'],
       subnets: [{ cidr: '10.62.0.0/24', range: ['10.62.0.100', '10.62.0.250'], gateway: '10.62.0.1', dns: ['10.62.0.1'], leaseSeconds: 600 }],
     },
     publicUrl: PUBLIC,

@@ -16,6 +16,8 @@ export interface RequestSpec {
   ciaddr?: string;
   giaddr?: string;
   relayAgent?: Buffer;
+  /** Option 61. */
+  clientId?: Buffer;
 }
 
 export const BIOS = { arch: 0, vendor: 'PXEClient:Arch:00000:UNDI:002001', uuid: true } as const;
@@ -33,6 +35,7 @@ export function requestPacket(s: RequestSpec): DhcpPacket {
   if (s.userClass) o.set(Opt.USER_CLASS, Buffer.from(s.userClass));
   if (s.ipxe175) o.set(Opt.IPXE_ENCAP, encodeSubOptions([[19, Buffer.from([1])], [23, Buffer.from([1])]]));
   if (s.uuid) o.set(Opt.CLIENT_UUID, Buffer.from('00' + '11'.repeat(16), 'hex'));
+  if (s.clientId) o.set(Opt.CLIENT_ID, s.clientId);
   if (s.relayAgent) o.set(Opt.RELAY_AGENT, s.relayAgent);
   return {
     op: 1, htype: 1, hlen: 6, hops: s.giaddr ? 1 : 0, xid: s.xid ?? 0x1234, secs: 0, flags: 0,
