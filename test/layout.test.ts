@@ -38,7 +38,8 @@ t.test('no import circles between rooms', async (t) => {
 t.test('who may import whom', async (t) => {
   const rules: [string[], string[], string][] = [
     [['model'], ['*'], 'the model imports no other room'],
-    [['dhcp', 'tftp', 'render', 'power', 'converge'], ['store', 'lifecycle', 'reads', 'inventory', 'http'], 'protocol code and renderers know the model, not the store or the services'],
+    [['dhcp', 'tftp', 'render', 'power', 'converge', 'files'], ['store', 'lifecycle', 'reads', 'inventory', 'http'], 'protocol code and renderers know the model, not the store or the services'],
+    [['dhcp', 'tftp'], ['dhcp', 'tftp', 'render', 'power', 'converge'].map(String), 'one protocol does not import another'],
     [['store'], ['lifecycle', 'http', 'inventory', 'reads'], 'the store knows only the model'],
     [['reads'], ['lifecycle', 'http', 'inventory'], 'reads sit below the services'],
     [['lifecycle'], ['http', 'inventory', 'dhcp', 'tftp', 'power', 'converge', 'render'], 'the lifecycle is given its drivers by main.ts'],

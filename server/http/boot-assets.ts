@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { resolveConfined } from '../tftp/confine.js';
-import { safeRelativePath } from '../tftp/path.js';
+import { resolveConfined } from '../files/confine.js';
+import { safeRelativePath } from '../files/path.js';
 
 export class AssetError extends Error {}
 

@@ -3,7 +3,7 @@
  * carries out the decision. Only reads are served; the server never writes to its root.
  */
 import { ErrorCode, parsePacket, type Options } from './packet.js';
-import { safeRelativePath } from './path.js';
+import { safeRelativePath } from '../files/path.js';
 
 export type Decision =
   | { kind: 'read'; path: string; netascii: boolean; options: Options; filename: string }

@@ -9,7 +9,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { FileBody, MemoryBody, type Body } from './body.js';
-import { resolveConfined, type ConfinedRefusal } from './confine.js';
+import { resolveConfined, type ConfinedRefusal } from '../files/confine.js';
 import { NetasciiBody, netasciiExtra } from './netascii.js';
 import { ErrorCode } from './packet.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { openConfined } from '../../tftp/confine.js';
-import { safeRelativePath } from '../../tftp/path.js';
+import { openConfined } from '../../files/confine.js';
+import { safeRelativePath } from '../../files/path.js';
 import { RateLimiter } from '../../model/rate-limit.js';
 import type { AppDeps } from '../deps.js';
 import { sendFile } from '../send-file.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { safeRelativePath } from '../../server/tftp/path.js';
+import { safeRelativePath } from '../server/files/path.js';
 
 t.test('ordinary names, leading slash stripped like tftpd-hpa -s', async (t) => {
   t.same(safeRelativePath('undionly.kpxe'), { ok: true, path: 'undionly.kpxe' });
