@@ -7,7 +7,7 @@ set -eu
 PKGS="qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base cpio kea-admin busybox isc-dhcp-client nmap
  openssh-server openipmi ipmitool redfishtool python3-sushy ignition docker-compose tftpd-hpa atftp
  tftp-hpa iproute2 sudo tcpdump openssl syslinux syslinux-common mtools dosfstools systemd-boot-efi
- binutils"
+ binutils curl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
