@@ -1,13 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import type { Machine } from '../../server/model/machine.js';
-import type { Profile } from '../../server/model/profile.js';
-import { openSqliteStore } from '../../server/store/sqlite.js';
+import { tempStore } from './temp-store.js';
 
 /**
  * Another process that holds SQLite's write lock for a moment (the sqlite3 CLI, a backup tool)
@@ -33,14 +29,7 @@ async function lockFor(file: string) {
 }
 
 t.test('a write waits for another process to release the write lock', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-busy-'));
-  const file = join(dir, 'kickstand.db');
-  const store = await openSqliteStore(file);
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await store.profiles.put({ name: 'p1', os: 'rocky-9', firmware: 'bios' } as Profile);
+  const { store, file } = await tempStore(t, 'ks-busy-');
 
   const writes: [string, () => Promise<unknown>][] = [
     ['status.put', () => store.status.put({ machine: 'm1', state: 'registered', netboot: 'local', stateSince: 1, hostKeys: [], version: 1 })],

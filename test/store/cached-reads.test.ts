@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import type { Machine } from '../../server/model/machine.js';
 import type { Profile } from '../../server/model/profile.js';
 import type { MachineStatus } from '../../server/model/status.js';
-import { openSqliteStore } from '../../server/store/sqlite.js';
+import { tempStore } from './temp-store.js';
 
 /**
  * The SQLite store answers token, status, machine and profile reads from memory after the
@@ -14,17 +11,7 @@ import { openSqliteStore } from '../../server/store/sqlite.js';
  * reads again: a remembered row that a write did not drop fails here.
  */
 
-async function open(t: Test) {
-  const dir = mkdtempSync(join(tmpdir(), 'ks-store-'));
-  const file = join(dir, 'kickstand.db');
-  const store = await openSqliteStore(file);
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await store.profiles.put({ name: 'p1', os: 'rocky-9', firmware: 'bios' } as Profile);
-  return { store, file };
-}
+const open = (t: Test) => tempStore(t);
 
 const machine = (name: string, macs: string[], profile = 'p1') => ({ name, profile, macs, bmc: { driver: 'manual' } }) as unknown as Machine;
 const status = (machine: string, version: number, patch: Partial<MachineStatus> = {}): MachineStatus => ({
