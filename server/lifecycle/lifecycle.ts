@@ -158,7 +158,7 @@ export class Lifecycle {
   }
 
   /** Background work whose failure is logged, and which idle() waits for. */
-  track(p: Promise<unknown>): void {
+  private track(p: Promise<unknown>): void {
     const t = p.catch((err) => this.deps.logger.error({ err }, 'lifecycle background task failed'));
     this.background.add(t);
     void t.finally(() => this.background.delete(t));

@@ -59,9 +59,6 @@ export class Reads {
   eventsTail(query: { machine: string; since: number; limit: number }): Promise<StoredEvent[]> {
     return this.store.events.tail(query);
   }
-  leases(subnet?: string): Promise<Lease[]> {
-    return this.store.leases.list(subnet);
-  }
 
   /** The machine by name with its profile, status and current install token. */
   async record(name: string): Promise<MachineRecord | undefined> {
