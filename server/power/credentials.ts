@@ -1,15 +1,16 @@
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { Config } from '../config/schema.js';
 import type { Bmc } from '../model/machine.js';
 import { PowerError } from './errors.js';
 
 /**
  * The directories BMC files (bmc.passwordFile, bmc.tls.ca) may live in when the caller names
- * none: the defaults of config `secrets.dirs` with the default data directory. main.ts passes
- * the configured list (PowerDeps.secretDirs).
+ * none: config's default `secrets.dirs`, read from the config schema itself. main.ts passes the
+ * configured list (PowerDeps.secretDirs).
  */
-export const DEFAULT_SECRET_DIRS: readonly string[] = ['/etc/kickstand', 'var/secrets'];
+export const DEFAULT_SECRET_DIRS: readonly string[] = Config.parse({}).secrets.dirs;
 
 /** A password file holds one line; a CA bundle a few certificates. Anything larger is not what the field names. */
 const MAX_SECRET_BYTES = 1 << 20;
