@@ -79,6 +79,14 @@ async function readAll(s: Repos) {
   return out;
 }
 
+/** A transaction on a store that takes no writes rejects with StoreUnavailable before fn runs. */
+async function refusesTransaction(t: Test, store: Store): Promise<void> {
+  let ran = false;
+  const err = await store.transaction(async () => void (ran = true)).catch((e) => e);
+  t.ok(err instanceof StoreUnavailable, 'a transaction rejects with StoreUnavailable');
+  t.equal(ran, false, 'without running fn (its BEGIN failed)');
+}
+
 t.test('every method is classified and has a call here', async (t) => {
   t.equal(each('read').length, 14);
   t.equal(each('write').length, 15);
@@ -104,14 +112,7 @@ t.test('broken store: while broken every write rejects with StoreUnavailable and
   t.same(await readAll(store), healthy, 'reads answer as before, while broken');
   t.same(await readAll(inner), healthy, 'and the inner store holds nothing of the refused writes');
 
-  let ran = false;
-  const txErr = await store
-    .transaction(async () => {
-      ran = true;
-    })
-    .catch((e) => e);
-  t.ok(txErr instanceof StoreUnavailable, 'a transaction rejects with StoreUnavailable');
-  t.equal(ran, false, 'without running fn (its BEGIN failed)');
+  await refusesTransaction(t, store);
 
   store.heal();
   t.equal(store.broken, false);
@@ -156,14 +157,7 @@ t.test('empty store: every read finds nothing, every write rejects with StoreUna
   }
   t.same(store.refused, each('write').map((w) => w.name));
   for (const r of each('read')) t.same(await r.call(store), /\.(list|tail)$/.test(r.name) ? [] : undefined, `${r.name} still finds nothing after the writes`);
-  let ran = false;
-  const txErr = await store
-    .transaction(async () => {
-      ran = true;
-    })
-    .catch((e) => e);
-  t.ok(txErr instanceof StoreUnavailable, 'a transaction rejects with StoreUnavailable');
-  t.equal(ran, false, 'without running fn');
+  await refusesTransaction(t, store);
   await store.close();
 });
 
