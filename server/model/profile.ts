@@ -49,8 +49,18 @@ export const Storage = z.object({
 
 const Ipv4Method = z.enum(['dhcp', 'static', 'none']).default('none').describe('static takes the machine ipv4');
 
+/** How discovery finds a role's NIC in a hardware report; without it the boot NIC takes the first role. */
+export const NicMatch = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'a kernel interface name, e.g. eno1').optional(),
+    pciAddress: z.string().regex(/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/, 'a PCI address like 0000:3b:00.0').optional(),
+    speedMbps: z.number().int().positive().optional(),
+  })
+  .refine((m) => m.name !== undefined || m.pciAddress !== undefined || m.speedMbps !== undefined, 'give name, pciAddress or speedMbps');
+
 export const Interface = z.object({
   role: Ident.describe('NIC role; each machine maps it to a MAC'),
+  match: NicMatch.optional().describe('discovery: which NIC of a reported box takes this role'),
   mtu: z.number().int().min(576).max(9216).optional(),
   ipv4: Ipv4Method,
 });
