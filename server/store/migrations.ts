@@ -63,4 +63,35 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX events_at ON events(at);
   CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
   `,
+  // Discovery: hardware facts per machine (gone with it), rules, boxes that reported without
+  // being machines, and one discovery token per MAC (a new boot replaces the previous one).
+  `
+  CREATE TABLE hardware (
+    machine TEXT PRIMARY KEY REFERENCES machines(name) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reported_at INTEGER NOT NULL
+  );
+  CREATE TABLE rules (
+    name TEXT PRIMARY KEY,
+    priority INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE discovered (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+  );
+  CREATE TABLE discovery_tokens (
+    token TEXT PRIMARY KEY,
+    mac TEXT NOT NULL UNIQUE,
+    ip TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    entry_id TEXT,
+    revoked_at INTEGER
+  );
+  CREATE INDEX discovery_tokens_expires ON discovery_tokens(expires_at);
+  `,
 ];

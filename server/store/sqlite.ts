@@ -8,6 +8,8 @@ import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
+import type { DiscoveredEntry, DiscoveryToken, Rule } from '../model/discovery.js';
+import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import type { Repos, Store } from './store.js';
@@ -58,6 +60,15 @@ function toToken(r: unknown): InstallToken | undefined {
   const token: InstallToken = { token: t.token as string, machine: t.machine as string, installId: t.install_id as string, expiresAt: t.expires_at as number };
   if (t.revoked_at != null) token.revokedAt = t.revoked_at as number;
   return Object.freeze(token);
+}
+
+function toDiscoveryToken(r: unknown): DiscoveryToken | undefined {
+  if (!r) return undefined;
+  const t = r as Row;
+  const token: DiscoveryToken = { token: t.token as string, mac: t.mac as string, ip: t.ip as string, expiresAt: t.expires_at as number };
+  if (t.entry_id != null) token.entryId = t.entry_id as string;
+  if (t.revoked_at != null) token.revokedAt = t.revoked_at as number;
+  return token;
 }
 
 function toEvent(r: Row): StoredEvent {
@@ -207,6 +218,26 @@ export async function openSqliteStore(file: string): Promise<Store> {
        hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at`,
     ),
     leaseDelete: db.prepare('DELETE FROM leases WHERE mac = ?'),
+    hardwareGet: db.prepare('SELECT body, source, reported_at FROM hardware WHERE machine = ?'),
+    hardwareUpsert: db.prepare(
+      'INSERT INTO hardware (machine, body, source, reported_at) VALUES (?, ?, ?, ?) ON CONFLICT(machine) DO UPDATE SET body = excluded.body, source = excluded.source, reported_at = excluded.reported_at',
+    ),
+    ruleGet: db.prepare('SELECT body FROM rules WHERE name = ?'),
+    ruleList: db.prepare('SELECT body FROM rules ORDER BY priority DESC, name'),
+    ruleUpsert: db.prepare(
+      'INSERT INTO rules (name, priority, body, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET priority = excluded.priority, body = excluded.body, updated_at = excluded.updated_at',
+    ),
+    ruleDelete: db.prepare('DELETE FROM rules WHERE name = ?'),
+    discoveredGet: db.prepare('SELECT body FROM discovered WHERE id = ?'),
+    discoveredList: db.prepare('SELECT body FROM discovered ORDER BY seen_at DESC, id'),
+    discoveredUpsert: db.prepare(
+      'INSERT INTO discovered (id, state, body, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, body = excluded.body, seen_at = excluded.seen_at',
+    ),
+    discoveredDelete: db.prepare('DELETE FROM discovered WHERE id = ?'),
+    // REPLACE also removes the row holding the same MAC (UNIQUE): one live discovery token per MAC.
+    discoveryTokenPut: db.prepare('INSERT OR REPLACE INTO discovery_tokens (token, mac, ip, expires_at, entry_id, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    discoveryTokenGet: db.prepare('SELECT * FROM discovery_tokens WHERE token = ?'),
+    discoveryTokenPrune: db.prepare('DELETE FROM discovery_tokens WHERE token IN (SELECT token FROM discovery_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
   };
   const parsed = parsedBodies();
   const body = <T>(r: unknown): T | undefined => (r ? (parsed((r as Row).body as string) as T) : undefined);
@@ -361,6 +392,41 @@ export async function openSqliteStore(file: string): Promise<Store> {
       put: (l) => write(() => putLeases([l])),
       putMany: (ls) => write(() => putLeases(ls)),
       delete: (mac) => write(() => void q.leaseDelete.run(mac)),
+    },
+    hardware: {
+      get: async (machine) => {
+        const r = q.hardwareGet.get(machine) as Row | undefined;
+        return r && { inventory: JSON.parse(r.body as string), source: r.source as HardwareRecord['source'], reportedAt: r.reported_at as number };
+      },
+      put: (machine, rec) =>
+        write(() => {
+          try {
+            q.hardwareUpsert.run(machine, JSON.stringify(rec.inventory), rec.source, rec.reportedAt);
+          } catch (err) {
+            if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new ConflictError(`no machine named ${machine}`, 'machine');
+            throw err;
+          }
+        }),
+    },
+    rules: {
+      get: async (name) => body<Rule>(q.ruleGet.get(name)),
+      list: async () => (q.ruleList.all() as Row[]).map((r) => body<Rule>(r)!),
+      put: (r) => write(() => void q.ruleUpsert.run(r.name, r.priority, JSON.stringify(r), Date.now())),
+      delete: (name) => write(() => q.ruleDelete.run(name).changes > 0),
+    },
+    discovered: {
+      get: async (id) => {
+        const r = q.discoveredGet.get(id) as Row | undefined;
+        return r && (JSON.parse(r.body as string) as DiscoveredEntry);
+      },
+      list: async () => (q.discoveredList.all() as Row[]).map((r) => JSON.parse(r.body as string) as DiscoveredEntry),
+      put: (e) => write(() => void q.discoveredUpsert.run(e.id, e.state, JSON.stringify(e), e.seenAt)),
+      delete: (id) => write(() => q.discoveredDelete.run(id).changes > 0),
+    },
+    discoveryTokens: {
+      put: (t) => write(() => void q.discoveryTokenPut.run(t.token, t.mac, t.ip, t.expiresAt, t.entryId ?? null, t.revokedAt ?? null)),
+      get: async (token) => toDiscoveryToken(q.discoveryTokenGet.get(token)),
+      prune: (before, limit) => write(() => q.discoveryTokenPrune.run(before, limit).changes),
     },
   });
 

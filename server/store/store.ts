@@ -4,6 +4,8 @@ import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { MachineStatus } from '../model/status.js';
+import type { DiscoveredEntry, DiscoveryToken, Rule } from '../model/discovery.js';
+import type { HardwareRecord } from '../model/hardware.js';
 
 /**
  * The one persistence interface. SQLite is the embedded default; the interface is async so a
@@ -69,6 +71,37 @@ export interface LeaseRepo {
   delete(mac: string): Promise<void>;
 }
 
+/** A machine's newest hardware report; deleted with the machine. */
+export interface HardwareRepo {
+  get(machine: string): Promise<HardwareRecord | undefined>;
+  /** Throws ConflictError when no machine has that name. */
+  put(machine: string, record: HardwareRecord): Promise<void>;
+}
+
+export interface RuleRepo {
+  get(name: string): Promise<Rule | undefined>;
+  /** Highest priority first, then by name. */
+  list(): Promise<Rule[]>;
+  put(rule: Rule): Promise<void>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface DiscoveredRepo {
+  get(id: string): Promise<DiscoveredEntry | undefined>;
+  /** Most recently seen first. */
+  list(): Promise<DiscoveredEntry[]>;
+  put(entry: DiscoveredEntry): Promise<void>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface DiscoveryTokenRepo {
+  /** Creates or updates; a new token for a MAC replaces the MAC's previous one. */
+  put(token: DiscoveryToken): Promise<void>;
+  get(token: string): Promise<DiscoveryToken | undefined>;
+  /** Deletes up to `limit` tokens that expired before `before`; returns how many went. */
+  prune(before: number, limit: number): Promise<number>;
+}
+
 export interface Repos {
   machines: MachineRepo;
   profiles: ProfileRepo;
@@ -76,6 +109,10 @@ export interface Repos {
   events: EventRepo;
   tokens: TokenRepo;
   leases: LeaseRepo;
+  hardware: HardwareRepo;
+  rules: RuleRepo;
+  discovered: DiscoveredRepo;
+  discoveryTokens: DiscoveryTokenRepo;
 }
 
 export interface Store extends Repos {

@@ -7,6 +7,7 @@ import { Machine } from '../../server/model/machine.js';
 import { Profile } from '../../server/model/profile.js';
 import type { MachineStatus } from '../../server/model/status.js';
 import type { InstallToken } from '../../server/model/token.js';
+import { type DiscoveredEntry, Rule, type RuleInput } from '../../server/model/discovery.js';
 import type { Store } from '../../server/store/store.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 
@@ -50,6 +51,18 @@ export const lease = (mac: string, ip: string, patch: Partial<Lease> = {}): Leas
   updatedAt: 1_000,
   ...patch,
 });
+export const rule = (name: string, priority: number, patch: Partial<RuleInput> = {}): Rule =>
+  Rule.parse({ name, priority, profile: 'p1', match: [{ key: 'system.product', operator: 'In', values: ['R640'] }], ...patch });
+export const entry = (id: string, macs: string[], seenAt: number, patch: Partial<DiscoveredEntry> = {}): DiscoveredEntry => ({
+  id,
+  macs,
+  state: 'new',
+  summary: `box ${id}`,
+  firstSeenAt: seenAt,
+  seenAt,
+  inventory: { system: { product: 'R640', serial: `S-${id}` }, interfaces: macs.map((mac, i) => ({ name: `eth${i}`, mac })) },
+  ...patch,
+});
 const event = (message: string, patch: Partial<BootEvent> = {}): BootEvent => ({ kind: 'dhcp', level: 'info', message, ...patch });
 
 /** The error a promise rejects with (fails the test when it resolves). */
@@ -80,6 +93,105 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
   };
 
   return t.test(`store contract: ${label}`, async (t) => {
+    t.test('hardware: put, get, replaced, gone with its machine', async (t) => {
+      const store = await open(t);
+      await store.profiles.put(profile('p1'));
+      await store.machines.put(machine('m1', [A]));
+      t.equal(await store.hardware.get('m1'), undefined, 'no report yet');
+      const rec = { inventory: { system: { serial: 'X1', vendorExtra: { deep: [1, 2] } }, disks: [{ name: 'sda', sizeBytes: 1 << 30 }] }, reportedAt: 5_000, source: 'discovery' as const };
+      await store.hardware.put('m1', rec);
+      t.same(await store.hardware.get('m1'), rec, 'get returns the report, unknown fields kept');
+      const newer = { inventory: { system: { serial: 'X2' } }, reportedAt: 6_000, source: 'install' as const };
+      await store.hardware.put('m1', newer);
+      t.same(await store.hardware.get('m1'), newer, 'a newer report replaces it');
+      await conflict(t, store.hardware.put('ghost', rec), 'machine', 'hardware of a machine that does not exist');
+      t.equal(await store.hardware.get('ghost'), undefined);
+      await store.machines.put(machine('m1', [A, B]));
+      t.same(await store.hardware.get('m1'), newer, 'replacing the machine keeps its hardware');
+      await store.machines.delete('m1');
+      t.equal(await store.hardware.get('m1'), undefined, 'deleting the machine deletes its hardware');
+    });
+
+    t.test('rules: put, get, list by priority, delete', async (t) => {
+      const store = await open(t);
+      t.same(await store.rules.list(), [], 'none at first');
+      const low = rule('low', 1);
+      const high = rule('high', 50, { accept: 'auto', maxCount: 3, machineName: 'web-{{system.serial}}' });
+      const mid = rule('mid', 10);
+      for (const r of [low, high, mid]) await store.rules.put(r);
+      t.same(await store.rules.get('high'), high, 'get returns every field');
+      t.same((await store.rules.list()).map((r) => r.name), ['high', 'mid', 'low'], 'highest priority first');
+      await store.rules.put({ ...low, priority: 99 });
+      t.same((await store.rules.list()).map((r) => r.name), ['low', 'high', 'mid'], 'a changed priority reorders');
+      t.equal((await store.rules.get('low'))?.priority, 99);
+      t.equal(await store.rules.delete('mid'), true);
+      t.equal(await store.rules.delete('mid'), false, 'a second delete finds nothing');
+      t.equal(await store.rules.get('mid'), undefined);
+      t.same((await store.rules.list()).map((r) => r.name), ['low', 'high']);
+    });
+
+    t.test('discovered: put, get, list by last seen, delete', async (t) => {
+      const store = await open(t);
+      t.same(await store.discovered.list(), [], 'none at first');
+      const e1 = entry('d1', [A], 1_000);
+      const e2 = entry('d2', [B, C], 2_000, { state: 'matched', rule: 'r1', reason: 'needs a static address' });
+      await store.discovered.put(e1);
+      await store.discovered.put(e2);
+      t.same(await store.discovered.get('d2'), e2, 'get returns every field');
+      t.same((await store.discovered.list()).map((e) => e.id), ['d2', 'd1'], 'most recently seen first');
+      const seenAgain = { ...e1, seenAt: 3_000, state: 'accepted' as const, machine: 'web-1' };
+      await store.discovered.put(seenAgain);
+      t.same(await store.discovered.get('d1'), seenAgain, 'a put replaces the entry');
+      t.same((await store.discovered.list()).map((e) => e.id), ['d1', 'd2'], 'and moves it up');
+      t.equal(await store.discovered.delete('d1'), true);
+      t.equal(await store.discovered.delete('d1'), false);
+      t.equal(await store.discovered.get('d1'), undefined);
+      t.same((await store.discovered.list()).map((e) => e.id), ['d2']);
+    });
+
+    t.test('discovery tokens: one per MAC, single report, prune by expiry', async (t) => {
+      const store = await open(t);
+      t.equal(await store.discoveryTokens.get('nope'), undefined);
+      const t1 = { token: 'dt-1', mac: A, ip: '10.0.0.5', expiresAt: 5_000 };
+      await store.discoveryTokens.put(t1);
+      t.same(await store.discoveryTokens.get('dt-1'), t1);
+      const used = { ...t1, entryId: 'd1' };
+      await store.discoveryTokens.put(used);
+      t.same(await store.discoveryTokens.get('dt-1'), used, 'the entry the report went to is kept');
+      const t2 = { token: 'dt-2', mac: A, ip: '10.0.0.6', expiresAt: 9_000 };
+      await store.discoveryTokens.put(t2);
+      t.equal(await store.discoveryTokens.get('dt-1'), undefined, "a MAC's new token replaces its previous one");
+      t.same(await store.discoveryTokens.get('dt-2'), t2);
+      await store.discoveryTokens.put({ token: 'dt-3', mac: B, ip: '10.0.0.7', expiresAt: 1_000, revokedAt: 900 });
+      t.equal((await store.discoveryTokens.get('dt-3'))?.revokedAt, 900);
+      t.equal(await store.discoveryTokens.prune(2_000, 10), 1, 'prune deletes what expired before');
+      t.equal(await store.discoveryTokens.get('dt-3'), undefined);
+      t.same(await store.discoveryTokens.get('dt-2'), t2, 'and keeps what lives');
+    });
+
+    t.test('discovery writes commit or roll back with a transaction', async (t) => {
+      const store = await open(t);
+      await store.profiles.put(profile('p1'));
+      await store
+        .transaction(async (tx) => {
+          await tx.machines.put(machine('m1', [A]));
+          await tx.hardware.put('m1', { inventory: {}, reportedAt: 1, source: 'discovery' });
+          await tx.discovered.put(entry('d1', [A], 1, { state: 'accepted', machine: 'm1' }));
+          throw new Error('abort');
+        })
+        .catch(() => undefined);
+      t.equal(await store.machines.get('m1'), undefined, 'no machine');
+      t.equal(await store.hardware.get('m1'), undefined, 'no hardware');
+      t.equal(await store.discovered.get('d1'), undefined, 'no entry');
+      await store.transaction(async (tx) => {
+        await tx.machines.put(machine('m1', [A]));
+        await tx.hardware.put('m1', { inventory: {}, reportedAt: 1, source: 'discovery' });
+        await tx.discovered.put(entry('d1', [A], 1, { state: 'accepted', machine: 'm1' }));
+      });
+      t.equal((await store.discovered.get('d1'))?.machine, 'm1', 'committed together');
+      t.ok(await store.hardware.get('m1'));
+    });
+
     t.test('machines: put, get, list, byMac, delete', async (t) => {
       const store = await open(t);
       await store.profiles.put(profile('p1'));

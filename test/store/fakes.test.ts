@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { StoreUnavailable } from '../../server/model/errors.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
 import type { Repos, Store } from '../../server/store/store.js';
-import { lease, machine, profile, status, token } from './contract.js';
+import { entry, lease, machine, profile, rule, status, token } from './contract.js';
 import { brokenStore } from './fakes/broken-store.js';
 import { emptyStore } from './fakes/empty-store.js';
 import { METHODS, type Access } from './fakes/repos.js';
@@ -47,6 +47,14 @@ const calls: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: (r: Repos[R]) => P
     putMany: (r) => r.putMany([lease(B, '10.0.0.12')]),
     delete: (r) => r.delete(A),
   },
+  hardware: { get: (r) => r.get('m1'), put: (r) => r.put('m1', { inventory: {}, reportedAt: 2, source: 'install' }) },
+  rules: { get: (r) => r.get('r1'), list: (r) => r.list(), put: (r) => r.put(rule('r2', 2)), delete: (r) => r.delete('r1') },
+  discovered: { get: (r) => r.get('d1'), list: (r) => r.list(), put: (r) => r.put(entry('d2', [B], 2)), delete: (r) => r.delete('d1') },
+  discoveryTokens: {
+    put: (r) => r.put({ token: 'dt-2', mac: B, ip: '10.0.0.12', expiresAt: 2_000 }),
+    get: (r) => r.get('dt-1'),
+    prune: (r) => r.prune(0, 10),
+  },
 };
 
 function each(access: Access): { name: string; call: (s: Repos) => Promise<unknown> }[] {
@@ -70,6 +78,10 @@ async function seeded(t: Test): Promise<Store> {
   await store.tokens.put(token('tk-1', 'm1', 'i1', 1_000));
   await store.leases.put(lease(A, '10.0.0.10'));
   await store.events.append({ machine: 'm1', kind: 'dhcp', level: 'info', message: 'seeded' }, 1);
+  await store.hardware.put('m1', { inventory: { system: { serial: 'S1' } }, reportedAt: 1, source: 'discovery' });
+  await store.rules.put(rule('r1', 1));
+  await store.discovered.put(entry('d1', ['52:54:00:00:00:0c'], 1));
+  await store.discoveryTokens.put({ token: 'dt-1', mac: '52:54:00:00:00:0c', ip: '10.0.0.13', expiresAt: 1_000 });
   return store;
 }
 
@@ -88,8 +100,8 @@ async function refusesTransaction(t: Test, store: Store): Promise<void> {
 }
 
 t.test('every method is classified and has a call here', async (t) => {
-  t.equal(each('read').length, 14);
-  t.equal(each('write').length, 15);
+  t.equal(each('read').length, 20);
+  t.equal(each('write').length, 22);
 });
 
 t.test('broken store: while broken every write rejects with StoreUnavailable and writes nothing; reads still answer', async (t) => {

@@ -14,6 +14,10 @@ export const METHODS: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: Access } 
   events: { append: 'write', appendMany: 'write', list: 'read', tail: 'read', prune: 'write' },
   tokens: { put: 'write', get: 'read', current: 'read', revokeForMachine: 'write', deleteForMachine: 'write' },
   leases: { byMac: 'read', byIp: 'read', list: 'read', put: 'write', putMany: 'write', delete: 'write' },
+  hardware: { get: 'read', put: 'write' },
+  rules: { get: 'read', list: 'read', put: 'write', delete: 'write' },
+  discovered: { get: 'read', list: 'read', put: 'write', delete: 'write' },
+  discoveryTokens: { put: 'write', get: 'read', prune: 'write' },
 };
 
 type Call = (...args: unknown[]) => Promise<unknown>;
