@@ -39,3 +39,14 @@ t.test('secrets.dirs: /etc/kickstand and DATA_DIR/secrets by default, KICKSTAND_
   writeFileSync(join(dir, 'empty.yaml'), 'secrets:\n  dirs: []\n');
   t.match((t.throws(() => loadConfig({ file: join(dir, 'empty.yaml'), env: {} })) as Error).message, /secrets\.dirs \(or KICKSTAND_SECRETS_DIRS\)/);
 });
+
+t.test('unknownMachines: top-level or the older dhcp.unknownMachines, KICKSTAND_UNKNOWN_MACHINES', async (t) => {
+  t.equal(loadConfig({ env: {} }).unknownMachines, 'ignore');
+  const env = loadConfig({ env: { KICKSTAND_UNKNOWN_MACHINES: 'discover' } });
+  t.same([env.unknownMachines, env.dhcp.unknownMachines], ['discover', 'discover'], 'the DHCP server sees the same value');
+  const dir = mkdtempSync(join(tmpdir(), 'ks-cfg-'));
+  writeFileSync(join(dir, 'old.yaml'), 'dhcp:\n  unknownMachines: local\n');
+  t.equal(loadConfig({ file: join(dir, 'old.yaml'), env: {} }).unknownMachines, 'local', 'dhcp.unknownMachines keeps working');
+  t.equal(loadConfig({ file: join(dir, 'old.yaml'), env: { KICKSTAND_UNKNOWN_MACHINES: 'discover' } }).dhcp.unknownMachines, 'discover', 'the top-level key wins');
+  t.match((t.throws(() => loadConfig({ env: { KICKSTAND_UNKNOWN_MACHINES: 'sometimes' } })) as Error).message, /unknownMachines \(or KICKSTAND_UNKNOWN_MACHINES\)/);
+});

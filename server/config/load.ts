@@ -19,6 +19,7 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?:
   KICKSTAND_ASSETS_DIR: { path: ['assets', 'dir'] },
   KICKSTAND_LOG_LEVEL: { path: ['log', 'level'] },
   KICKSTAND_DATABASE_URL: { path: ['store', 'url'] },
+  KICKSTAND_UNKNOWN_MACHINES: { path: ['unknownMachines'] },
   /** colon-separated, like PATH */
   KICKSTAND_SECRETS_DIRS: { path: ['secrets', 'dirs'], list: true },
 };

@@ -66,7 +66,7 @@ const ConfigFields = z.object({
       port: z.number().int().min(0).max(65535).default(67),
       proxyPort: z.number().int().min(0).max(65535).default(4011),
       clientPort: z.number().int().min(0).max(65535).default(68),
-      unknownMachines: z.enum(['ignore', 'local']).default('ignore').describe('answer unknown MACs with a local-boot script, or stay silent'),
+      unknownMachines: z.enum(['ignore', 'local', 'discover']).default('ignore').describe('older spelling of the top-level unknownMachines, which wins when both are set'),
       tftpServer: IPv4.optional().describe('next-server (siaddr) for TFTP; default: the DHCP server address'),
       bootFiles: z
         .object({
@@ -131,6 +131,17 @@ const ConfigFields = z.object({
     .refine((a) => !a.tls || a.listen, { path: ['tls'], message: 'api.tls needs api.listen: /boot stays plain HTTP for firmware' })
     .default({}),
   tokens: z.object({ ttlSeconds: Seconds.default(7200) }).default({ ttlSeconds: 7200 }),
+  unknownMachines: z
+    .enum(['ignore', 'local', 'discover'])
+    .optional()
+    .describe('a netboot from a MAC no machine has: ignore (stay silent), local (boot the local disk) or discover (boot the inventory agent); default dhcp.unknownMachines, else ignore'),
+  discovery: z
+    .object({
+      tokenTtlSeconds: Seconds.default(1800).describe('a discovery boot must report its hardware within this'),
+      pollSeconds: Seconds.default(10).describe('how often the agent asks what to do next'),
+      maxEntries: z.number().int().positive().default(10000).describe('discovered boxes kept at most; a report beyond is refused until some are accepted or deleted'),
+    })
+    .default({ tokenTtlSeconds: 1800, pollSeconds: 10, maxEntries: 10000 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
   events: z
     .object({ retainDays: z.number().positive().default(30).describe('events older than this are deleted (hourly)') })
@@ -167,7 +178,13 @@ export function defaultSecretDirs(dataDir: string): string[] {
   return ['/etc/kickstand', join(dataDir, 'secrets')];
 }
 
-/** The parsed configuration; secrets.dirs is resolved against dataDir here, so every reader sees the same list. */
-export const Config = ConfigFields.transform((c) => ({ ...c, secrets: { dirs: c.secrets.dirs ?? defaultSecretDirs(c.dataDir) } }));
+/**
+ * The parsed configuration. secrets.dirs is resolved against dataDir, and unknownMachines against
+ * its older dhcp.unknownMachines, here, so every reader sees one value.
+ */
+export const Config = ConfigFields.transform((c) => {
+  const unknownMachines = c.unknownMachines ?? c.dhcp.unknownMachines;
+  return { ...c, unknownMachines, dhcp: { ...c.dhcp, unknownMachines }, secrets: { dirs: c.secrets.dirs ?? defaultSecretDirs(c.dataDir) } };
+});
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;

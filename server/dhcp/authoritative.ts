@@ -18,7 +18,7 @@ const ZERO = '0.0.0.0';
  */
 
 /**
- * Caps on addresses handed to MACs that are not in the inventory (unknownMachines: local), so
+ * Caps on addresses handed to MACs that are not in the inventory (unknownMachines: local or discover), so
  * neither one client nor a flood of made-up MACs can drain the pool the inventory's machines
  * boot from. Machines in the inventory are never capped.
  */

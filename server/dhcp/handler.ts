@@ -22,13 +22,14 @@ export interface HandlerOptions {
   tftpServer: string;
   publicUrl: string;
   bootFiles: BootFiles;
-  unknownMachines: 'ignore' | 'local';
+  /** local and discover answer unknown PXE clients alike; the boot script is what differs. */
+  unknownMachines: 'ignore' | 'local' | 'discover';
   ports: { server: number; proxy: number; client: number };
   directory: MachineDirectory;
   /** Authoritative mode only. */
   pools: Pool[];
   leases?: LeaseTable;
-  /** Authoritative mode, unknownMachines local: caps on the addresses unknown MACs may hold. */
+  /** Authoritative mode, unknown MACs answered: caps on the addresses they may hold. */
   limits?: UnknownLimits;
   /**
    * Relay agents whose giaddr is believed (dhcp.relays). A request with any other giaddr is
@@ -123,7 +124,7 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
         macInfo,
         view,
         boot,
-        { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, pools: opts.pools, leases: opts.leases!, limits: opts.unknownMachines === 'local' ? opts.limits : undefined },
+        { serverAddress: opts.serverAddress, tftpServer: opts.tftpServer, pools: opts.pools, leases: opts.leases!, limits: opts.unknownMachines !== 'ignore' ? opts.limits : undefined },
         now(),
         from,
       );

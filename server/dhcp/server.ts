@@ -77,7 +77,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (mode === 'authoritative' && pools.length === 0)
     throw new Error('authoritative DHCP needs at least one dhcp.subnets entry');
   const table = mode === 'authoritative' ? await LeaseTable.load(opts.leases) : undefined;
-  if (table && config.unknownMachines === 'local') {
+  if (table && config.unknownMachines !== 'ignore') {
     // Leases from before a restart count against the unknown-machine caps like new ones (by client id, else MAC).
     const now = Date.now();
     for (const lease of table.all()) {

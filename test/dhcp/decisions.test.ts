@@ -115,6 +115,11 @@ t.test('proxy mode', async (t) => {
   const u = await local(request({ type: 'DISCOVER', mac: STRANGER, ...IPXE }), 67, FROM0);
   t.equal(str(reply(u), Opt.BOOTFILE), `${URL}/boot/ipxe?mac=${STRANGER}`, 'unknown → its (local boot) script');
   t.notOk(u.event?.machine);
+  const discover = createHandler(base({ unknownMachines: 'discover' }));
+  const d = await discover(request({ type: 'DISCOVER', mac: STRANGER, ...BIOS }), 67, FROM0);
+  t.equal(reply(d).file, 'undionly.kpxe', 'discover: an unknown PXE ROM is chainloaded into iPXE');
+  const di = await discover(request({ type: 'DISCOVER', mac: STRANGER, ...IPXE }), 67, FROM0);
+  t.equal(str(reply(di), Opt.BOOTFILE), `${URL}/boot/ipxe?mac=${STRANGER}`, 'discover: unknown → its (discovery) script');
 });
 
 t.test('proxy answers relayed PXE requests at the relay', async (t) => {

@@ -150,8 +150,9 @@ t.test('giaddr is believed only from dhcp.relays', async (t) => {
   t.equal(warnings.length, 5, 'a flood is counted, only its first few are events');
 });
 
-t.test('a flood of made-up MACs takes half the range at most; inventory machines still get addresses', async (t) => {
-  const { send, dora, clock } = setup();
+for (const unknownMachines of ['local', 'discover'] as const)
+t.test(`${unknownMachines}: a flood of made-up MACs takes half the range at most; inventory machines still get addresses`, async (t) => {
+  const { send, dora, clock } = setup({ unknownMachines });
   let bound = 0;
   const refusals: Record<string, number> = {};
   for (let i = 0; i < 300; i++) {
@@ -168,7 +169,7 @@ t.test('a flood of made-up MACs takes half the range at most; inventory machines
   t.same(refusals, { 'unknown-share-full': 290 });
   t.ok(await dora(KNOWN), 'an inventory machine without a reservation still gets one');
   // Offers that are never taken up stop counting when they expire.
-  const { send: send2, clock: clock2 } = setup();
+  const { send: send2, clock: clock2 } = setup({ unknownMachines });
   for (let i = 0; i < 10; i++) await send2({ type: 'DISCOVER', mac: `02:fe:00:00:00:${i.toString(16).padStart(2, '0')}` });
   t.match(await send2({ type: 'DISCOVER', mac: '02:fe:00:00:01:00' }), { dropped: 'unknown-share-full', event: { level: 'warn' } });
   clock2.now += OFFER_HOLD_MS + 1;
