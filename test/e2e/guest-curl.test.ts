@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const SHIM = fileURLToPath(new URL('./guest/curl', import.meta.url));
-const APPLETS = ['sh', 'wget', 'timeout', 'grep', 'cat', 'rm', 'sleep'];
+const APPLETS = ['sh', 'wget', 'nc', 'timeout', 'grep', 'sed', 'cat', 'rm', 'sleep', 'wc', 'tail'];
 
 interface Seen {
   method: string;
@@ -21,13 +21,15 @@ interface Seen {
   body: Buffer;
 }
 
-t.test('curl shim over busybox wget', async (t) => {
+t.test('curl shim over busybox wget and nc', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ks-curl-shim-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const applet of APPLETS) await symlink('/bin/busybox', join(dir, applet));
 
   const seen: Seen[] = [];
   let flaky = 0;
+  let flakyPoll = 0;
+  const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -35,6 +37,12 @@ t.test('curl shim over busybox wget', async (t) => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
       if (req.url === '/missing') return res.writeHead(404).end('no\n');
       if (req.url === '/flaky' && flaky++ < 2) return res.writeHead(503).end('busy\n');
+      if (req.url === '/flaky-poll' && flakyPoll++ < 1) return res.writeHead(503).end('busy\n');
+      if (req.url === '/down') return res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"down"}');
+      if (req.url === '/inventory') return res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad report"}\n');
+      if (req.url === '/created') return res.writeHead(201, { 'content-type': 'application/json' }).end('{"id":"d-1"}\n');
+      if (req.url === '/nothing') return res.writeHead(204).end();
+      if (req.url === '/binary') return res.writeHead(200).end(Buffer.concat([binary, Buffer.from('\r\n\r\n'), binary]));
       res.writeHead(200).end(`answer to ${req.method}\n`);
     });
   });
@@ -105,5 +113,93 @@ t.test('curl shim over busybox wget', async (t) => {
       t.equal(r.code, 2, args.join(' '));
       t.match(r.stderr, /unsupported argument/);
     }
+  });
+
+  // The inventory agent's exact calls: no -f, the status from -w '%{http_code}', the body in -o.
+  const agentPost = (resp: string, file: string, path: string) =>
+    curl('-sS', '--retry', '3', '-o', resp, '-w', '%{http_code}', '-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', `@${file}`, `${base}${path}`);
+
+  t.test("agent POST: -o, -w '%{http_code}', -H, --data-binary @FILE", async (t) => {
+    const file = join(dir, 'report.json');
+    const resp = join(dir, 'resp1');
+    const report = JSON.stringify({ system: { serial: 'S 1' }, note: 'ünïcode\ttab' }) + '\n';
+    await writeFile(file, report);
+    const r = await agentPost(resp, file, '/created');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '201', 'only the status code on stdout');
+    t.equal(await readFile(resp, 'utf8'), '{"id":"d-1"}\n', 'body in the -o file');
+    const last = seen.at(-1)!;
+    t.equal(last.method, 'POST');
+    t.equal(last.url, '/created');
+    t.equal(last.headers['content-type'], 'application/json', 'the -H content type, not curl\'s default');
+    t.equal(last.headers['content-length'], String(Buffer.byteLength(report)));
+    t.equal(last.body.toString(), report, 'body byte for byte');
+  });
+
+  t.test('without -f a 4xx is a transfer: body in -o, code printed, exit 0, no retry', async (t) => {
+    const file = join(dir, 'report.json');
+    const resp = join(dir, 'resp2');
+    const before = seen.length;
+    const r = await agentPost(resp, file, '/inventory');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '400');
+    t.equal(await readFile(resp, 'utf8'), '{"error":"bad report"}\n');
+    t.equal(seen.length - before, 1, '400 is not transient');
+  });
+
+  t.test('without -f a 5xx is retried, and the last answer kept', async (t) => {
+    const resp = join(dir, 'resp3');
+    let before = seen.length;
+    let r = await curl('-sS', '--retry', '3', '-o', resp, '-w', '%{http_code}', `${base}/flaky-poll`);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '200', '503 then 200');
+    t.equal(seen.length - before, 2);
+    before = seen.length;
+    r = await curl('-sS', '--retry', '1', '-o', resp, '-w', '%{http_code}\\n', `${base}/down`);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '503\n', 'still 503 after the retry; \\n in -w is a newline');
+    t.equal(seen.length - before, 2);
+    t.equal(await readFile(resp, 'utf8'), '{"error":"down"}');
+  });
+
+  t.test('agent poll: GET, 204 leaves an empty file', async (t) => {
+    const resp = join(dir, 'resp4');
+    await writeFile(resp, 'stale');
+    const r = await curl('-sS', '-o', resp, '-w', '%{http_code}', `${base}/nothing`);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '204');
+    t.equal(await readFile(resp, 'utf8'), '');
+    t.equal(seen.at(-1)!.method, 'GET');
+  });
+
+  t.test('binary bodies both ways, body to stdout without -o', async (t) => {
+    const file = join(dir, 'bin');
+    await writeFile(file, binary);
+    const resp = join(dir, 'resp5');
+    let r = await curl('-sS', '-o', resp, '-X', 'POST', '--data-binary', `@${file}`, `${base}/binary`);
+    t.equal(r.code, 0, r.stderr);
+    t.same(seen.at(-1)!.body, binary, 'request body byte for byte');
+    t.equal(seen.at(-1)!.headers['content-type'], 'application/x-www-form-urlencoded', "curl's default content type");
+    t.same(await readFile(resp), Buffer.concat([binary, Buffer.from('\r\n\r\n'), binary]), 'response body byte for byte');
+    r = await curl('-s', '-w', '%{http_code}', `${base}/created`);
+    t.equal(r.stdout, '{"id":"d-1"}\n201', 'body, then the -w text');
+  });
+
+  t.test('-f with -w: 22 and the code', async (t) => {
+    const r = await curl('-fsS', '-w', '%{http_code}', '-o', join(dir, 'resp6'), `${base}/missing`);
+    t.equal(r.code, 22);
+    t.equal(r.stdout, '404');
+  });
+
+  t.test('unreachable with -w: 7 and 000', async (t) => {
+    const r = await curl('-sS', '-w', '%{http_code}', '-o', join(dir, 'resp7'), 'http://127.0.0.1:1/x');
+    t.equal(r.code, 7);
+    t.equal(r.stdout, '000');
+  });
+
+  t.test('other -w variables are refused', async (t) => {
+    const r = await curl('-s', '-w', '%{time_total}', `${base}/x`);
+    t.equal(r.code, 2);
+    t.match(r.stderr, /unsupported argument/);
   });
 });
