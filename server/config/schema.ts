@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { API_TOKEN } from '../api-token.js';
 import { CidrV4, IPv4, Sha256 } from '../model/primitives.js';
+import { KernelArg } from '../model/profile.js';
 
 const Seconds = z.number().int().positive();
 
@@ -140,8 +141,10 @@ const ConfigFields = z.object({
       tokenTtlSeconds: Seconds.default(1800).describe('a discovery boot must report its hardware within this'),
       pollSeconds: Seconds.default(10).describe('how often the agent asks what to do next'),
       maxEntries: z.number().int().positive().default(10000).describe('discovered boxes kept at most; a report beyond is refused until some are accepted or deleted'),
+      kernelArgs: z.array(KernelArg).default([]).describe('extra kernel arguments of the discovery boot, e.g. console=ttyS0,115200n8 for serial-over-LAN'),
+      lldpWaitSeconds: z.number().int().min(0).max(300).default(35).describe('how long the agent listens for LLDP (switches send every 30 s by default)'),
     })
-    .default({ tokenTtlSeconds: 1800, pollSeconds: 10, maxEntries: 10000 }),
+    .default({ tokenTtlSeconds: 1800, pollSeconds: 10, maxEntries: 10000, kernelArgs: [], lldpWaitSeconds: 35 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
   events: z
     .object({ retainDays: z.number().positive().default(30).describe('events older than this are deleted (hourly)') })

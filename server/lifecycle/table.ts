@@ -48,6 +48,8 @@ export type Input =
   /** A protocol event (DHCP, TFTP, script, asset, config fetch, render error) seen for the machine. */
   | { kind: 'observed'; event: Pick<BootEvent, 'kind' | 'level' | 'message'> }
   | { kind: 'callback'; event: 'start' | 'built' | 'failed' }
+  /** The install's own hardware report shows the profile does not fit: stop before anything is partitioned. */
+  | { kind: 'misfit'; installId: string; reason: string }
   | { kind: 'cancel' }
   | { kind: 'deadline'; now: number }
   /** After `installed`: converge when a converger is wired, else the machine is ready at once. */
@@ -140,6 +142,10 @@ export function decide(s: MachineStatus, input: Input): Decision {
           return isResting(s) ? STAY : fail(s, 'the installer reported failure', 'see the log tail in the callback event');
       }
       break;
+    case 'misfit':
+      return s.installId === input.installId && !isResting(s)
+        ? fail(s, input.reason, "the profile does not fit this machine's hardware (GET /api/v1/machines/{name}/hardware): fix the profile and reinstall")
+        : STAY;
     case 'cancel':
       return isResting(s)
         ? { kind: 'refuse', code: 'invalid', message: `${s.machine} is ${s.state}: nothing to cancel` }

@@ -37,6 +37,14 @@ export class BootUrls {
   callback(event: CallbackEvent, token: string): string {
     return `${this.base}/boot/callback/${event}?token=${encodeURIComponent(token)}`;
   }
+  /** The discovery boot's kickstart: it runs the inventory agent and never installs. */
+  discoveryKickstart(token: string): string {
+    return `${this.base}/boot/discovery/kickstart?token=${encodeURIComponent(token)}`;
+  }
+  /** The inventory agent, a plain script without secrets. */
+  agent(): string {
+    return `${this.base}/boot/discovery/agent`;
+  }
   asset(path: string): string {
     return `${this.base}/boot/assets/${path}`;
   }

@@ -112,7 +112,7 @@ const PackageSpec = z
   .string()
   .regex(/^(@\^?|-)?[A-Za-z0-9_][A-Za-z0-9_.+:*/-]*$/, 'a package name (globs allowed), @group, @^environment or -package');
 /** One kernel argument: name or name=value, no spaces or quotes (it is written inside --append="…" and on the iPXE kernel line). */
-const KernelArg = z.string().regex(/^[A-Za-z0-9_.,:/=+@~-]+$/, 'one kernel argument (letters, digits and _ . , : / = + @ ~ -; no spaces or quotes)');
+export const KernelArg = z.string().regex(/^[A-Za-z0-9_.,:/=+@~-]+$/, 'one kernel argument (letters, digits and _ . , : / = + @ ~ -; no spaces or quotes)');
 /** systemd unit names; \xNN is systemd's own escape (var-lib\x2dx.mount). */
 const UnitName = z
   .string()

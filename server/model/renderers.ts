@@ -9,7 +9,7 @@ export interface RenderInput {
   base: string;
 }
 
-export type IpxeKind = 'install' | 'local' | 'unknown' | 'error';
+export type IpxeKind = 'install' | 'local' | 'unknown' | 'discover' | 'error';
 export type ConfigKind = 'kickstart' | 'ignition';
 
 /** What the boot routes and the render preview need from server/render. All pure and synchronous. */
@@ -17,6 +17,8 @@ export interface Renderers {
   ipxe(kind: IpxeKind, input: { mac: string; base: string; machine?: Machine; profile?: Profile; token?: string; error?: string }): string;
   /** Throws RenderError when the machine cannot be rendered. */
   config(kind: ConfigKind, input: RenderInput): string;
+  /** The kickstart of a discovery boot: its %pre runs the inventory agent with this token. */
+  discoveryKickstart(input: { base: string; token: string }): string;
 }
 
 /** The config format a profile's OS installs from. */

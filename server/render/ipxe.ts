@@ -18,6 +18,8 @@ export type IpxeRequest =
   | { kind: 'install'; ctx: RenderContext }
   | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; urls: Urls }
   | { kind: 'unknown'; mac: string; urls: Urls }
+  /** an unknown MAC under unknownMachines: discover; token is its discovery token */
+  | { kind: 'discover'; mac: string; token: string; urls: Urls; config: RenderContext['config'] }
   | { kind: 'error'; name: string; mac: string; problems: Problem[]; urls: Urls }
   /** for a firmware-loaded iPXE with no script of its own: DHCP on any NIC, then chain */
   | { kind: 'bootstrap'; urls: Urls };
@@ -90,6 +92,29 @@ function fcosArgs(ctx: RenderContext, urls: BootUrls): string[] {
   ];
 }
 
+/** The installer's own kernel and initrd, with a kickstart that only runs the inventory agent. */
+function discoverView(req: Extract<IpxeRequest, { kind: 'discover' }>) {
+  const urls = new BootUrls(checkedBase(req.urls).base);
+  const mac = canonicalMac(req.mac)!;
+  const assets = ASSETS['rocky-9'];
+  const initrdName = assets.initrd.split('/').pop()!;
+  const args = [
+    `initrd=${initrdName}`,
+    `inst.ks=${urls.discoveryKickstart(req.token)}`,
+    'inst.ks.sendmac',
+    `inst.repo=${req.config.mirrors['rocky-9']}`,
+    `BOOTIF=01-${dashMac(mac)}`,
+    'ip=dhcp',
+    ...req.config.discovery.kernelArgs,
+  ];
+  return {
+    mac,
+    kernel: { name: assets.kernel.split('/').pop(), url: urls.asset(assets.kernel) },
+    initrd: { name: initrdName, url: urls.asset(assets.initrd) },
+    args: args.join(' '),
+  };
+}
+
 const ASSETS = {
   'rocky-9': { kernel: 'rocky-9/vmlinuz', initrd: 'rocky-9/initrd.img' },
   fcos: { kernel: 'fcos/kernel', initrd: 'fcos/initramfs.img' },
@@ -130,6 +155,8 @@ export function renderIpxe(req: IpxeRequest, env: RenderEnv): string {
       return env.render('templates', 'ipxe/local.ipxe', checked({ name: req.name, firmware: req.firmware, bios: req.firmware === 'bios' }));
     case 'unknown':
       return env.render('templates', 'ipxe/unknown.ipxe', { mac: canonicalMac(req.mac) ?? ipxeText(req.mac) });
+    case 'discover':
+      return env.render('templates', 'ipxe/discover.ipxe', checked(discoverView(req)));
     case 'error':
       return env.render(
         'templates',

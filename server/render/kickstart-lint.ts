@@ -125,7 +125,7 @@ const VIEW_KINDS: Array<[RegExp, ValueKind]> = [
   [/^(rootKeys|users\.\d+\.sshKeys)\.\d+$/, 'spaced'],
   [/^(bootloaderAppend|storage\.raids\.\d+\.members)$/, 'spaced'],
   [/^(rootPasswordHash|users\.\d+\.passwordHash)$/, 'crypt'],
-  [/^(install\.(url|appstream)|repos\.\d+\.baseurl|callbacks\.\w+)$/, 'url'],
+  [/^(install\.(url|appstream)|repos\.\d+\.baseurl|callbacks\.\w+|inventory\.(agent|base))$/, 'url'],
 ];
 
 /**

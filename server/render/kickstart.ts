@@ -42,6 +42,8 @@ export function kickstartView(ctx: RenderContext) {
       sshKeys: u.sshKeys,
     })),
     packages: profile.packages,
+    // the install's %pre runs the inventory agent with the install token (see callbacks.hbs)
+    inventory: { agent: urls.agent(), base: urls.base, token, lldpWait: String(config.discovery.lldpWaitSeconds) },
     callbacks: {
       start: urls.callback('start', token),
       progress: urls.callback('progress', token),

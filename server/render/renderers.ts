@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Renderers, RenderInput } from '../model/renderers.js';
 import type { RenderContext } from './context.js';
 import { renderEnvFromConfig } from './env.js';
+import { renderDiscoveryKickstart } from './discovery.js';
 import { renderIgnition } from './ignition.js';
 import { renderIpxe } from './ipxe.js';
 import { renderKickstart } from './kickstart.js';
@@ -20,6 +21,8 @@ export function createRenderers(config: Config, convergerPublicKey: string): Ren
           return renderIpxe({ kind, name: i.machine!.name, firmware: i.profile!.firmware, urls }, env);
         case 'unknown':
           return renderIpxe({ kind, mac: i.mac, urls }, env);
+        case 'discover':
+          return renderIpxe({ kind, mac: i.mac, token: i.token!, urls, config }, env);
         case 'error':
           return renderIpxe({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
       }
@@ -27,5 +30,6 @@ export function createRenderers(config: Config, convergerPublicKey: string): Ren
     config(kind, i) {
       return kind === 'kickstart' ? renderKickstart(ctx(i), env) : renderIgnition(ctx(i), env);
     },
+    discoveryKickstart: (i) => renderDiscoveryKickstart(i, config, env),
   };
 }

@@ -108,6 +108,12 @@ t.test('installer callbacks', async (t) => {
   t.same(targets(decide(status('installing'), { kind: 'callback', event: 'failed' })), ['failed']);
   t.same(targets(decide(status('ready'), { kind: 'callback', event: 'failed' })), 'stay', 'a late failure after rest');
   t.same(effects(decide(status('installing'), { kind: 'callback', event: 'failed' })), ['revoke-tokens']);
+  const misfit = decide(status('installing'), { kind: 'misfit', installId: 'i1', reason: 'disks.sys0: /dev/disk/by-id/x not on this machine' });
+  t.same(targets(misfit), ['failed'], 'a misfit found by the install report fails the install');
+  t.same(effects(misfit), ['revoke-tokens']);
+  t.match((misfit as Extract<Decision, { kind: 'move' }>).moves[0].patch, { phase: 'installing', reason: /disks\.sys0/, hint: /does not fit/ });
+  t.same(targets(decide(status('installing'), { kind: 'misfit', installId: 'other', reason: 'x' })), 'stay', 'a report of another install');
+  t.same(targets(decide(status('ready'), { kind: 'misfit', installId: 'i1', reason: 'x' })), 'stay', 'nothing to stop at rest');
 });
 
 t.test('cancel and deadlines', async (t) => {

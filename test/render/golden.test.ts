@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { RenderError } from '../../server/model/errors.js';
-import { ctxFor, examples, goldenDir, installConfig, URLS } from './helpers.js';
+import { renderDiscoveryKickstart } from '../../server/render/discovery.js';
+import { config, ctxFor, examples, goldenDir, installConfig, URLS } from './helpers.js';
 
 /**
  * Golden files for every example machine. Regenerate with UPDATE_GOLDEN=1 after an intended
@@ -36,6 +37,8 @@ t.test('every example machine renders its config and iPXE scripts', async (t) =>
 t.test('unknown, bootstrap and error scripts', async (t) => {
   golden(t, 'unknown.ipxe', renderIpxe({ kind: 'unknown', mac: '52-54-00-99-99-99', urls: URLS }, env));
   golden(t, 'bootstrap.ipxe', renderIpxe({ kind: 'bootstrap', urls: URLS }, env));
+  golden(t, 'discover.ipxe', renderIpxe({ kind: 'discover', mac: '52-54-00-99-99-99', token: 'dtok_Q8wYx2', urls: URLS, config }, env));
+  golden(t, 'discovery.ks', renderDiscoveryKickstart({ base: URLS.base, token: 'dtok_Q8wYx2' }, config, env));
   const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
   const ctx = ctxFor({ ...web.machine, ipv4: undefined }, web.profile);
   const err = t.throws(() => installConfig(ctx, env)) as RenderError;
