@@ -4,7 +4,7 @@ import { InventoryRefused } from '../model/errors.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { Reads } from '../reads/reads.js';
-import type { Store } from '../store/store.js';
+import type { Repos, Store } from '../store/store.js';
 import type { Inventory } from './load.js';
 
 export type Lint = {
@@ -46,14 +46,18 @@ export class InventoryService {
     return before ? 'update' : 'create';
   }
 
-  async putMachine(m: Machine): Promise<Action> {
+  /** `alsoWrite` commits with the machine (an accepted discovery: its hardware and entry). */
+  async putMachine(m: Machine, alsoWrite?: (tx: Repos) => Promise<void>): Promise<Action> {
     const profile = await this.reads.profile(m.profile);
     if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${m.profile}"` }]);
     const problems = this.lint.machine?.(m, profile) ?? [];
     if (problems.length) throw new InventoryRefused(problems);
     const before = await this.reads.machine(m.name);
-    if (before && isDeepStrictEqual(before, m)) return 'unchanged';
-    await this.lifecycle.register(m.name, (tx) => tx.machines.put(m));
+    if (before && isDeepStrictEqual(before, m) && !alsoWrite) return 'unchanged';
+    await this.lifecycle.register(m.name, async (tx) => {
+      await tx.machines.put(m);
+      await alsoWrite?.(tx);
+    });
     return before ? 'update' : 'create';
   }
 
