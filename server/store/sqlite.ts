@@ -237,6 +237,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     // REPLACE also removes the row holding the same MAC (UNIQUE): one live discovery token per MAC.
     discoveryTokenPut: db.prepare('INSERT OR REPLACE INTO discovery_tokens (token, mac, ip, expires_at, entry_id, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
     discoveryTokenGet: db.prepare('SELECT * FROM discovery_tokens WHERE token = ?'),
+    discoveryTokenByMac: db.prepare('SELECT * FROM discovery_tokens WHERE mac = ?'),
     discoveryTokenPrune: db.prepare('DELETE FROM discovery_tokens WHERE token IN (SELECT token FROM discovery_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
   };
   const parsed = parsedBodies();
@@ -426,6 +427,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     discoveryTokens: {
       put: (t) => write(() => void q.discoveryTokenPut.run(t.token, t.mac, t.ip, t.expiresAt, t.entryId ?? null, t.revokedAt ?? null)),
       get: async (token) => toDiscoveryToken(q.discoveryTokenGet.get(token)),
+      byMac: async (mac) => toDiscoveryToken(q.discoveryTokenByMac.get(mac)),
       prune: (before, limit) => write(() => q.discoveryTokenPrune.run(before, limit).changes),
     },
   });

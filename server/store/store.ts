@@ -98,6 +98,8 @@ export interface DiscoveryTokenRepo {
   /** Creates or updates; a new token for a MAC replaces the MAC's previous one. */
   put(token: DiscoveryToken): Promise<void>;
   get(token: string): Promise<DiscoveryToken | undefined>;
+  /** The MAC's token, reported or not. */
+  byMac(mac: string): Promise<DiscoveryToken | undefined>;
   /** Deletes up to `limit` tokens that expired before `before`; returns how many went. */
   prune(before: number, limit: number): Promise<number>;
 }

@@ -162,6 +162,8 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       await store.discoveryTokens.put(t2);
       t.equal(await store.discoveryTokens.get('dt-1'), undefined, "a MAC's new token replaces its previous one");
       t.same(await store.discoveryTokens.get('dt-2'), t2);
+      t.same(await store.discoveryTokens.byMac(A), t2, 'byMac finds the MAC’s one token');
+      t.equal(await store.discoveryTokens.byMac(C), undefined);
       await store.discoveryTokens.put({ token: 'dt-3', mac: B, ip: '10.0.0.7', expiresAt: 1_000, revokedAt: 900 });
       t.equal((await store.discoveryTokens.get('dt-3'))?.revokedAt, 900);
       t.equal(await store.discoveryTokens.prune(2_000, 10), 1, 'prune deletes what expired before');

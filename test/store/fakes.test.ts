@@ -53,6 +53,7 @@ const calls: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: (r: Repos[R]) => P
   discoveryTokens: {
     put: (r) => r.put({ token: 'dt-2', mac: B, ip: '10.0.0.12', expiresAt: 2_000 }),
     get: (r) => r.get('dt-1'),
+    byMac: (r) => r.byMac('52:54:00:00:00:0c'),
     prune: (r) => r.prune(0, 10),
   },
 };
@@ -100,7 +101,7 @@ async function refusesTransaction(t: Test, store: Store): Promise<void> {
 }
 
 t.test('every method is classified and has a call here', async (t) => {
-  t.equal(each('read').length, 20);
+  t.equal(each('read').length, 21);
   t.equal(each('write').length, 22);
 });
 

@@ -43,7 +43,7 @@ export function emptyStore(): Store & { readonly refused: string[] } {
     hardware: { get: none, put: () => refuse('hardware.put') },
     rules: { get: none, list: nothing, put: () => refuse('rules.put'), delete: () => refuse('rules.delete') },
     discovered: { get: none, list: nothing, put: () => refuse('discovered.put'), delete: () => refuse('discovered.delete') },
-    discoveryTokens: { put: () => refuse('discoveryTokens.put'), get: none, prune: () => refuse('discoveryTokens.prune') },
+    discoveryTokens: { put: () => refuse('discoveryTokens.put'), get: none, byMac: none, prune: () => refuse('discoveryTokens.prune') },
     transaction: () => refuse('transaction'),
     check: () => refuse('check'),
     close: async () => undefined,

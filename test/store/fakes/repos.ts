@@ -17,7 +17,7 @@ export const METHODS: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: Access } 
   hardware: { get: 'read', put: 'write' },
   rules: { get: 'read', list: 'read', put: 'write', delete: 'write' },
   discovered: { get: 'read', list: 'read', put: 'write', delete: 'write' },
-  discoveryTokens: { put: 'write', get: 'read', prune: 'write' },
+  discoveryTokens: { put: 'write', get: 'read', byMac: 'read', prune: 'write' },
 };
 
 type Call = (...args: unknown[]) => Promise<unknown>;
