@@ -14,6 +14,7 @@ import { lifecycleRoutes } from './routes/lifecycle.js';
 import { machineRoutes } from './routes/machines.js';
 import { profileRoutes } from './routes/profiles.js';
 import { renderRoutes } from './routes/render.js';
+import { ruleRoutes } from './routes/rules.js';
 
 /** What one listener serves: everything, or (with api.listen) the machine side and the operator side apart. */
 export type AppPart = 'all' | 'boot' | 'api';
@@ -69,6 +70,7 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
       api.addHook('onRequest', bearerAuth(deps.apiToken));
       await api.register(machineRoutes, deps);
       await api.register(profileRoutes, deps);
+      await api.register(ruleRoutes, deps);
       await api.register(lifecycleRoutes, deps);
       await api.register(eventRoutes, deps);
       await api.register(renderRoutes, deps);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { Rule } from '../../model/discovery.js';
 import { Machine } from '../../model/machine.js';
 import { Profile } from '../../model/profile.js';
 import type { AppDeps } from '../deps.js';
@@ -15,14 +16,16 @@ export const applyRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { invento
         body: z.object({
           machines: z.array(Machine).default([]),
           profiles: z.array(Profile).default([]),
+          rules: z.array(Rule).default([]),
           prune: z.boolean().default(false),
           dryRun: z.boolean().default(false),
         }),
       },
     },
     async (req) => {
-      const { machines, profiles, prune, dryRun } = req.body;
-      const plan = dryRun ? await inventory.plan({ machines, profiles }, prune) : await inventory.apply({ machines, profiles }, prune);
+      const { machines, profiles, rules, prune, dryRun } = req.body;
+      const desired = { machines, profiles, rules };
+      const plan = dryRun ? await inventory.plan(desired, prune) : await inventory.apply(desired, prune);
       return { applied: !dryRun, plan };
     },
   );
