@@ -11,6 +11,7 @@ import { runSsh } from './converge/run-ssh.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { verifyAssets } from './http/boot-assets.js';
+import { Discovery } from './discovery/service.js';
 import { loadInventory } from './inventory/load.js';
 import { poolOverlap } from './inventory/pool-overlap.js';
 import { InventoryService, type Lint } from './inventory/service.js';
@@ -80,7 +81,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     const target = { host, port: machine.ssh?.port, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
     return runSsh(target, command, { signal, timeoutMs: machine.bmc.timeoutSeconds * 1000 });
   };
-  const lifecycle = new Lifecycle({
+  const lifecycle: Lifecycle = new Lifecycle({
     store,
     reads,
     events,
@@ -89,6 +90,8 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     clock: opts.clock,
     power: (machine) => createPowerDriver(machine, { sink: events, redfishAuth: machine.bmc.auth, runSsh: sshReboot, secretDirs: config.secrets.dirs, ...opts.power }),
     converge: converger(config, keys.privateKey, events),
+    // Bound late: discovery needs the lifecycle, the lifecycle asks it before each reinstall.
+    fit: (name) => discovery.fitProblems(name),
   });
   const installs = new Installs(lifecycle, reads, events, config.dhcp.mode !== 'off', opts.clock);
   const views = new Views(reads, events);
@@ -118,6 +121,17 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     profile: lint.profile,
     machine: (m, p) => [...(lint.machine?.(m, p) ?? []), ...poolOverlap(m, config.dhcp)],
   });
+  const discovery: Discovery = new Discovery({
+    store,
+    reads,
+    lifecycle,
+    installs,
+    inventory,
+    events,
+    settings: config.discovery,
+    dhcp: config.dhcp.mode !== 'off',
+    clock: opts.clock,
+  });
   if (existsSync(config.inventory)) {
     const plan = await inventory.apply(await loadInventory(config.inventory), false);
     const changed = plan.filter((p) => p.action !== 'unchanged');
@@ -125,7 +139,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   }
 
   const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
-  const deps = { config, reads, lifecycle, installs, views, events, inventory, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() };
+  const deps = { config, reads, lifecycle, installs, views, events, inventory, discovery, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() };
   const { listen, tls } = config.api;
   const app = await buildApp(deps, listen ? 'boot' : 'all');
   await app.listen({ host: config.http.host, port: config.http.port });
@@ -142,10 +156,14 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   timer.unref();
   const clock = opts.clock ?? systemClock;
   const prune = () =>
-    events
-      .prune(clock.now() - config.events.retainDays * 86_400_000)
-      .then((n) => n && logger.info({ deleted: n, retainDays: config.events.retainDays }, 'old events deleted'))
-      .catch((err) => logger.error({ err }, 'event retention failed'));
+    Promise.all([
+      events
+        .prune(clock.now() - config.events.retainDays * 86_400_000)
+        .then((n) => n && logger.info({ deleted: n, retainDays: config.events.retainDays }, 'old events deleted'))
+        .catch((err) => logger.error({ err }, 'event retention failed')),
+      // A discovery token a day past its expiry: its box has rebooted into a fresh one long since.
+      store.discoveryTokens.prune(clock.now() - 86_400_000, 10_000).catch((err) => logger.error({ err }, 'discovery token retention failed')),
+    ]);
   await prune();
   const retention = setInterval(() => void prune(), 3_600_000);
   retention.unref();

@@ -43,6 +43,7 @@ t.test('who may import whom', async (t) => {
     [['store'], ['lifecycle', 'http', 'inventory', 'reads'], 'the store knows only the model'],
     [['reads'], ['lifecycle', 'http', 'inventory'], 'reads sit below the services'],
     [['lifecycle'], ['http', 'inventory', 'dhcp', 'tftp', 'power', 'converge', 'render'], 'the lifecycle is given its drivers by main.ts'],
+    [['discovery'], ['http', 'dhcp', 'tftp', 'power', 'converge', 'render'], 'discovery decides on reports; protocols and HTTP call it, not the reverse'],
   ];
   for (const [from, banned, why] of rules)
     for (const f of files.filter((f) => from.includes(f.room))) {

@@ -7,6 +7,8 @@ import { bearerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { applyRoutes } from './routes/apply.js';
 import { bootRoutes } from './routes/boot.js';
+import { discoveryBootRoutes } from './routes/discovery-boot.js';
+import { discoveredRoutes } from './routes/discovered.js';
 import { eventRoutes } from './routes/events.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -60,6 +62,7 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
     await app.register(
       async (boot) => {
         await boot.register(bootRoutes, deps);
+        await boot.register(discoveryBootRoutes, deps);
         await boot.register(fileRoutes, deps);
       },
       { prefix: '/boot' },
@@ -71,6 +74,7 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
       await api.register(machineRoutes, deps);
       await api.register(profileRoutes, deps);
       await api.register(ruleRoutes, deps);
+      await api.register(discoveredRoutes, deps);
       await api.register(lifecycleRoutes, deps);
       await api.register(eventRoutes, deps);
       await api.register(renderRoutes, deps);

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
+import type { Discovery } from '../discovery/service.js';
 import type { InventoryService } from '../inventory/service.js';
 import type { EventLog } from '../lifecycle/event-log.js';
 import type { Installs } from '../lifecycle/install.js';
@@ -19,6 +20,7 @@ export interface AppDeps {
   views: Views;
   events: EventLog;
   inventory: InventoryService;
+  discovery: Discovery;
   renderers: Renderers;
   metrics: Registry;
   logger: Logger;

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ConflictError, InventoryRefused, LifecycleError, StoreUnavailable } from '../model/errors.js';
+import { ConflictError, InventoryRefused, LifecycleError, Misfit, StoreUnavailable } from '../model/errors.js';
 
 export interface Issue {
   path: string;
@@ -25,6 +25,10 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   }
   if (err instanceof InventoryRefused) {
     void reply.code(400).send({ error: 'Bad Request', message: err.message, issues: err.issues });
+    return;
+  }
+  if (err instanceof Misfit) {
+    void reply.code(409).send({ error: 'Misfit', message: err.message, issues: err.problems });
     return;
   }
   if (err instanceof ConflictError) {

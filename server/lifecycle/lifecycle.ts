@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../model/clock.js';
-import { ConflictError, LifecycleError } from '../model/errors.js';
+import { ConflictError, LifecycleError, Misfit, type Problem } from '../model/errors.js';
 import type { StoredEvent } from '../model/events.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
@@ -30,6 +30,8 @@ export interface LifecycleDeps {
   power: (machine: Machine, profile: Profile) => PowerControl;
   /** Absent: an installed machine is ready at once (no converger wired). */
   converge?: ConvergeFn;
+  /** Why the machine's profile does not fit its reported hardware (none: fits, or no report). */
+  fit?: (name: string) => Promise<{ profile: string; problems: Problem[] }>;
 }
 
 /**
@@ -73,10 +75,15 @@ export class Lifecycle {
 
   /**
    * Starts a reinstall: new install id and token, netboot=install, then the power driver sets a
-   * one-time PXE boot and power-cycles in the background. A running install is refused unless forced.
+   * one-time PXE boot and power-cycles in the background. A running install is refused unless
+   * forced; a profile that does not fit the machine's reported hardware is refused (Misfit).
    */
   async reinstall(name: string, opts: { force?: boolean } = {}): Promise<MachineStatus> {
     await this.recordOf(name);
+    // A profile that does not fit the hardware the machine reported would fail mid-install, or
+    // partition the wrong disk: refuse before the power cycle.
+    const fit = await this.deps.fit?.(name);
+    if (fit?.problems.length) throw new Misfit(fit.profile, fit.problems);
     return (await this.step(name, { kind: 'reinstall', force: opts.force ?? false, now: this.clock.now() })).status;
   }
 

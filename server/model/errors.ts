@@ -55,3 +55,14 @@ export class StoreUnavailable extends Error {
     this.name = 'StoreUnavailable';
   }
 }
+
+/** A profile that does not fit a machine's reported hardware: each problem names the profile field. */
+export class Misfit extends Error {
+  constructor(
+    readonly profile: string,
+    readonly problems: Problem[],
+  ) {
+    super(`profile ${profile} does not fit this machine's hardware: ${formatProblems(problems).replace(/\n/g, '; ')}`);
+    this.name = 'Misfit';
+  }
+}

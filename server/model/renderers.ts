@@ -19,6 +19,8 @@ export interface Renderers {
   config(kind: ConfigKind, input: RenderInput): string;
   /** The kickstart of a discovery boot: its %pre runs the inventory agent with this token. */
   discoveryKickstart(input: { base: string; token: string }): string;
+  /** The inventory agent script (templates/discovery/agent.sh, or the operator's). */
+  agent(): string;
 }
 
 /** The config format a profile's OS installs from. */

@@ -128,6 +128,13 @@ class AreaCache {
     }
   }
 
+  /** A file served as it is (the inventory agent), from the operator's directory first. */
+  text(relative: string): string {
+    const found = this.resolveFile(relative);
+    if (!found) throw new RenderError([{ path: `${this.area}/${relative}`, message: `no file ${relative} in ${this.roots.join(', ')}` }]);
+    return readFileSync(found.file, 'utf8');
+  }
+
   private resolveFile(relative: string): { file: string; stat: FileStat } | undefined {
     for (const root of this.roots) {
       const file = join(root, relative);
@@ -236,6 +243,11 @@ export class RenderEnv {
       templates: new AreaCache('templates', roots(options.templatesDir, 'templates'), hb, opts),
       ignition: new AreaCache('ignition', roots(options.ignitionDir, 'ignition'), hb, opts),
     };
+  }
+
+  /** `<area>/<relative>` as it is on disk, operator directory first. */
+  text(area: Area, relative: string): string {
+    return this.areas[area].text(relative);
   }
 
   /** Renders `<area>/<name>.hbs`; throws RenderError naming the file on a template problem. */

@@ -31,5 +31,6 @@ export function createRenderers(config: Config, convergerPublicKey: string): Ren
       return kind === 'kickstart' ? renderKickstart(ctx(i), env) : renderIgnition(ctx(i), env);
     },
     discoveryKickstart: (i) => renderDiscoveryKickstart(i, config, env),
+    agent: () => env.text('templates', 'discovery/agent.sh'),
   };
 }

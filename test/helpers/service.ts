@@ -13,6 +13,7 @@ export const echoRenderers: Renderers = {
   ipxe: (kind, i) => `#!ipxe\n# ${kind} ${i.mac}${i.token ? ` token=${i.token}` : ''}${i.error ? ` error=${i.error}` : ''}\n`,
   config: (kind, i) => `# ${kind} for ${i.machine.name} (${i.profile.name}) token=${i.token}\n`,
   discoveryKickstart: (i) => `# discovery kickstart token=${i.token}\n`,
+  agent: () => '#!/bin/sh\n# agent\n',
 };
 
 /** Captures every log line the service writes, so tests can assert what never appears. */

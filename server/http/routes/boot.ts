@@ -5,7 +5,7 @@ import { RenderError } from '../../model/errors.js';
 import { Mac } from '../../model/primitives.js';
 import { configKindOf } from '../../model/renderers.js';
 import type { AppDeps } from '../deps.js';
-import { lazyRequestLogger } from '../lazy-request-logger.js';
+import { machineSide } from '../machine-side.js';
 import { TokenQuery, tokenQueryValidator } from '../token-query.js';
 
 /**
@@ -13,15 +13,9 @@ import { TokenQuery, tokenQueryValidator } from '../token-query.js';
  * No bearer token here — machines authenticate with their per-install token.
  */
 export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  const { reads, installs, events, renderers, addresses } = deps;
-  // busybox wget posts as x-www-form-urlencoded, curl --data-binary too: every body is text here.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => done(null, body));
-  app.setChildLoggerFactory(lazyRequestLogger);
+  const { reads, installs, events, renderers, addresses, discovery } = deps;
+  machineSide(app, deps.config.http.publicUrl);
   const base = (host: string | undefined) => baseUrl(deps.config.http.publicUrl, host)!;
-  app.addHook('onRequest', async (req, reply) => {
-    if (baseUrl(deps.config.http.publicUrl, req.headers.host) === undefined) return reply.code(400).type('text/plain').send('# bad Host header\n');
-  });
 
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
     const { mac } = req.query;
@@ -32,6 +26,14 @@ export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
     const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
       events.report({ machine: record?.machine.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
     if (!record) {
+      if (deps.config.unknownMachines === 'discover') {
+        const { token, withheld } = await discovery.bootToken(mac, req.ip);
+        if (token) {
+          report('discover');
+          return renderers.ipxe('discover', { mac, base: url, token });
+        }
+        events.report({ mac, ip: req.ip, kind: 'ipxe-script', level: 'warn', message: `discovery token withheld from ${req.ip}: ${withheld}` });
+      }
       report('unknown');
       return renderers.ipxe('unknown', { mac, base: url });
     }
