@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppDeps } from './deps.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
@@ -54,6 +54,8 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
         security: [{ bearer: [] }],
       },
       transform: jsonSchemaTransform,
+      // Schemas with an id (Inventory, Rule) are components the routes refer to.
+      transformObject: jsonSchemaTransformObject,
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
   }

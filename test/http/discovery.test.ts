@@ -269,3 +269,27 @@ t.test('the agent script is served as it is, without a token', async (t) => {
   t.match(res.headers.get('content-type'), /shellscript/);
   t.match(await res.text(), /^#!\/bin\/sh/);
 });
+
+t.test('/docs lists the discovery routes, and the inventory report as a schema', async (t) => {
+  const { api } = await startTestService(t);
+  const spec = (await api('GET', '/docs/json', undefined, null)).json;
+  for (const path of [
+    '/boot/inventory',
+    '/boot/discovery',
+    '/boot/discovery/agent',
+    '/boot/discovery/kickstart',
+    '/api/v1/discovered',
+    '/api/v1/discovered/{id}',
+    '/api/v1/discovered/{id}/accept',
+    '/api/v1/discovered/{id}/reject',
+    '/api/v1/discovered/{id}/rules',
+    '/api/v1/machines/{name}/hardware',
+  ])
+    t.ok(spec.paths[path], `${path} is documented`);
+  const ref = spec.paths['/boot/inventory'].post.requestBody.content['application/json'].schema.$ref as string;
+  const inventory = spec.components.schemas[ref.split('/').pop()!];
+  t.ok(inventory.properties.interfaces && inventory.properties.disks, 'the report body is documented');
+  t.match(JSON.stringify(inventory), /"lldp"/, 'down to the LLDP neighbour');
+  const refs = [...JSON.stringify(spec).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+  t.same(refs.filter((r) => !spec.components.schemas[r]), [], 'every schema the document refers to is in it');
+});
