@@ -3,7 +3,9 @@
  * network modules and the installer stand-in (test/e2e/guest/). Kernel, busybox and modules come
  * from Debian's packages at test time and are cached by package versions, so only the first run
  * on a machine downloads (~70 MB); the initramfs is assembled fresh each time (well under a
- * second) around a new SSH host key.
+ * second) around a new SSH host key. The stand-in also carries the tools the inventory agent finds
+ * in Rocky's installer (lsblk, dmidecode, lldpad and lldptool), copied from this machine with the
+ * libraries they load: read fresh on every build, so nothing about them is cached.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { newc, type CpioEntry } from './cpio.js';
 import { withLock } from './file-lock.js';
+import { hostBinaries } from './host-binaries.js';
 import { loadOrder, moduleDepends, moduleName } from './kmod.js';
 import { run } from './run.js';
 
@@ -156,6 +159,19 @@ export async function commonEntries({ dir, manifest }: GuestBase, init: string, 
   ];
 }
 
+/**
+ * What Rocky 9's installer runtime offers the inventory agent, from this machine's Debian packages
+ * (the same release as the guest's kernel): util-linux's lsblk, dmidecode, and lldpad with its
+ * lldptool (Rocky has them from fcoe-utils' dependencies). lldpad keeps its state in
+ * /var/lib/lldpad and its pid file in /var/run (a link to /run, as on Rocky).
+ */
+const INVENTORY_TOOLS = [
+  { path: '/usr/bin/lsblk', pkg: 'util-linux' },
+  { path: '/usr/sbin/dmidecode', pkg: 'dmidecode' },
+  { path: '/usr/sbin/lldpad', pkg: 'lldpad' },
+  { path: '/usr/sbin/lldptool', pkg: 'lldpad' },
+];
+
 /** Builds the installer stand-in's initramfs (and fetches its kernel) for one test run. */
 export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
   const base = await guestBase(opts.cacheDir, opts.modules);
@@ -172,6 +188,10 @@ export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
     { path: 'bin/curl', kind: 'file', data: await guestFile('curl'), mode: 0o755 },
     { path: 'etc/ssh/ssh_host_ed25519_key', kind: 'file', data: await readFile(privateKeyFile), mode: 0o600 },
     { path: 'etc/ssh/ssh_host_ed25519_key.pub', kind: 'file', data: publicKey + '\n' },
+    ...(await hostBinaries(INVENTORY_TOOLS)),
+    { path: 'run', kind: 'dir' },
+    { path: 'var/run', kind: 'symlink', target: '../run' },
+    { path: 'var/lib/lldpad', kind: 'dir' },
   ];
   for (const [mac, args] of Object.entries(opts.perMac ?? {})) entries.push({ path: `etc/standin/${mac.toLowerCase()}`, kind: 'file', data: `${args}\n` });
 
