@@ -10,7 +10,7 @@
  *   does DHCP + TFTP of the iPXE binary, which then chains over HTTP. SeaBIOS has no PXE stack of
  *   its own, so this path exists for UEFI only.
  */
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
@@ -30,10 +30,44 @@ export interface VmOptions {
   memoryMb?: number;
   /** Extra QEMU arguments (disks, …); the NIC keeps bootindex 1. */
   extraArgs?: string[];
+  /**
+   * SMBIOS type 1 (system information), as dmidecode and /sys/class/dmi/id show it:
+   * `-smbios type=1,manufacturer=…,product=…,version=…,serial=…,uuid=…,sku=…,family=…`.
+   */
+  smbios?: SmbiosSystem;
+  /** Blank data disks: sparse raw files in workDir (data0.img, …), virtio-blk, never in the boot order. */
+  disks?: DataDisk[];
+}
+
+export interface SmbiosSystem {
+  manufacturer?: string;
+  product?: string;
+  version?: string;
+  serial?: string;
+  /** The system UUID (also what the firmware reports as the machine's UUID). */
+  uuid?: string;
+  sku?: string;
+  family?: string;
+}
+
+export interface DataDisk {
+  sizeMb: number;
+  /** The virtio-blk serial (at most 20 bytes, QEMU cuts the rest): the guest's /sys/block/vdX/serial. */
+  serial?: string;
+  /**
+   * PCI slot on the root bus (q35's pcie.0), so the guest's PCI address, and with it udev's
+   * by-path name, is known: slot 0x0a is 0000:00:0a.0. Default: QEMU's next free slot.
+   */
+  pciSlot?: number;
 }
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/** A value inside a QEMU option list: commas are doubled. */
+function qemuValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
 
 function paths(workDir: string) {
   return { serialLog: join(workDir, 'serial.log'), qmpSocket: join(workDir, 'qmp.sock') };
@@ -76,12 +110,23 @@ export class Vm {
       firmware.push('-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no');
     }
     const nic = `virtio-net-pci,netdev=n0,mac=${opts.mac},bootindex=1${nicRom === 'native' ? ',romfile=' : ''}`;
+    const smbios = opts.smbios ? ['-smbios', `type=1${Object.entries(opts.smbios).filter(([, v]) => v !== undefined).map(([k, v]) => `,${k}=${qemuValue(String(v))}`).join('')}`] : [];
+    const disks: string[] = [];
+    for (const [i, d] of (opts.disks ?? []).entries()) {
+      const file = join(opts.workDir, `data${i}.img`);
+      await writeFile(file, '');
+      await truncate(file, d.sizeMb * 1024 * 1024);
+      const props = [`drive=data${i}`, ...(d.serial ? [`serial=${qemuValue(d.serial)}`] : []), ...(d.pciSlot !== undefined ? [`addr=0x${d.pciSlot.toString(16)}.0`] : [])];
+      disks.push('-drive', `file=${qemuValue(file)},format=raw,if=none,id=data${i}`, '-device', `virtio-blk-pci,${props.join(',')}`);
+    }
     const args = [
       ...['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
       ...['-nographic', '-vga', 'none', '-nodefaults', '-monitor', 'none'],
       ...['-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-no-shutdown'],
       ...firmware,
       ...['-netdev', `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`, '-device', nic],
+      ...smbios,
+      ...disks,
       ...(opts.extraArgs ?? []),
     ];
     const startedAt = performance.now();
