@@ -96,15 +96,18 @@ function fcosArgs(ctx: RenderContext, urls: BootUrls): string[] {
 function discoverView(req: Extract<IpxeRequest, { kind: 'discover' }>) {
   const urls = new BootUrls(checkedBase(req.urls).base);
   const mac = canonicalMac(req.mac)!;
-  const assets = ASSETS['rocky-9'];
+  const image = req.config.discovery.image;
+  const assets = image ?? ASSETS['rocky-9'];
   const initrdName = assets.initrd.split('/').pop()!;
+  const installer = [`inst.ks=${urls.discoveryKickstart(req.token)}`, 'inst.ks.sendmac', `inst.repo=${req.config.mirrors['rocky-9']}`, 'ip=dhcp'];
+  // kickstand.url/token let an operator's live image run the agent with no arguments; the
+  // token is already on this command line in inst.ks, and is good for this box's address only.
   const args = [
     `initrd=${initrdName}`,
-    `inst.ks=${urls.discoveryKickstart(req.token)}`,
-    'inst.ks.sendmac',
-    `inst.repo=${req.config.mirrors['rocky-9']}`,
+    ...(image ? image.args : installer),
     `BOOTIF=01-${dashMac(mac)}`,
-    'ip=dhcp',
+    `kickstand.url=${urls.base}`,
+    `kickstand.token=${req.token}`,
     ...req.config.discovery.kernelArgs,
   ];
   return {

@@ -5,6 +5,9 @@
 #   sh agent.sh --url BASE --token TOKEN [--discover] [--print] [--boot-mac MAC]
 #               [--lldp-wait SECONDS] [--interval SECONDS] [--all-interfaces]
 #
+#   --url, --token    default: kickstand.url= and kickstand.token= on the kernel command line, as
+#                     kickstand's discovery boot puts them there (an operator's own live image
+#                     booted by it runs just `sh agent.sh --discover`)
 #   --print           write the inventory JSON to stdout and exit 0 (no network; no --url/--token)
 #   --discover        after the report, poll BASE/boot/discovery every --interval seconds
 #                     (default 10, fractions allowed) and reboot or power off when told to
@@ -71,6 +74,9 @@ while [ $# -gt 0 ]; do
 done
 case $LLDP_WAIT in '' | *[!0-9]*) echo "kickstand-agent: --lldp-wait takes whole seconds" >&2; usage ;; esac
 case $INTERVAL in '' | .* | *[!0-9.]* | *.*.*) echo "kickstand-agent: --interval takes seconds" >&2; usage ;; esac
+cmdline_arg() { awk -v k="$1=" '{ for (i = 1; i <= NF; i++) if (index($i, k) == 1) { print substr($i, length(k) + 1); exit } }' "$PROC/cmdline" 2>/dev/null; }
+[ -n "$URL" ] || { URL=$(cmdline_arg kickstand.url); URL=${URL%/}; }
+[ -n "$TOKEN" ] || TOKEN=$(cmdline_arg kickstand.token)
 if [ "$PRINT" = 0 ] && { [ -z "$URL" ] || [ -z "$TOKEN" ]; }; then usage; fi
 
 WORK=$(mktemp -d 2>/dev/null) || WORK=/tmp/kickstand-agent.$$

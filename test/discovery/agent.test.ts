@@ -293,6 +293,18 @@ t.test('report: 200 is done, 409 stops with the reason (exit 3), 500 and no serv
   t.equal(r.code, 0, 'no server: exit 0');
   t.match(r.stderr, /kickstand-agent: could not reach kickstand to report the inventory: curl: \(7\)/);
 
+  // An operator's live image booted by kickstand's discovery boot: URL and token from the kernel command line.
+  const proc = openTempDir('ks-agent-proc-');
+  t.teardown(proc.cleanup);
+  writeFileSync(join(proc.dir, 'cmdline'), `BOOT_IMAGE=vmlinuz kickstand.url=${BASE}/ kickstand.token=${TOKEN} BOOTIF=01-52-54-00-aa-bb-cc quiet\n`);
+  seen.length = 0;
+  handler = (_req, res) => json(res, 200, { ok: true });
+  r = await runAgent({ shell: 'busybox', path: netTools.dir, args: ['--lldp-wait', '0'], env: { KICKSTAND_AGENT_PROC: proc.dir } });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(seen[0]?.url, `/boot/inventory?token=${TOKEN}`, 'kickstand.url= and kickstand.token= from the kernel command line');
+  t.equal(parse(seen[0].body).bootMac, '52:54:00:aa:bb:cc');
+  t.notMatch(r.stderr, TOKEN, 'the token is not logged');
+
   r = await runAgent({ shell: 'busybox', path: netTools.dir, args: ['--token', TOKEN] });
   t.equal(r.code, 2, 'no --url: usage, exit 2');
   t.match(r.stderr, /usage: sh agent\.sh --url BASE --token TOKEN/);

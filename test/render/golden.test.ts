@@ -39,6 +39,8 @@ t.test('unknown, bootstrap and error scripts', async (t) => {
   golden(t, 'bootstrap.ipxe', renderIpxe({ kind: 'bootstrap', urls: URLS }, env));
   golden(t, 'discover.ipxe', renderIpxe({ kind: 'discover', mac: '52-54-00-99-99-99', token: 'dtok_Q8wYx2', urls: URLS, config }, env));
   golden(t, 'discovery.ks', renderDiscoveryKickstart({ base: URLS.base, token: 'dtok_Q8wYx2' }, config, env));
+  const live = { ...config, discovery: { ...config.discovery, image: { kernel: 'live/vmlinuz', initrd: 'live/initrd.img', args: ['root=live:http://10.0.0.1:8080/boot/assets/live/squashfs.img', 'rd.live.image'] }, kernelArgs: ['console=ttyS0,115200n8'] } };
+  golden(t, 'discover-live.ipxe', renderIpxe({ kind: 'discover', mac: '52:54:00:99:99:99', token: 'dtok_Q8wYx2', urls: URLS, config: live }, env));
   const web = (await examples()).find((e) => e.machine.name === 'web-01')!;
   const ctx = ctxFor({ ...web.machine, ipv4: undefined }, web.profile);
   const err = t.throws(() => installConfig(ctx, env)) as RenderError;
