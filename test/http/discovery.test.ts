@@ -31,8 +31,8 @@ function report(patch: Record<string, unknown> = {}, macs = [BOOT, SECOND]) {
   };
 }
 
-async function setup(t: Test, config: Record<string, unknown> = {}) {
-  const env = await startTestService(t, { config: { unknownMachines: 'discover', ...config } });
+async function setup(t: Test, config: Record<string, unknown> = {}, clock?: { now(): number }) {
+  const env = await startTestService(t, { config: { unknownMachines: 'discover', ...config }, service: clock ? { clock } : {} });
   t.equal((await env.api('POST', '/api/v1/profiles', minimalProfile())).status, 201);
   const dir = mkdtempSync(join(tmpdir(), 'ks-disc-'));
   t.teardown(() => run('rm', ['-rf', dir]));
@@ -109,6 +109,18 @@ t.test('bad reports: not JSON, wrong types (400 naming the field), over 1 MiB (4
   t.equal((await curl('127.0.0.1', '/inventory?token=made-up', { json: report() })).status, 403);
   t.equal((await api('GET', '/api/v1/discovered')).json.length, 0, 'nothing was stored');
   t.equal((await curl('127.0.0.1', `/inventory?token=${token}`, { json: report() })).status, 200, 'refused reports did not use the token up');
+});
+
+t.test('a discovery token expires (discovery.tokenTtlSeconds): no kickstart, no report; then the address that asked first is free again', async (t) => {
+  const clock = { at: Date.now(), now: () => clock.at };
+  const { curl, boot } = await setup(t, { discovery: { tokenTtlSeconds: 60 } }, clock);
+  const token = await boot();
+  clock.at += 61_000;
+  const ks = await curl('127.0.0.1', `/discovery/kickstart?token=${token}`);
+  t.equal(ks.status, 403);
+  t.match(ks.body, /token expired/);
+  t.equal((await curl('127.0.0.1', `/inventory?token=${token}`, { json: report() })).status, 403, 'an expired token reports nothing');
+  t.ok(await boot(BOOT, '127.0.0.2'), 'once expired, another address may take a discovery boot of this MAC');
 });
 
 t.test('DHCP off: a live unreported token stays with the address that asked first', async (t) => {
