@@ -5,7 +5,7 @@ import type { StoredEvent } from '../model/events.js';
 import type { Progress } from '../model/progress.js';
 import { printable } from '../model/text.js';
 import { Client, clientSettings } from './client.js';
-import { progressBar, table } from './format.js';
+import { type Explanation, type HardwareView, explanation, hardwareSummary, progressBar, table } from './format.js';
 import { serve } from './serve.js';
 
 export interface Flags {
@@ -19,6 +19,11 @@ export interface Flags {
   wait?: boolean;
   force?: boolean;
   timeout?: string;
+  name?: string;
+  profile?: string;
+  reinstall?: boolean;
+  ipv4?: string;
+  gateway?: string;
 }
 
 /** A command returns its exit code; -1 means "keep running" (serve). */
@@ -87,7 +92,7 @@ export const commands: Record<string, Command> = {
   async apply(_args, f) {
     const inv = await loadInventory(need(f.file, '-f DIR'));
     const c = client(f);
-    const body = { machines: inv.machines, profiles: inv.profiles, prune: !!f.prune };
+    const body = { machines: inv.machines, profiles: inv.profiles, rules: inv.rules, prune: !!f.prune };
     const plan = await c.request<{ plan: { kind: string; name: string; action: string }[] }>('POST', '/api/v1/apply', { ...body, dryRun: true });
     if (f.json && f['dry-run']) return out(JSON.stringify(plan, null, 2)), 0;
     out(table(plan.plan, ['action', 'kind', 'name']));
@@ -110,6 +115,11 @@ export const commands: Record<string, Command> = {
       case 'show':
         out(JSON.stringify(await c.request('GET', `/api/v1/machines/${enc(need(arg, 'NAME'))}`), null, 2));
         return 0;
+      case 'hardware': {
+        const hw = await c.request<HardwareView>('GET', `/api/v1/machines/${enc(need(arg, 'NAME'))}/hardware`);
+        out(f.json ? JSON.stringify(hw, null, 2) : hardwareSummary(hw));
+        return 0;
+      }
       case 'add': {
         const doc = parse(await readFile(need(f.file, '-f FILE'), 'utf8')) as Record<string, unknown>;
         delete doc.kind;
@@ -122,7 +132,7 @@ export const commands: Record<string, Command> = {
         out(`machine ${arg} deleted`);
         return 0;
       default:
-        throw new Error('usage: kickstand machine list|show NAME|add -f FILE|rm NAME');
+        throw new Error('usage: kickstand machine list|show NAME|hardware NAME|add -f FILE|rm NAME');
     }
   },
 
@@ -138,6 +148,70 @@ export const commands: Record<string, Command> = {
       return 0;
     }
     throw new Error('usage: kickstand profile list|show NAME');
+  },
+
+  async rule([sub, arg], f) {
+    const c = client(f);
+    switch (sub) {
+      case 'list': {
+        const rs = await c.request<Record<string, unknown>[]>('GET', '/api/v1/rules');
+        out(f.json ? JSON.stringify(rs, null, 2) : table(rs, ['name', 'priority', 'profile', 'accept', 'machineName', 'maxCount']));
+        return 0;
+      }
+      case 'show':
+        out(JSON.stringify(await c.request('GET', `/api/v1/rules/${enc(need(arg, 'NAME'))}`), null, 2));
+        return 0;
+      case 'rm':
+        await c.request('DELETE', `/api/v1/rules/${enc(need(arg, 'NAME'))}`);
+        out(`rule ${arg} deleted`);
+        return 0;
+      case 'test': {
+        const verdicts = await c.request<Explanation>('GET', `/api/v1/discovered/${enc(need(arg, 'ID'))}/rules`);
+        out(f.json ? JSON.stringify(verdicts, null, 2) : explanation(arg, verdicts));
+        return 0;
+      }
+      default:
+        throw new Error('usage: kickstand rule list|show NAME|rm NAME|test ID');
+    }
+  },
+
+  async discovered([sub, id], f) {
+    const c = client(f);
+    const usage = 'usage: kickstand discovered list|show ID|accept ID --name NAME --profile PROFILE [--reinstall] [--ipv4 CIDR [--gateway IP]]|reject ID|rm ID';
+    switch (sub) {
+      case 'list': {
+        const es = await c.request<Record<string, unknown>[]>('GET', '/api/v1/discovered');
+        out(f.json ? JSON.stringify(es, null, 2) : table(es, ['id', 'state', 'summary', 'rule', 'macs', 'seenAt']));
+        return 0;
+      }
+      case 'show':
+        out(JSON.stringify(await c.request('GET', `/api/v1/discovered/${enc(need(id, 'ID'))}`), null, 2));
+        return 0;
+      case 'accept': {
+        need(id, 'ID');
+        if (f.gateway && !f.ipv4) throw new Error('--gateway needs --ipv4 CIDR');
+        const body = {
+          name: need(f.name, '--name NAME'),
+          profile: need(f.profile, '--profile PROFILE'),
+          ...(f.reinstall ? { reinstall: true } : {}),
+          ...(f.ipv4 ? { ipv4: { address: f.ipv4, ...(f.gateway ? { gateway: f.gateway } : {}) } } : {}),
+        };
+        const r = await c.request<{ machine: { name: string; profile: string }; reinstall: boolean }>('POST', `/api/v1/discovered/${enc(id)}/accept`, body);
+        out(f.json ? JSON.stringify(r, null, 2) : `accepted ${id} as machine ${r.machine.name} (profile ${r.machine.profile})${r.reinstall ? ', reinstalling' : ''}`);
+        return 0;
+      }
+      case 'reject': {
+        const e = await c.request('POST', `/api/v1/discovered/${enc(need(id, 'ID'))}/reject`);
+        out(f.json ? JSON.stringify(e, null, 2) : `rejected ${id}: its agent is told to power off`);
+        return 0;
+      }
+      case 'rm':
+        await c.request('DELETE', `/api/v1/discovered/${enc(need(id, 'ID'))}`);
+        out(`discovered ${id} deleted`);
+        return 0;
+      default:
+        throw new Error(usage);
+    }
   },
 
   async reinstall([name], f) {

@@ -7,8 +7,15 @@ Usage: kickstand <command> [options]
 
   serve [--config FILE]                 run the service (DHCP, TFTP, HTTP boot, API)
   apply -f DIR [--prune] [--yes]        plan the inventory in DIR against kickstand; apply unless --dry-run
-  machine list|show NAME|add -f FILE|rm NAME
+  machine list|show NAME|hardware NAME|add -f FILE|rm NAME
   profile list|show NAME
+  rule list|show NAME|rm NAME           discovery rules (written with apply -f DIR, kind: rule)
+  rule test ID                          how each rule judges a discovered box, and which one wins
+  discovered list|show ID|reject ID|rm ID
+                                        boxes that reported their hardware without being machines
+  discovered accept ID --name NAME --profile PROFILE [--reinstall] [--ipv4 CIDR [--gateway IP]]
+                                        make a discovered box a machine (the profile is checked
+                                        against its hardware first)
   reinstall NAME [--wait] [--force]     one-time PXE boot, power cycle, install, converge
   cancel NAME                           cancel a running reinstall
   watch NAME                            live progress of a machine
@@ -36,6 +43,11 @@ async function main(argv: string[]): Promise<number> {
       wait: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      name: { type: 'string' },
+      profile: { type: 'string' },
+      reinstall: { type: 'boolean', default: false },
+      ipv4: { type: 'string' },
+      gateway: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
