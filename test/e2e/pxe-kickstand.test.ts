@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/table.js';
 import type { StoredEvent } from '../../server/model/events.js';
 import { guestImage } from './lib/guest-image.js';
+import { E2E_DISK } from './lib/installed-system.js';
 import { startKickstand } from './lib/kickstand.js';
 import { Netns, scratchDir } from './lib/netns.js';
 import { Vm, type Firmware, type NicRom } from './lib/vm.js';
@@ -76,7 +77,8 @@ t.test('kickstand alone PXE-boots BIOS and UEFI VMs into the installer', async (
     CASES.map(async (c, i) => {
       const dir = join(work, c.name);
       await mkdir(dir);
-      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom, workDir: dir, memoryMb: 384 });
+      // A blank disk where the profile expects it, for the install's own hardware report.
+      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom, workDir: dir, memoryMb: 384, disks: [{ sizeMb: 64, pciSlot: E2E_DISK.pciSlot }] });
     }),
   );
   t.teardown(() => Promise.all(vms.map((vm) => vm.stop())));

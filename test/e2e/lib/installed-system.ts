@@ -15,6 +15,13 @@ import { newc, type CpioEntry } from './cpio.js';
 import { commonEntries, guestBase } from './guest-image.js';
 import { run } from './run.js';
 
+/**
+ * Where every e2e VM has its disk, PCI slot 4: the installed-system disk, or a blank one
+ * (`Vm.start({ disks: [{ sizeMb, pciSlot: E2E_DISK.pciSlot }] })`). The e2e profile names this
+ * path, and the install's %pre report must find it there (the fit check).
+ */
+export const E2E_DISK = { path: '/dev/disk/by-path/pci-0000:00:04.0', pciSlot: 4 };
+
 /** Where the shims keep their state: under /var, which an orderly reboot writes back to disk. */
 const SHIM_STATE = '/var/lib/kickstand-e2e';
 /** Units the "OS" ships, so the converger's service steps have something to manage. */
@@ -102,7 +109,8 @@ export async function installedSystemDisk(opts: { workDir: string; cacheDir?: st
     copyFor: async (dir) => {
       const file = join(dir, 'disk.img');
       await copyFile(template, file);
-      return { qemuArgs: ['-drive', `file=${file},format=raw,if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=2'] };
+      // In the slot the e2e profile's disk path names (E2E_DISK): the install's report must find it there.
+      return { qemuArgs: ['-drive', `file=${file},format=raw,if=none,id=disk0`, '-device', `virtio-blk-pci,drive=disk0,bootindex=2,addr=0x${E2E_DISK.pciSlot.toString(16)}.0`] };
     },
   };
 }

@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { parseCidr } from '../../../server/model/primitives.js';
 import { cleanEnv } from '../../helpers/env.js';
 import type { GuestImage } from './guest-image.js';
+import { E2E_DISK } from './installed-system.js';
 import { JsonLines } from './json-lines.js';
 import type { Netns } from './netns.js';
 import { nsHttp, type NsHttp } from './ns-http.js';
@@ -66,7 +67,9 @@ function profileName(m: Pick<KickstandMachine, 'firmware' | 'installed'>): strin
 
 /**
  * A profile the stand-in can "install": one disk, DHCP on one NIC; converge steps only for VMs
- * with an installed system to reach (without one, the machine goes from installed to ready).
+ * with an installed system to reach (without one, the machine goes from installed to ready). The
+ * install's %pre report must find the disk where the profile says (the fit check), so every VM
+ * has one in that slot.
  */
 function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
   return {
@@ -74,7 +77,7 @@ function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
     name: profileName(m),
     os: 'rocky-9',
     firmware: m.firmware,
-    disks: [{ name: 'sys0', path: '/dev/disk/by-path/pci-0000:00:04.0', sizeGiB: 8 }],
+    disks: [{ name: 'sys0', path: E2E_DISK.path }],
     storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
     network: { interfaces: [{ role: 'data0', ipv4: 'dhcp' }] },
     converge: m.installed ? E2E_CONVERGE_STEPS : [],
@@ -84,6 +87,10 @@ function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
 export interface KickstandOptions {
   guest: GuestImage;
   machines: KickstandMachine[];
+  /** Merged over the test config (top-level keys), e.g. `{ unknownMachines: 'discover' }`. */
+  config?: Record<string, unknown>;
+  /** Extra inventory documents (profiles, rules), written or POSTed with the others. */
+  documents?: { kind: string; name: string }[];
   /**
    * How profiles and machines get in: `inventory` (default), YAML files applied at start; `api`,
    * an empty inventory and one `POST /api/v1/profiles` and `POST /api/v1/machines` each once
@@ -100,10 +107,11 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
   await mkdir(inventory, { recursive: true });
   await copyFile(opts.guest.kernel, join(assets, 'rocky-9', 'vmlinuz'));
   await copyFile(opts.guest.initrd, join(assets, 'rocky-9', 'initrd.img'));
-  const profiles = [...new Map(opts.machines.map((m) => [profileName(m), profile(m)])).values()];
+  const profiles = [...new Map(opts.machines.map((m) => [profileName(m), profile(m)])).values(), ...(opts.documents ?? []).filter((d) => d.kind === 'profile')];
+  const rules = (opts.documents ?? []).filter((d) => d.kind === 'rule');
   const machines = opts.machines.map((m) => ({ kind: 'machine', name: m.name, profile: profileName(m), macs: [m.mac], bmc: m.bmc ?? { driver: 'manual' }, params: { console: 'ttyS0' } }));
   const viaApi = opts.register === 'api';
-  if (!viaApi) for (const doc of [...profiles, ...machines]) await writeFile(join(inventory, `${doc.kind}-${doc.name}.yaml`), stringify(doc));
+  if (!viaApi) for (const doc of [...profiles, ...machines, ...rules]) await writeFile(join(inventory, `${doc.kind}-${doc.name}.yaml`), stringify(doc));
 
   const subnet = parseCidr(`${ns.serverAddress}/${ns.prefixLength}`);
   const hostAt = (n: number) => subnet.network.replace(/\d+$/, String(n));
@@ -129,6 +137,10 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
       },
     },
     log: { level: 'info' },
+    // The agent in every install's %pre listens for LLDP this long; the e2e switches (lldpd on a
+    // tap, when a test starts one) send every second.
+    discovery: { lldpWaitSeconds: 4, kernelArgs: ['console=ttyS0'] },
+    ...opts.config,
   };
   const configFile = join(dir, 'config.yaml');
   await writeFile(configFile, stringify(config));
@@ -160,6 +172,7 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
     };
     for (const p of profiles) await post('/api/v1/profiles', p);
     for (const m of machines) await post('/api/v1/machines', m);
+    for (const r of rules) await post('/api/v1/rules', r);
   }
   return { url, token, api, logs, stderr: () => stderr };
 }
