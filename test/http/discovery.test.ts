@@ -123,6 +123,17 @@ t.test('a discovery token expires (discovery.tokenTtlSeconds): no kickstart, no 
   t.ok(await boot(BOOT, '127.0.0.2'), 'once expired, another address may take a discovery boot of this MAC');
 });
 
+t.test('discovery.maxEntries: a new box beyond it is refused (503), a known one still updates its entry', async (t) => {
+  const { curl, boot, api } = await setup(t, { discovery: { maxEntries: 1 } });
+  t.equal((await curl('127.0.0.1', `/inventory?token=${await boot()}`, { json: report() })).status, 200);
+  const M = '52:54:00:d1:5c:40';
+  const full = await curl('127.0.0.1', `/inventory?token=${await boot(M)}`, { json: report({ system: { serial: 'KS-0040' } }, [M]) });
+  t.equal(full.status, 503);
+  t.match(JSON.parse(full.body).message, /discovered list is full \(discovery\.maxEntries 1\)/);
+  t.equal((await curl('127.0.0.1', `/inventory?token=${await boot()}`, { json: report({ memory: { totalMiB: 8192 } }) })).status, 200, 'the known box reports again');
+  t.equal((await api('GET', '/api/v1/discovered')).json.length, 1);
+});
+
 t.test('DHCP off: a live unreported token stays with the address that asked first', async (t) => {
   const { curl, boot } = await setup(t);
   await boot(BOOT, '127.0.0.1');
