@@ -1,6 +1,6 @@
 /**
  * The inventory agent (templates/discovery/agent.sh) in the installer stand-in, without kickstand:
- * dnsmasq and a discovery stub server (lib/stub-discovery-server.ts) boot two VMs through iPXE
+ * dnsmasq and the stub boot server with its discovery endpoints (lib/stub-pxe.ts) boot two VMs through iPXE
  * into the stand-in, whose kickstart %pre fetches the agent and runs it as kickstand's kickstarts
  * do. Each VM has SMBIOS system data, virtio disks with serials at known PCI slots, and a "switch"
  * on its tap (Debian's lldpd). The reports must carry what the hardware says: SMBIOS, the disks
@@ -12,18 +12,14 @@
  *   wait, wait, poweroff: the agent powers the VM off (QMP status `shutdown`).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { Inventory } from '../../server/model/hardware.js';
 import { qmp } from './fake-bmc/qmp.js';
-import { startDnsmasq } from './lib/dnsmasq.js';
-import { guestImage } from './lib/guest-image.js';
-import { Netns, scratchDir } from './lib/netns.js';
 import { startNsLldpd } from './lib/ns-lldpd.js';
-import { startStubDiscoveryServer, type DiscoveryStubEvent } from './lib/stub-discovery-server.js';
-import { Vm, type DataDisk, type Firmware, type SmbiosSystem } from './lib/vm.js';
+import type { StubEvent } from './lib/stub-boot-server.js';
+import { stubPxeBed } from './lib/stub-pxe.js';
+import type { DataDisk, Firmware, SmbiosSystem, Vm } from './lib/vm.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
 // Two TCG guests on 2 cores: boot, the agent's LLDP wait and the report take 30-90 s each.
@@ -87,17 +83,7 @@ echo "agent exited $?"
 }
 
 t.test('the inventory agent in the stand-in: SMBIOS, disks, NIC, LLDP', async (t) => {
-  const work = await scratchDir('agent');
-  t.teardown(() => rm(work, { recursive: true, force: true }));
-  const guest = await guestImage({ workDir: join(work, 'guest') });
-  const assets = join(work, 'assets');
-  await mkdir(assets);
-  await copyFile(guest.kernel, join(assets, 'vmlinuz'));
-  await copyFile(guest.initrd, join(assets, 'initrd.gz'));
-
-  const ns = await Netns.create({ taps: CASES.length, routerAdvertisements: true });
-  t.teardown(() => ns.destroy());
-  const base = `http://${ns.serverAddress}:8080`;
+  const { ns, base, serve, startVms } = await stubPxeBed(t, 'agent', CASES.length);
   const machines = CASES.map((c, i) => {
     const token = randomBytes(12).toString('hex');
     return {
@@ -108,19 +94,11 @@ t.test('the inventory agent in the stand-in: SMBIOS, disks, NIC, LLDP', async (t
       actions: c.discover ? ['wait', 'wait', 'poweroff'] : undefined,
     };
   });
-  const server = await startStubDiscoveryServer(ns, { port: 8080, assetsDir: assets, agentFile: AGENT, machines });
-  await startDnsmasq(ns, { tftpRoot: '/usr/lib/ipxe', ipxeScriptUrl: `${server.url}/boot/ipxe?mac=\${net0/mac}`, range: ['10.77.0.50', '10.77.0.150'] });
+  const server = await serve(machines, { agentFile: AGENT });
   const switches = await Promise.all(CASES.map((c, i) => startNsLldpd(ns, { port: ns.taps[i], ...c.lldp })));
   t.teardown(() => Promise.all(switches.map((s) => s.stop())));
 
-  const vms = await Promise.all(
-    CASES.map(async (c, i) => {
-      const dir = join(work, `vm${i}`);
-      await mkdir(dir);
-      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, workDir: dir, memoryMb: 384, smbios: c.smbios, disks: c.disks });
-    }),
-  );
-  t.teardown(() => Promise.all(vms.map((vm) => vm.stop())));
+  const vms = await startVms(CASES.map((c, i) => ({ mac: machines[i].mac, firmware: c.firmware, smbios: c.smbios, disks: c.disks })));
 
   const seconds = (vm: Vm) => ((performance.now() - vm.startedAt) / 1000).toFixed(1);
   const results = await Promise.allSettled(
@@ -136,7 +114,7 @@ t.test('the inventory agent in the stand-in: SMBIOS, disks, NIC, LLDP', async (t
         [{ status }] = (await qmp(vms[i].qmpSocket, [{ execute: 'query-status' }])) as { status: string }[];
         if (status !== 'shutdown') await new Promise((r) => setTimeout(r, 100));
       }
-      return { report: report as Extract<DiscoveryStubEvent, { type: 'inventory' }>, reportedAfter, status, doneAfter: seconds(vms[i]) };
+      return { report: report as Extract<StubEvent, { type: 'inventory' }>, reportedAfter, status, doneAfter: seconds(vms[i]) };
     }),
   );
 
@@ -190,7 +168,7 @@ t.test('the inventory agent in the stand-in: SMBIOS, disks, NIC, LLDP', async (t
       t.match(nics[0]?.lldp, { systemName: c.lldp.systemName, portId: c.expectPortId, ...(c.lldp.portDescription ? { portDescription: c.lldp.portDescription } : {}) }, 'LLDP neighbour: the switch on its tap');
 
       t.equal(r.value.status, 'shutdown', 'the VM powered off');
-      const polls = server.events.items.filter((e): e is Extract<DiscoveryStubEvent, { type: 'poll' }> => e.type === 'poll' && e.token === token).map((e) => e.action);
+      const polls = server.events.items.filter((e): e is Extract<StubEvent, { type: 'poll' }> => e.type === 'poll' && e.token === token).map((e) => e.action);
       if (c.discover) {
         t.same(polls, ['wait', 'wait', 'poweroff'], 'polled until told to power off');
         t.match(serial, /kickstand says wait/, 'the agent logged the wait');

@@ -5,15 +5,13 @@
  * harness and the stand-in independently of kickstand's own servers.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { startDnsmasq } from './lib/dnsmasq.js';
-import { guestImage } from './lib/guest-image.js';
 import { callbackKickstart } from './lib/kickstarts.js';
-import { Netns, scratchDir } from './lib/netns.js';
-import { startStubBootServer, type StubEvent } from './lib/stub-boot-server.js';
-import { Vm, type Firmware, type NicRom } from './lib/vm.js';
+import type { StubEvent } from './lib/stub-boot-server.js';
+import { stubPxeBed } from './lib/stub-pxe.js';
+import type { Firmware, NicRom } from './lib/vm.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
 // Three TCG guests share 2 cores with the rest of the suite: a boot that takes 20 s alone can take 60.
@@ -35,33 +33,14 @@ const CASES: Case[] = [
 ];
 
 t.test('dnsmasq + HTTP stub boot three VMs into the installer stand-in', async (t) => {
-  const work = await scratchDir('baseline');
-  t.teardown(() => rm(work, { recursive: true, force: true }));
-  const guest = await guestImage({ workDir: join(work, 'guest') });
-  const assets = join(work, 'assets');
-  await mkdir(assets);
-  await copyFile(guest.kernel, join(assets, 'vmlinuz'));
-  await copyFile(guest.initrd, join(assets, 'initrd.gz'));
-
-  const ns = await Netns.create({ taps: CASES.length, routerAdvertisements: true });
-  t.teardown(() => ns.destroy());
+  const { guest, ns, base, serve, startVms } = await stubPxeBed(t, 'baseline', CASES.length);
   const machines = CASES.map((c, i) => {
     const mac = `52:54:00:77:00:${(0x10 + i).toString(16)}`;
     const token = randomBytes(12).toString('hex');
-    const base = `http://${ns.serverAddress}:8080`;
     return { mac, token, kernelArgs: c.kernelArgs, kickstart: c.kickstartMode ? callbackKickstart(base, token) : `# kickstart for ${mac}\ntext\n` };
   });
-  const server = await startStubBootServer(ns, { port: 8080, assetsDir: assets, machines });
-  await startDnsmasq(ns, { tftpRoot: '/usr/lib/ipxe', ipxeScriptUrl: `${server.url}/boot/ipxe?mac=\${net0/mac}`, range: ['10.77.0.50', '10.77.0.150'] });
-
-  const vms = await Promise.all(
-    CASES.map(async (c, i) => {
-      const dir = join(work, `vm${i}`);
-      await mkdir(dir);
-      return Vm.start({ ns, tap: ns.taps[i], mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom, workDir: dir, memoryMb: 384 });
-    }),
-  );
-  t.teardown(() => Promise.all(vms.map((vm) => vm.stop())));
+  const server = await serve(machines);
+  const vms = await startVms(CASES.map((c, i) => ({ mac: machines[i].mac, firmware: c.firmware, nicRom: c.nicRom })));
 
   const callbacksOf = (token: string) => server.events.items.filter((e): e is Extract<StubEvent, { type: 'callback' }> => e.type === 'callback' && e.token === token);
   const results = await Promise.allSettled(
@@ -93,6 +72,9 @@ t.test('dnsmasq + HTTP stub boot three VMs into the installer stand-in', async (
         'iPXE asked for its script with its own MAC',
       );
       t.ok(server.events.items.some((e) => e.type === 'http' && e.path === '/boot/kickstart' && e.query === `?token=${token}` && e.status === 200), 'kickstart fetched with the token');
+      const serial = await vms[i].serial();
+      t.match(serial, new RegExp(`command line: .*BOOTIF=01-${mac.replace(/:/g, '-')}\\b`), 'BOOTIF= from iPXE on the kernel command line');
+      t.match(serial, new RegExp(`KS-STANDIN \\[[\\d.]+\\] net if=\\w+ mac=${mac}`), 'the stand-in took the interface BOOTIF names');
       const ip = new RegExp(`DHCPACK\\(br0\\) (\\S+) ${mac}`).exec(dnsmasqLog)?.[1];
       t.ok(ip, 'dnsmasq leased an address to the MAC');
       const tftp = new RegExp(`sent /usr/lib/ipxe/snponly\\.efi to ${ip?.replace(/\./g, '\\.')}\\b`).test(dnsmasqLog);

@@ -1,8 +1,12 @@
 /**
  * The HTTP side of the dnsmasq baseline: a plain node server speaking the machine-side contract
  * (/boot/ipxe, /boot/assets, /boot/kickstart, /boot/callback) so the installer stand-in and the
- * timings are exercised exactly as against kickstand. It prints one JSON line per request and per
- * callback for the test to read. Run inside the test's namespace: `stub-boot-server-main.ts CONFIG`.
+ * timings are exercised exactly as against kickstand, plus kickstand's discovery endpoints as the
+ * inventory agent calls them: GET /boot/discovery/agent (the script, when the config names an
+ * `agentFile`), POST /boot/inventory?token= (recorded, answered 201) and GET /boot/discovery?token=
+ * (answered from the machine's `actions`, one per poll, the last repeated; default wait). It prints
+ * one JSON line per request, callback, report and poll for the test to read.
+ * Run inside the test's namespace: `stub-boot-server-main.ts CONFIG`.
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -13,21 +17,27 @@ export interface StubMachine {
   mac: string;
   token: string;
   kickstart: string;
-  /** Extra kernel arguments for this machine's install (e.g. standin.mode=kickstart). */
+  /** Extra kernel arguments for this machine's install (standin.mode=kickstart, standin.after=poweroff, …). */
   kernelArgs?: string;
+  /** Answers to the agent's polls (GET /boot/discovery), in order; the last one repeats. Default: always wait. */
+  actions?: string[];
 }
 
 export interface StubConfig {
   host: string;
   port: number;
   assetsDir: string;
+  /** The inventory agent served at GET /boot/discovery/agent; without it that path is a 404. */
+  agentFile?: string;
   machines: StubMachine[];
 }
 
 export type StubEvent =
   | { type: 'listening' }
   | { type: 'http'; method: string; path: string; query: string; status: number; at: number }
-  | { type: 'callback'; event: string; step: string | null; token: string | null; body: string; at: number };
+  | { type: 'callback'; event: string; step: string | null; token: string | null; body: string; at: number }
+  | { type: 'inventory'; token: string; contentType: string | null; body: string; at: number }
+  | { type: 'poll'; token: string; action: string; at: number };
 
 function emit(event: StubEvent): void {
   process.stdout.write(JSON.stringify(event) + '\n');
@@ -43,28 +53,33 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** BOOTIF= as kickstand puts it on the kernel line: the stand-in and the agent take the boot NIC from it. */
 function ipxeScript(base: string, m: StubMachine): string {
   return [
     '#!ipxe',
     'echo kickstand-e2e stub: ${net0/mac} on ${platform}',
-    `kernel ${base}/boot/assets/vmlinuz initrd=initrd.gz console=ttyS0 panic=-1 inst.ks=${base}/boot/kickstart?token=${m.token} ${m.kernelArgs ?? ''}`,
+    `kernel ${base}/boot/assets/vmlinuz initrd=initrd.gz console=ttyS0 panic=-1 BOOTIF=01-\${net0/mac:hexhyp} inst.ks=${base}/boot/kickstart?token=${m.token} ${m.kernelArgs ?? ''}`,
     `initrd ${base}/boot/assets/initrd.gz`,
     'boot',
     '',
   ].join('\n');
 }
 
+/** Polls answered so far, per token. */
+const polls = new Map<string, number>();
+
 async function handle(config: StubConfig, req: IncomingMessage, res: ServerResponse): Promise<number> {
   const url = new URL(req.url ?? '/', 'http://stub');
   const base = `http://${config.host}:${config.port}`;
-  const send = (status: number, body: string): number => {
-    res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+  const send = (status: number, body: string, type = 'text/plain'): number => {
+    res.writeHead(status, { 'content-type': type }).end(body);
     return status;
   };
-  const byToken = (token: string | null) => config.machines.find((m) => m.token === token);
+  const token = url.searchParams.get('token');
+  const m = config.machines.find((x) => x.token === token);
   if (req.method === 'GET' && url.pathname === '/boot/ipxe') {
-    const m = config.machines.find((x) => x.mac === url.searchParams.get('mac'));
-    return m ? send(200, ipxeScript(base, m)) : send(404, 'unknown machine\n');
+    const byMac = config.machines.find((x) => x.mac === url.searchParams.get('mac'));
+    return byMac ? send(200, ipxeScript(base, byMac)) : send(404, 'unknown machine\n');
   }
   if (req.method === 'GET' && url.pathname.startsWith('/boot/assets/')) {
     const rel = normalize(url.pathname.slice('/boot/assets/'.length));
@@ -76,17 +91,31 @@ async function handle(config: StubConfig, req: IncomingMessage, res: ServerRespo
     createReadStream(file).pipe(res);
     return 200;
   }
-  if (req.method === 'GET' && url.pathname === '/boot/kickstart') {
-    const m = byToken(url.searchParams.get('token'));
-    return m ? send(200, m.kickstart) : send(403, 'bad token\n');
-  }
+  if (req.method === 'GET' && url.pathname === '/boot/kickstart') return m ? send(200, m.kickstart) : send(403, 'bad token\n');
   const cb = /^\/boot\/callback\/(start|progress|hostkeys|built|failed)$/.exec(url.pathname);
   if (req.method === 'POST' && cb) {
     const body = await readBody(req);
-    const token = url.searchParams.get('token');
-    if (!byToken(token)) return send(403, 'bad token\n');
+    if (!m) return send(403, 'bad token\n');
     emit({ type: 'callback', event: cb[1], step: url.searchParams.get('step'), token, body, at: Date.now() });
     return send(200, 'ok\n');
+  }
+  if (req.method === 'GET' && url.pathname === '/boot/discovery/agent' && config.agentFile) {
+    return send(200, await readFile(config.agentFile, 'utf8'), 'text/x-shellscript');
+  }
+  if (req.method === 'POST' && url.pathname === '/boot/inventory') {
+    const body = await readBody(req);
+    if (!m) return send(403, '{"error":"bad token"}', 'application/json');
+    emit({ type: 'inventory', token: m.token, contentType: req.headers['content-type'] ?? null, body, at: Date.now() });
+    return send(201, '{"ok":true}', 'application/json');
+  }
+  if (req.method === 'GET' && url.pathname === '/boot/discovery') {
+    if (!m) return send(403, '{"error":"bad token"}', 'application/json');
+    const n = polls.get(m.token) ?? 0;
+    polls.set(m.token, n + 1);
+    const actions = m.actions?.length ? m.actions : ['wait'];
+    const action = actions[Math.min(n, actions.length - 1)];
+    emit({ type: 'poll', token: m.token, action, at: Date.now() });
+    return send(200, JSON.stringify({ action }), 'application/json');
   }
   return send(404, 'not found\n');
 }
