@@ -90,35 +90,27 @@ t.test('an unknown box is discovered, matched by a rule, installed and converged
   });
   t.same((await get<unknown[]>(ks, '/api/v1/machines')).json, [], 'no machine is registered');
 
-  const boxDir = join(work, 'box');
-  const otherDir = join(work, 'other');
-  await mkdir(boxDir);
-  await mkdir(otherDir);
-  const { qemuArgs } = await disk.copyFor(boxDir);
+  /** A switched-on VM on tap `i` with SMBIOS type 1 and a data disk with a serial in slot 0xa. */
+  const startBox = async (i: number, spec: typeof BOX, firmware: 'bios' | 'uefi', diskSerial: string, extraArgs: (dir: string) => Promise<string[]>) => {
+    const dir = join(work, `box${i}`);
+    await mkdir(dir);
+    const vm = await Vm.start({
+      ns,
+      tap: ns.taps[i]!,
+      mac: spec.mac,
+      firmware,
+      workDir: dir,
+      memoryMb: 384,
+      smbios: { manufacturer: 'Kickstand Labs', product: spec.product, serial: spec.serial, uuid: spec.uuid },
+      disks: [{ sizeMb: 64, serial: diskSerial, pciSlot: 0x0a }],
+      extraArgs: await extraArgs(dir),
+    });
+    t.teardown(() => vm.stop());
+    return vm;
+  };
   const started = performance.now();
-  const box = await Vm.start({
-    ns,
-    tap: ns.taps[0]!,
-    mac: BOX.mac,
-    firmware: 'bios',
-    workDir: boxDir,
-    memoryMb: 384,
-    smbios: { manufacturer: 'Kickstand Labs', product: BOX.product, serial: BOX.serial, uuid: BOX.uuid },
-    disks: [{ sizeMb: 64, serial: 'KSDISC-D1', pciSlot: 0x0a }],
-    extraArgs: qemuArgs,
-  });
-  t.teardown(() => box.stop());
-  const other = await Vm.start({
-    ns,
-    tap: ns.taps[1]!,
-    mac: OTHER.mac,
-    firmware: 'uefi',
-    workDir: otherDir,
-    memoryMb: 384,
-    smbios: { manufacturer: 'Kickstand Labs', product: OTHER.product, serial: OTHER.serial, uuid: OTHER.uuid },
-    disks: [{ sizeMb: 32, serial: 'KSDISC-D2', pciSlot: 0x0a }],
-  });
-  t.teardown(() => other.stop());
+  const box = await startBox(0, BOX, 'bios', 'KSDISC-D1', async (dir) => (await disk.copyFor(dir)).qemuArgs);
+  const other = await startBox(1, OTHER, 'uefi', 'KSDISC-D2', async () => []);
 
   // From here on the test only reads: the rule and the agent do the rest.
   const entries = async () => (await get<Entry[]>(ks, '/api/v1/discovered')).json;
