@@ -67,7 +67,8 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const store = await (opts.store ?? (() => openStore(config)))();
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
   await keepPrivate(config.dataDir, logger);
-  const addresses = new AddressBook();
+  const clock = opts.clock ?? systemClock;
+  const addresses = new AddressBook(undefined, () => clock.now());
   const reads = new Reads(store, addresses);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
@@ -154,7 +155,6 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
   timer.unref();
-  const clock = opts.clock ?? systemClock;
   const prune = () =>
     Promise.all([
       events

@@ -177,7 +177,8 @@ export const commands: Record<string, Command> = {
 
   async discovered([sub, id], f) {
     const c = client(f);
-    const usage = 'usage: kickstand discovered list|show ID|accept ID --name NAME --profile PROFILE [--reinstall] [--ipv4 CIDR [--gateway IP]]|reject ID|rm ID';
+    const usage =
+      'usage: kickstand discovered list|show ID|accept ID [--name NAME --profile PROFILE [--reinstall] [--ipv4 CIDR [--gateway IP]]]|reject ID|rm ID';
     switch (sub) {
       case 'list': {
         const es = await c.request<Record<string, unknown>[]>('GET', '/api/v1/discovered');
@@ -190,12 +191,16 @@ export const commands: Record<string, Command> = {
       case 'accept': {
         need(id, 'ID');
         if (f.gateway && !f.ipv4) throw new Error('--gateway needs --ipv4 CIDR');
-        const body = {
-          name: need(f.name, '--name NAME'),
-          profile: need(f.profile, '--profile PROFILE'),
-          ...(f.reinstall ? { reinstall: true } : {}),
-          ...(f.ipv4 ? { ipv4: { address: f.ipv4, ...(f.gateway ? { gateway: f.gateway } : {}) } } : {}),
-        };
+        // No --name/--profile: an empty body, which makes a box cabled into a machine's slot that machine.
+        const replace = !f.name && !f.profile && !f.ipv4 && !f.reinstall;
+        const body = replace
+          ? {}
+          : {
+              name: need(f.name, '--name NAME'),
+              profile: need(f.profile, '--profile PROFILE'),
+              ...(f.reinstall ? { reinstall: true } : {}),
+              ...(f.ipv4 ? { ipv4: { address: f.ipv4, ...(f.gateway ? { gateway: f.gateway } : {}) } } : {}),
+            };
         const r = await c.request<{ machine: { name: string; profile: string }; reinstall: boolean }>('POST', `/api/v1/discovered/${enc(id)}/accept`, body);
         out(f.json ? JSON.stringify(r, null, 2) : `accepted ${id} as machine ${r.machine.name} (profile ${r.machine.profile})${r.reinstall ? ', reinstalling' : ''}`);
         return 0;

@@ -143,6 +143,9 @@ const ConfigFields = z.object({
       maxEntries: z.number().int().positive().default(10000).describe('discovered boxes kept at most; a report beyond is refused until some are accepted or deleted'),
       kernelArgs: z.array(KernelArg).default([]).describe('extra kernel arguments of the discovery boot, e.g. console=ttyS0,115200n8 for serial-over-LAN'),
       lldpWaitSeconds: z.number().int().min(0).max(300).default(35).describe('how long the agent listens for LLDP (switches send every 30 s by default)'),
+      replaceQuietSeconds: Seconds.default(600).describe(
+        'replace: auto waits until the current box of a slot has not been heard in DHCP or HTTP for this long, and no other box claimed the slot: two live boxes in one slot is a cabling error',
+      ),
       image: z
         .object({
           kernel: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.\/-]*$/, 'a file under assets.dir').describe('e.g. live/vmlinuz'),
@@ -152,7 +155,7 @@ const ConfigFields = z.object({
         .optional()
         .describe("boot an operator's own live image instead of the Rocky installer; it runs the agent (GET /boot/discovery/agent) with --discover, which takes kickstand.url= and kickstand.token= from the kernel command line"),
     })
-    .default({ tokenTtlSeconds: 1800, pollSeconds: 10, maxEntries: 10000, kernelArgs: [], lldpWaitSeconds: 35 }),
+    .default({ tokenTtlSeconds: 1800, pollSeconds: 10, maxEntries: 10000, kernelArgs: [], lldpWaitSeconds: 35, replaceQuietSeconds: 600 }),
   deadlines: Deadlines.default(Deadlines.parse({})),
   events: z
     .object({ retainDays: z.number().positive().default(30).describe('events older than this are deleted (hourly)') })

@@ -32,7 +32,12 @@ export function checkFit(profile: Profile, inv: Inventory): Problem[] {
  * (and the profile's first interface, by convention) is the one the box netbooted on; the rest
  * prefer NICs with a link, as a cabled port is the likelier intent than a dark one.
  */
-export function assignNics(profile: Profile, inv: Inventory): { nics: Record<string, string>; macs: string[] } | { problems: Problem[] } {
+export function assignNics(
+  profile: Profile,
+  inv: Inventory,
+  /** Roles already known by where their NIC is cabled (role → MAC): they come before any match. */
+  pinned: Record<string, string> = {},
+): { nics: Record<string, string>; macs: string[] } | { problems: Problem[] } {
   const nics = distinctNics(inv.interfaces ?? []);
   const roles = profile.network.interfaces;
   const problems: Problem[] = [];
@@ -51,9 +56,13 @@ export function assignNics(profile: Profile, inv: Inventory): { nics: Record<str
     out[role] = nic.mac;
     takenBy.set(nic.mac, role);
   };
+  for (const r of roles) {
+    const nic = nics.find((n) => n.mac === pinned[r.role]);
+    if (nic) take(r.role, nic);
+  }
   roles.forEach((r, i) => {
     const match = r.match;
-    if (!match) return;
+    if (!match || out[r.role]) return;
     const fitting = nics.filter((nic) => fits(nic, match));
     const free = fitting.find((nic) => !takenBy.has(nic.mac));
     if (free) return take(r.role, free);
@@ -65,7 +74,7 @@ export function assignNics(profile: Profile, inv: Inventory): { nics: Record<str
     });
   });
 
-  const loose = roles.filter((r) => !r.match);
+  const loose = roles.filter((r) => !r.match && !out[r.role]);
   const boot = nics.find((nic) => nic.mac === inv.bootMac && !takenBy.has(nic.mac));
   if (boot && loose.length) take(loose.shift()!.role, boot);
   const free = nics.filter((nic) => !takenBy.has(nic.mac)).sort((a, b) => Number(b.carrier === true) - Number(a.carrier === true));

@@ -6,12 +6,14 @@ import type { Installs } from '../lifecycle/install.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { KeyedLock } from '../lifecycle/locks.js';
 import { type Clock, systemClock } from '../model/clock.js';
-import type { DiscoveredEntry, DiscoveryAction, DiscoveryToken } from '../model/discovery.js';
+import type { DiscoveredEntry, DiscoveryAction, DiscoveryToken, Replacement } from '../model/discovery.js';
 import { ConflictError, InventoryRefused, LifecycleError, Misfit, type Problem } from '../model/errors.js';
 import { Inventory, reportedMacs, type HardwareRecord } from '../model/hardware.js';
-import { Machine } from '../model/machine.js';
+import { bmcAddressProblem, Machine, nicMap } from '../model/machine.js';
+import { RESTING } from '../model/status.js';
 import type { Reads } from '../reads/reads.js';
 import type { Store } from '../store/store.js';
+import { miscabled, slotMatch } from './cabling.js';
 import { assignNics, checkFit } from './fit.js';
 import { findEntry } from './identify.js';
 import { machineName } from './machine-name.js';
@@ -21,8 +23,8 @@ import { summarize } from './summary.js';
 /** The accept body: the machine's own fields; MACs and NIC roles default to what the box reported. */
 export const AcceptBody = z
   .looseObject({
-    name: z.string().describe('the new machine name'),
-    profile: z.string(),
+    name: z.string().optional().describe('the new machine name; leave out (empty body) to carry out the replacement of the machine the box is cabled for'),
+    profile: z.string().optional(),
     reinstall: z.boolean().default(false).describe('reinstall it at once; the box is told to reboot into its install'),
   })
   .describe('any other machine field (ipv4, bmc, params, ssh, nics, macs) is taken as given')
@@ -39,7 +41,7 @@ export interface DiscoveryDeps {
   installs: Installs;
   inventory: InventoryService;
   events: EventLog;
-  settings: { tokenTtlSeconds: number; maxEntries: number };
+  settings: { tokenTtlSeconds: number; maxEntries: number; replaceQuietSeconds: number };
   /** DHCP on: a discovery token goes only to the address the MAC took from kickstand. */
   dhcp: boolean;
   clock?: Clock;
@@ -214,9 +216,20 @@ export class Discovery {
     };
     let accept: AcceptBody | undefined;
     let ruleName: string | undefined;
+    let takeOver: Slot | undefined;
+    const retired = (await Promise.all(macs.map((m) => store.retiredMacs.get(m)))).find(Boolean);
+    const slots = owned || retired || before?.state === 'rejected' ? [] : await this.slotsOf(inv);
     if (before?.state === 'rejected') entry = { ...entry, state: 'rejected', reason: before.reason };
     else if (owned) entry = { ...entry, reason: `MAC ${macs.find((m) => owned.macs.includes(m))} belongs to machine ${owned.name}` };
-    else {
+    else if (retired) entry = { ...entry, reason: `a box retired from machine ${retired.machine}: its slot has another box now` };
+    else if (slots.length > 1) {
+      entry = { ...entry, state: 'matched', reason: `its LLDP neighbours match the cabling of ${slots.map((s) => s.machine.name).join(' and ')}: fix the cabling declarations` };
+      events.report({ mac: t.mac, ip, kind: 'inventory', level: 'error', message: `cabling error: box ${entry.id} matches the slots of ${slots.map((s) => s.machine.name).join(' and ')}` });
+    } else if (slots.length === 1) {
+      const claim = await this.claim(entry, slots[0], entries, now);
+      entry = claim.entry;
+      takeOver = claim.takeOver ? slots[0] : undefined;
+    } else {
       const { rule } = pickRule(await store.rules.list(), inv, await this.acceptedThrough(entries));
       if (rule) {
         ruleName = rule.name;
@@ -233,13 +246,23 @@ export class Discovery {
       await tx.discoveryTokens.put({ ...t, entryId: entry.id });
     });
     events.report({
+      ...(entry.replaces ? { machine: entry.replaces } : {}),
       mac: t.mac,
       ip,
       kind: 'inventory',
       level: 'info',
-      message: `${before ? 'known' : 'new'} box ${entry.id} reported: ${entry.summary}${entry.rule ? ` (rule ${entry.rule}: ${entry.state})` : ''}`,
-      data: { id: entry.id, state: entry.state, rule: entry.rule },
+      message: `${before ? 'known' : 'new'} box ${entry.id} reported: ${entry.summary}${entry.rule ? ` (rule ${entry.rule}: ${entry.state})` : ''}${entry.replaces ? ` (cabled as ${entry.replaces})` : ''}`,
+      data: { id: entry.id, state: entry.state, rule: entry.rule, replaces: entry.replaces },
     });
+    if (takeOver) {
+      try {
+        entry = await this.replaceLocked(entry, takeOver);
+      } catch (err) {
+        entry = { ...entry, reason: `not taken over: ${(err as Error).message}` };
+        await store.discovered.put(entry);
+        events.report({ machine: takeOver.machine.name, mac: t.mac, ip, kind: 'inventory', level: 'warn', message: `box ${entry.id} is cabled as ${takeOver.machine.name} but did not take it over: ${(err as Error).message}` });
+      }
+    }
     if (accept) {
       try {
         const done = await this.acceptLocked(entry, accept, ruleName);
@@ -256,6 +279,15 @@ export class Discovery {
   private async acceptLocked(entry: DiscoveredEntry, body: AcceptBody, rule?: string): Promise<{ machine: Machine; entry: DiscoveredEntry; reinstall: boolean }> {
     if (entry.state === 'accepted') throw new ConflictError(`${entry.id} was accepted already, as machine ${entry.machine}`, 'state');
     const { name, profile: profileName, reinstall, ...fields } = body;
+    if (name === undefined && profileName === undefined && entry.replaces) {
+      const machine = await this.deps.reads.machine(entry.replaces);
+      const roles = machine && slotMatch(machine.cabling, entry.inventory);
+      if (!machine || !roles) throw new ConflictError(`${entry.id} is no longer cabled as ${entry.replaces}: report again, or accept it with a name and a profile`, 'replaces');
+      const accepted = await this.replaceLocked(entry, { machine, roles });
+      return { machine: (await this.deps.reads.machine(machine.name))!, entry: accepted, reinstall: true };
+    }
+    if (name === undefined) throw new InventoryRefused([{ path: 'name', message: entry.replaces ? 'required with a profile (an empty body replaces the box of the cabled machine)' : 'required' }]);
+    if (profileName === undefined) throw new InventoryRefused([{ path: 'profile', message: 'required' }]);
     const profile = await this.deps.reads.profile(profileName);
     if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${profileName}"` }]);
     const problems = checkFit(profile, entry.inventory);
@@ -281,6 +313,100 @@ export class Discovery {
     });
     if (reinstall) await this.deps.lifecycle.reinstall(machine.name);
     return { machine, entry: accepted, reinstall };
+  }
+
+  /** The cabled machines whose every cabled port has one of this box's NICs on it. */
+  private async slotsOf(inv: Inventory): Promise<Slot[]> {
+    const slots: Slot[] = [];
+    for (const machine of await this.deps.reads.machines()) {
+      const roles = slotMatch(machine.cabling, inv);
+      if (roles) slots.push({ machine, roles });
+    }
+    return slots;
+  }
+
+  /**
+   * A box in a machine's cabled ports claims its slot. replace: never ignores it, confirm waits
+   * for an accept, auto takes over at once, unless the slot's current box was heard lately or
+   * another box claimed the slot lately: two live boxes in one slot is a cabling error.
+   */
+  private async claim(entry: DiscoveredEntry, slot: Slot, entries: DiscoveredEntry[], now: number): Promise<{ entry: DiscoveredEntry; takeOver: boolean }> {
+    const { machine } = slot;
+    if (machine.replace === 'never') return { entry: { ...entry, reason: `cabled as ${machine.name}, which says replace: never` }, takeOver: false };
+    const claimed: DiscoveredEntry = { ...entry, state: 'matched', replaces: machine.name };
+    const profile = await this.deps.reads.profile(machine.profile);
+    const problems = profile ? [...checkFit(profile, entry.inventory), ...problemsOf(assignNics(profile, entry.inventory, slot.roles))] : [];
+    if (profile && problems.length) return { entry: { ...claimed, reason: new Misfit(profile.name, problems).message }, takeOver: false };
+    if (machine.replace === 'confirm') return { entry: { ...claimed, reason: `waiting for an operator (replace: confirm): accept ${entry.id} with an empty body to make it ${machine.name}` }, takeOver: false };
+    const quiet = this.deps.settings.replaceQuietSeconds * 1000;
+    const heard = Math.max(0, ...machine.macs.map((m) => this.deps.reads.lastHeard(m) ?? 0));
+    const rivals = entries.filter((e) => e.id !== entry.id && e.replaces === machine.name && e.state === 'matched' && now - e.seenAt < quiet);
+    if (now - heard >= quiet && !rivals.length) return { entry: claimed, takeOver: true };
+    const who = [
+      ...(now - heard < quiet ? [`its current box (${machine.macs.join(', ')}) was heard ${Math.round((now - heard) / 1000)} s ago`] : []),
+      ...rivals.map((r) => `box ${r.id} (${r.macs.join(', ')}) claimed it ${Math.round((now - r.seenAt) / 1000)} s ago`),
+    ];
+    const reason = `cabling error: box ${entry.id} (${entry.macs.join(', ')}) is in the slot of ${machine.name}, but ${who.join(' and ')}; nothing is taken over within discovery.replaceQuietSeconds (${quiet / 1000} s): check the cables, then accept one`;
+    this.deps.events.report({ machine: machine.name, mac: entry.macs[0], kind: 'inventory', level: 'error', message: reason, data: { id: entry.id, rivals: rivals.map((r) => r.id) } });
+    return { entry: { ...claimed, reason }, takeOver: false };
+  }
+
+  /**
+   * Carries out a replacement, in one transaction: the machine takes the box's MACs and NIC roles
+   * (the cabled roles from LLDP), the old MACs are retired, the hardware replaced, the host keys
+   * cleared, the history and the `replaced` event written. Then the reinstall starts; the box,
+   * running the agent, is told to reboot into it.
+   */
+  private async replaceLocked(entry: DiscoveredEntry, slot: Slot): Promise<DiscoveredEntry> {
+    const { reads, store, inventory, lifecycle } = this.deps;
+    const old = slot.machine;
+    const inv = entry.inventory;
+    const profile = await reads.profile(old.profile);
+    if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${old.profile}"` }]);
+    const nics = assignNics(profile, inv, slot.roles);
+    const problems = [...checkFit(profile, inv), ...problemsOf(nics)];
+    if (problems.length || 'problems' in nics) throw new Misfit(profile.name, problems);
+    const machine: Machine = { ...old, macs: nics.macs, nics: nics.nics, bmc: bmcFromReport(old.bmc, inv) };
+    const now = this.clock.now();
+    const before = await store.hardware.get(old.name);
+    const replacement: Replacement = {
+      machine: old.name,
+      at: now,
+      entry: entry.id,
+      slot: old.cabling,
+      oldMacs: old.macs,
+      newMacs: machine.macs,
+      ...(before?.inventory.system?.serial ? { oldSerial: before.inventory.system.serial } : {}),
+      ...(inv.system?.serial ? { newSerial: inv.system.serial } : {}),
+    };
+    const accepted: DiscoveredEntry = { ...entry, state: 'accepted', machine: old.name, replaces: old.name, reason: undefined };
+    const where = Object.entries(old.cabling).map(([role, p]) => `${role} ${p.switch} ${p.port}`).join(', ');
+    await inventory.replaceBox(
+      machine,
+      async (tx) => {
+        await tx.hardware.put(old.name, { inventory: inv, reportedAt: entry.seenAt, source: 'discovery' });
+        const gone = old.macs.filter((m) => !machine.macs.includes(m));
+        if (gone.length) await tx.retiredMacs.put(gone, old.name, now);
+        await tx.replacements.append(replacement);
+        await tx.discovered.put(accepted);
+      },
+      {
+        machine: old.name,
+        kind: 'replaced',
+        level: 'info',
+        message: `${old.name} is box ${entry.id} now (${where}): serial ${replacement.oldSerial ?? '?'} → ${replacement.newSerial ?? '?'}, MACs ${old.macs.join(', ') || 'none'} → ${machine.macs.join(', ')}`,
+        data: { ...replacement },
+      },
+    );
+    // The old box's install, if one ran, is as dead as the box.
+    const s = await reads.status(old.name);
+    await lifecycle.reinstall(old.name, { force: !!s && !RESTING.includes(s.state) });
+    return accepted;
+  }
+
+  /** A machine's boxes over time. */
+  replacements(machine: string): Promise<Replacement[]> {
+    return this.deps.store.replacements.list(machine);
   }
 
   /** Accepted boxes per rule, for maxCount. */
@@ -315,6 +441,8 @@ export class Discovery {
     const { machine, profile } = check.record;
     const inventory = parsed.inventory;
     await this.deps.store.hardware.put(machine.name, { inventory, reportedAt: this.clock.now(), source: 'install' });
+    for (const wrong of miscabled(machine.cabling, nicMap(machine, Object.keys(machine.cabling)), inventory))
+      this.deps.events.report({ machine: machine.name, ip, kind: 'inventory', level: 'warn', message: `cabling: ${wrong}` });
     const problems = checkFit(profile, inventory);
     if (!problems.length) {
       this.deps.events.report({ machine: machine.name, ip, kind: 'inventory', level: 'info', message: `hardware reported by the installer: ${summarize(inventory)}` });
@@ -325,6 +453,28 @@ export class Discovery {
     await this.deps.lifecycle.step(machine.name, { kind: 'misfit', installId: check.token.installId, reason: misfit.message });
     return refuse(409, misfit.message, problems);
   }
+}
+
+/** A cabled slot a report matched: the machine and the box's NIC on each cabled role. */
+interface Slot {
+  machine: Machine;
+  roles: Record<string, string>;
+}
+
+function problemsOf(nics: ReturnType<typeof assignNics>): Problem[] {
+  return 'problems' in nics ? nics.problems : [];
+}
+
+/**
+ * bmc.addressFrom: discovery takes the address the box's agent read from its BMC (ipmitool lan
+ * print), in the form the driver wants; the credentials stay. An address the driver would refuse
+ * leaves the old one.
+ */
+function bmcFromReport(bmc: Machine['bmc'], inv: Inventory): Machine['bmc'] {
+  const reported = inv.bmc?.address;
+  if (bmc.addressFrom !== 'discovery' || !reported) return bmc;
+  const address = bmc.driver === 'redfish' ? `https://${reported}` : reported;
+  return bmcAddressProblem({ ...bmc, address }) ? bmc : { ...bmc, address };
 }
 
 function parseReport(body: string): { ok: true; inventory: Inventory } | Refusal {

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Rule } from '../model/discovery.js';
 import { ConflictError, InventoryRefused } from '../model/errors.js';
+import type { BootEvent } from '../model/events.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { Reads } from '../reads/reads.js';
@@ -49,10 +50,7 @@ export class InventoryService {
 
   /** `alsoWrite` commits with the machine (an accepted discovery: its hardware and entry). */
   async putMachine(m: Machine, alsoWrite?: (tx: Repos) => Promise<void>): Promise<Action> {
-    const profile = await this.reads.profile(m.profile);
-    if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${m.profile}"` }]);
-    const problems = this.lint.machine?.(m, profile) ?? [];
-    if (problems.length) throw new InventoryRefused(problems);
+    await this.check(m);
     const before = await this.reads.machine(m.name);
     if (before && isDeepStrictEqual(before, m) && !alsoWrite) return 'unchanged';
     await this.lifecycle.register(m.name, async (tx) => {
@@ -60,6 +58,30 @@ export class InventoryService {
       await alsoWrite?.(tx);
     });
     return before ? 'update' : 'create';
+  }
+
+  /**
+   * A new box in a machine's cabled slot (discovery): the machine with the box's MACs, checked
+   * like any machine write, committed with `alsoWrite`, the host keys cleared and `event`.
+   */
+  async replaceBox(m: Machine, alsoWrite: (tx: Repos) => Promise<void>, event: BootEvent): Promise<void> {
+    await this.check(m);
+    await this.lifecycle.replaceBox(
+      m.name,
+      async (tx) => {
+        await tx.machines.put(m);
+        await alsoWrite(tx);
+      },
+      event,
+    );
+  }
+
+  /** The profile reference and the semantic lint, for every door a machine comes in by. */
+  private async check(m: Machine): Promise<void> {
+    const profile = await this.reads.profile(m.profile);
+    if (!profile) throw new InventoryRefused([{ path: 'profile', message: `no profile named "${m.profile}"` }]);
+    const problems = this.lint.machine?.(m, profile) ?? [];
+    if (problems.length) throw new InventoryRefused(problems);
   }
 
   deleteMachine(name: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../model/clock.js';
 import { ConflictError, LifecycleError, Misfit, type Problem } from '../model/errors.js';
-import type { StoredEvent } from '../model/events.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import { type MachineStatus, RESTING } from '../model/status.js';
@@ -94,6 +94,11 @@ export class Lifecycle {
   /** A machine enters the lifecycle as `registered` (an existing status is kept), with its row. */
   register(name: string, writeMachine: (tx: Repos) => Promise<unknown>): Promise<MachineStatus> {
     return this.locks.run(name, () => this.writer.register(name, writeMachine));
+  }
+
+  /** A new box in a machine's cabled slot: its rows and the `replaced` event, host keys cleared, one transaction. */
+  replaceBox(name: string, writeBox: (tx: Repos) => Promise<unknown>, event: BootEvent): Promise<MachineStatus | undefined> {
+    return this.locks.run(name, () => this.writer.replaceBox(name, writeBox, event));
   }
 
   /** Deletes a resting machine with its status and tokens; a running install must be cancelled first. */

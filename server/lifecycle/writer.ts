@@ -57,6 +57,21 @@ export class StateWriter {
     });
   }
 
+  /**
+   * A new box takes a machine's slot: its rows (written by `writeBox`), the pinned host keys
+   * cleared (the new box has its own) and the `replaced` event commit together.
+   */
+  replaceBox(name: string, writeBox: (tx: Repos) => Promise<unknown>, event: BootEvent): Promise<MachineStatus | undefined> {
+    return this.write(async (tx, stored) => {
+      await writeBox(tx);
+      const s = await tx.status.get(name);
+      const next = s && { ...s, hostKeys: [], version: s.version + 1 };
+      if (next) await tx.status.put(next);
+      stored.push(await tx.events.append(event, this.clock.now()));
+      return next;
+    });
+  }
+
   /** A machine leaves: its status and tokens go in the transaction that deletes its row. */
   remove<T>(name: string, deleteMachine: (tx: Repos) => Promise<T>): Promise<T> {
     return this.write(async (tx) => {

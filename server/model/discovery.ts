@@ -95,3 +95,17 @@ export interface DiscoveryToken {
 
 /** What the agent is told to do after its report. */
 export type DiscoveryAction = 'wait' | 'reboot' | 'poweroff';
+
+/** One box swapped for another in a cabled slot: what changed, for the machine's history. */
+export interface Replacement {
+  machine: string;
+  at: number;
+  /** The discovered entry of the new box. */
+  entry: string;
+  /** The cabling that recognised the slot, role → switch port. */
+  slot: Record<string, { switch: string; port: string }>;
+  oldMacs: string[];
+  newMacs: string[];
+  oldSerial?: string;
+  newSerial?: string;
+}

@@ -14,7 +14,9 @@ export type EventKind =
   | 'callback'
   | 'converge'
   | 'render'
-  | 'inventory';
+  | 'inventory'
+  /** A new box took a machine's cabled slot. */
+  | 'replaced';
 
 export interface BootEvent {
   machine?: string;

@@ -53,6 +53,10 @@ export const Bmc = z
       .describe('redfish: member of /redfish/v1/Systems; found when only one'),
     auth: z.enum(['session', 'basic']).optional().describe('redfish: session (default; the password crosses the wire once) or HTTP Basic'),
     timeoutSeconds: z.number().int().min(1).max(600).default(20),
+    addressFrom: z
+      .enum(['discovery'])
+      .optional()
+      .describe('discovery: a replacement box reporting its BMC address (ipmitool lan print) updates address, keeping the credentials'),
   })
   .superRefine((b, ctx) => {
     if ((b.driver === 'redfish' || b.driver === 'ipmi') && !b.address)
@@ -94,10 +98,27 @@ const ParamValue = z.string().max(1024).regex(/^[^\x00-\x1f\x7f]*$/, 'one line o
 /** A kernel console= value: a device, then optional comma-separated options (ttyS0,115200n8; uart8250,io,0x3f8). */
 export const CONSOLE = /^[A-Za-z][A-Za-z0-9]*(,[A-Za-z0-9.]+)*$/;
 
+/** Where one NIC role is cabled, as LLDP names it: the switch's system name (or chassis id), the port id (or description). */
+export const CablingPort = z.object({
+  switch: z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]*$/, 'one line of text').describe('LLDP system name or chassis id'),
+  port: z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]*$/, 'one line of text').describe('LLDP port id or port description'),
+});
+
 export const Machine = z
   .object({
     name: Hostname,
-    macs: z.array(Mac).min(1).describe('the first MAC is the boot NIC unless nics says otherwise'),
+    macs: z
+      .array(Mac)
+      .default([])
+      .describe('the first MAC is the boot NIC unless nics says otherwise; may be empty for a cabled slot waiting for its first box'),
+    cabling: z
+      .record(Ident, CablingPort)
+      .default({})
+      .describe('NIC role → switch port: a box whose LLDP neighbours match is this machine (replacement by cabling)'),
+    replace: z
+      .enum(['auto', 'confirm', 'never'])
+      .default('confirm')
+      .describe('a new box in this slot: auto takes it over at once, confirm waits for an accept, never ignores it'),
     profile: Ident,
     nics: z.record(Ident, Mac).default({}).describe('profile NIC role → MAC; missing roles map in order of macs'),
     ipv4: z
@@ -118,6 +139,8 @@ export const Machine = z
     const console = m.params.console;
     if (console !== undefined && !(typeof console === 'string' && CONSOLE.test(console)))
       ctx.addIssue({ code: 'custom', path: ['params', 'console'], message: 'a console like ttyS0 or ttyS0,115200n8 (it goes onto the kernel command line)' });
+    if (m.macs.length === 0 && Object.keys(m.cabling).length === 0)
+      ctx.addIssue({ code: 'custom', path: ['macs'], message: 'a machine needs at least one MAC, or cabling to be found by' });
     const seen = new Set<string>();
     m.macs.forEach((mac, i) => {
       if (seen.has(mac)) ctx.addIssue({ code: 'custom', path: ['macs', i], message: `duplicate MAC ${mac}` });

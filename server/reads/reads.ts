@@ -76,6 +76,11 @@ export class Reads {
   }
 
   /** The address this MAC used in its latest DHCP exchange with kickstand (or its bound lease). */
+  /** When a MAC was last heard from in DHCP or HTTP, if this process has heard it. */
+  lastHeard(mac: string): number | undefined {
+    return this.addresses.lastHeard(mac);
+  }
+
   async dhcpAddressOf(mac: string): Promise<string | undefined> {
     const seen = this.addresses.dhcpAddressOf(mac);
     if (seen) return seen;

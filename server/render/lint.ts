@@ -219,8 +219,10 @@ export function lintMachine(machine: Machine, profile: Profile): Problem[] {
   const add: Add = (path, message) => void problems.push({ path, message });
   const roles = profileRoles(profile);
   const mapped = nicMap(machine, roles);
+  // A cabled slot waiting for its first box has no MACs yet: its roles are mapped when one comes.
+  const waiting = machine.macs.length === 0;
   for (const role of roles)
-    if (!mapped[role]) add(`nics.${role}`, `profile ${profile.name} uses NIC role ${role}: map it to a MAC in nics or add a MAC to macs`);
+    if (!mapped[role] && !waiting) add(`nics.${role}`, `profile ${profile.name} uses NIC role ${role}: map it to a MAC in nics or add a MAC to macs`);
   for (const role of Object.keys(machine.nics))
     if (!roles.includes(role)) add(`nics.${role}`, `profile ${profile.name} has no NIC role ${role}`);
 
@@ -257,6 +259,7 @@ export function baseUrlProblem(base: string): Problem | undefined {
 /** Lint first: a profile or machine that cannot install must never reach a renderer's output. */
 export function assertRenderable(ctx: RenderContext): void {
   const problems = [...lintProfile(ctx.profile), ...lintMachine(ctx.machine, ctx.profile)];
+  if (ctx.machine.macs.length === 0) problems.push({ path: 'macs', message: 'no box in this slot yet: it renders once a box cabled into it is discovered' });
   if (ctx.convergerPublicKey !== undefined && !SSH_PUBLIC_KEY.test(ctx.convergerPublicKey.trim()))
     problems.push({ path: 'convergerPublicKey', message: 'must be one OpenSSH public key line' });
   const base = baseUrlProblem(ctx.urls.base);

@@ -94,4 +94,20 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX discovery_tokens_expires ON discovery_tokens(expires_at);
   `,
+  // Replacement by cabling: MACs of boxes a slot no longer has (never installed again), and each
+  // machine's history of boxes.
+  `
+  CREATE TABLE retired_macs (
+    mac TEXT PRIMARY KEY,
+    machine TEXT NOT NULL,
+    retired_at INTEGER NOT NULL
+  );
+  CREATE TABLE replacements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    machine TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE INDEX replacements_machine ON replacements(machine, id);
+  `,
 ];

@@ -8,7 +8,7 @@ import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
-import type { DiscoveredEntry, DiscoveryToken, Rule } from '../model/discovery.js';
+import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
@@ -238,6 +238,11 @@ export async function openSqliteStore(file: string): Promise<Store> {
     discoveryTokenPut: db.prepare('INSERT OR REPLACE INTO discovery_tokens (token, mac, ip, expires_at, entry_id, revoked_at) VALUES (?, ?, ?, ?, ?, ?)'),
     discoveryTokenGet: db.prepare('SELECT * FROM discovery_tokens WHERE token = ?'),
     discoveryTokenByMac: db.prepare('SELECT * FROM discovery_tokens WHERE mac = ?'),
+    retiredPut: db.prepare('INSERT OR REPLACE INTO retired_macs (mac, machine, retired_at) VALUES (?, ?, ?)'),
+    retiredGet: db.prepare('SELECT machine, retired_at FROM retired_macs WHERE mac = ?'),
+    retiredDelete: db.prepare('DELETE FROM retired_macs WHERE mac = ?'),
+    replacementAppend: db.prepare('INSERT INTO replacements (machine, at, body) VALUES (?, ?, ?)'),
+    replacementList: db.prepare('SELECT body FROM replacements WHERE machine = ? ORDER BY id'),
     discoveryTokenPrune: db.prepare('DELETE FROM discovery_tokens WHERE token IN (SELECT token FROM discovery_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
   };
   const parsed = parsedBodies();
@@ -429,6 +434,18 @@ export async function openSqliteStore(file: string): Promise<Store> {
       get: async (token) => toDiscoveryToken(q.discoveryTokenGet.get(token)),
       byMac: async (mac) => toDiscoveryToken(q.discoveryTokenByMac.get(mac)),
       prune: (before, limit) => write(() => q.discoveryTokenPrune.run(before, limit).changes),
+    },
+    retiredMacs: {
+      put: (macs, machine, at) => write(() => macs.forEach((mac) => q.retiredPut.run(mac, machine, at))),
+      get: async (mac) => {
+        const r = q.retiredGet.get(mac) as Row | undefined;
+        return r && { machine: r.machine as string, at: r.retired_at as number };
+      },
+      delete: (mac) => write(() => q.retiredDelete.run(mac).changes > 0),
+    },
+    replacements: {
+      append: (r) => write(() => void q.replacementAppend.run(r.machine, r.at, JSON.stringify(r))),
+      list: async (machine) => (q.replacementList.all(machine) as Row[]).map((r) => JSON.parse(r.body as string) as Replacement),
     },
   });
 

@@ -4,7 +4,7 @@ import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { MachineStatus } from '../model/status.js';
-import type { DiscoveredEntry, DiscoveryToken, Rule } from '../model/discovery.js';
+import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 
 /**
@@ -104,6 +104,22 @@ export interface DiscoveryTokenRepo {
   prune(before: number, limit: number): Promise<number>;
 }
 
+/** MACs a slot's old box had: they are nobody's now, and never taken back by discovery. */
+export interface RetiredMacRepo {
+  /** Records the MACs as retired from `machine` at `at` (again: the newer record wins). */
+  put(macs: string[], machine: string, at: number): Promise<void>;
+  get(mac: string): Promise<{ machine: string; at: number } | undefined>;
+  /** Forgets a MAC (an operator registered it again). */
+  delete(mac: string): Promise<boolean>;
+}
+
+/** A machine's boxes over time; kept when events are pruned, deleted with nothing. */
+export interface ReplacementRepo {
+  append(r: Replacement): Promise<void>;
+  /** Oldest first. */
+  list(machine: string): Promise<Replacement[]>;
+}
+
 export interface Repos {
   machines: MachineRepo;
   profiles: ProfileRepo;
@@ -115,6 +131,8 @@ export interface Repos {
   rules: RuleRepo;
   discovered: DiscoveredRepo;
   discoveryTokens: DiscoveryTokenRepo;
+  retiredMacs: RetiredMacRepo;
+  replacements: ReplacementRepo;
 }
 
 export interface Store extends Repos {

@@ -131,3 +131,11 @@ t.test('assertRenderable gathers profile, machine and converger key problems', a
   t.type(err, RenderError);
   t.same(err.problems.map((p) => p.path), ['ipv4', 'convergerPublicKey']);
 });
+
+t.test('a cabled slot without a box: stored without MACs, but nothing renders for it', async (t) => {
+  const slot = machine({ macs: [], cabling: { data0: { switch: 'sw-a3', port: 'Ethernet1/12' } } });
+  t.same(lintMachine(slot, profile()), [], 'the machine itself is fine: its roles are mapped when a box comes');
+  const err = t.throws(() => assertRenderable(ctxFor(slot, profile()))) as RenderError;
+  t.same(err.problems.map((p) => p.path), ['macs']);
+  t.match(err.problems[0].message, /no box in this slot yet/);
+});

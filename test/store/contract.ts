@@ -7,7 +7,7 @@ import { Machine } from '../../server/model/machine.js';
 import { Profile } from '../../server/model/profile.js';
 import type { MachineStatus } from '../../server/model/status.js';
 import type { InstallToken } from '../../server/model/token.js';
-import { type DiscoveredEntry, Rule, type RuleInput } from '../../server/model/discovery.js';
+import { type DiscoveredEntry, type Replacement, Rule, type RuleInput } from '../../server/model/discovery.js';
 import type { Store } from '../../server/store/store.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 
@@ -61,6 +61,17 @@ export const entry = (id: string, macs: string[], seenAt: number, patch: Partial
   firstSeenAt: seenAt,
   seenAt,
   inventory: { system: { product: 'R640', serial: `S-${id}` }, interfaces: macs.map((mac, i) => ({ name: `eth${i}`, mac })) },
+  ...patch,
+});
+export const replacement = (m: string, at: number, patch: Partial<Replacement> = {}): Replacement => ({
+  machine: m,
+  at,
+  entry: `e${at}`,
+  slot: { data0: { switch: 'sw-a3', port: 'Ethernet1/12' } },
+  oldMacs: ['52:54:00:00:01:01'],
+  newMacs: ['52:54:00:00:02:02'],
+  oldSerial: 'OLD1',
+  newSerial: 'NEW1',
   ...patch,
 });
 const event = (message: string, patch: Partial<BootEvent> = {}): BootEvent => ({ kind: 'dhcp', level: 'info', message, ...patch });
@@ -169,6 +180,26 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.equal(await store.discoveryTokens.prune(2_000, 10), 1, 'prune deletes what expired before');
       t.equal(await store.discoveryTokens.get('dt-3'), undefined);
       t.same(await store.discoveryTokens.get('dt-2'), t2, 'and keeps what lives');
+    });
+
+    t.test('retired MACs and replacements: put, get, history oldest first', async (t) => {
+      const store = await open(t);
+      t.equal(await store.retiredMacs.get(A), undefined);
+      await store.retiredMacs.put([A, B], 'web-x', 1_000);
+      t.same(await store.retiredMacs.get(B), { machine: 'web-x', at: 1_000 });
+      await store.retiredMacs.put([B], 'web-y', 2_000);
+      t.same(await store.retiredMacs.get(B), { machine: 'web-y', at: 2_000 }, 'the newer retirement wins');
+      t.equal(await store.retiredMacs.delete(A), true);
+      t.equal(await store.retiredMacs.get(A), undefined);
+      t.equal(await store.retiredMacs.delete(A), false);
+      t.same(await store.replacements.list('web-x'), []);
+      const r1 = replacement('web-x', 1_000);
+      const r2 = replacement('web-x', 2_000, { oldMacs: r1.newMacs, newMacs: ['52:54:00:00:03:03'], oldSerial: 'NEW1', newSerial: undefined });
+      await store.replacements.append(r1);
+      await store.replacements.append(replacement('web-y', 1_500));
+      await store.replacements.append(r2);
+      t.same(await store.replacements.list('web-x'), [r1, JSON.parse(JSON.stringify(r2))], "one machine's history, oldest first");
+      t.equal((await store.replacements.list('web-y')).length, 1);
     });
 
     t.test('discovery writes commit or roll back with a transaction', async (t) => {

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { StoreUnavailable } from '../../server/model/errors.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
 import type { Repos, Store } from '../../server/store/store.js';
-import { entry, lease, machine, profile, rule, status, token } from './contract.js';
+import { entry, lease, machine, profile, replacement, rule, status, token } from './contract.js';
 import { brokenStore } from './fakes/broken-store.js';
 import { emptyStore } from './fakes/empty-store.js';
 import { METHODS, type Access } from './fakes/repos.js';
@@ -56,6 +56,8 @@ const calls: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: (r: Repos[R]) => P
     byMac: (r) => r.byMac('52:54:00:00:00:0c'),
     prune: (r) => r.prune(0, 10),
   },
+  retiredMacs: { put: (r) => r.put([B], 'm1', 5), get: (r) => r.get('52:54:00:00:00:0d'), delete: (r) => r.delete('52:54:00:00:00:0d') },
+  replacements: { append: (r) => r.append(replacement('m1', 6)), list: (r) => r.list('m1') },
 };
 
 function each(access: Access): { name: string; call: (s: Repos) => Promise<unknown> }[] {
@@ -83,6 +85,8 @@ async function seeded(t: Test): Promise<Store> {
   await store.rules.put(rule('r1', 1));
   await store.discovered.put(entry('d1', ['52:54:00:00:00:0c'], 1));
   await store.discoveryTokens.put({ token: 'dt-1', mac: '52:54:00:00:00:0c', ip: '10.0.0.13', expiresAt: 1_000 });
+  await store.retiredMacs.put(['52:54:00:00:00:0d'], 'm1', 4);
+  await store.replacements.append(replacement('m1', 4));
   return store;
 }
 
@@ -101,8 +105,8 @@ async function refusesTransaction(t: Test, store: Store): Promise<void> {
 }
 
 t.test('every method is classified and has a call here', async (t) => {
-  t.equal(each('read').length, 21);
-  t.equal(each('write').length, 22);
+  t.equal(each('read').length, 23);
+  t.equal(each('write').length, 25);
 });
 
 t.test('broken store: while broken every write rejects with StoreUnavailable and writes nothing; reads still answer', async (t) => {

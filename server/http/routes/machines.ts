@@ -9,16 +9,43 @@ import type { AppDeps } from '../deps.js';
 const NameParams = z.object({ name: Hostname });
 
 /** Operator CRUD for machines. Responses never carry the BMC password. */
-export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, inventory }) => {
+export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, inventory, discovery }) => {
   const withState = async (m: Machine) => ({ ...publicMachine(m), state: (await reads.status(m.name))?.state ?? 'registered' });
+  /** The box in the machine's slot now: its serial (from its newest hardware report) and MACs. */
+  const box = async (m: Machine) => {
+    const serial = (await discovery.hardware(m.name))?.inventory.system?.serial;
+    return { macs: m.macs, ...(serial ? { serial } : {}) };
+  };
 
-  app.get('/machines', { schema: { tags: ['machines'], summary: 'List machines' } }, async () =>
-    Promise.all((await reads.machines()).map(withState)),
+  app.get(
+    '/machines',
+    {
+      schema: {
+        tags: ['machines'],
+        summary: "List machines; ?cabling=SWITCH lists that switch's slots (machines cabled to it) with the box in each",
+        querystring: z.object({ cabling: z.string().min(1).max(256).optional() }),
+      },
+    },
+    async (req) => {
+      const sw = req.query.cabling;
+      if (!sw) return Promise.all((await reads.machines()).map(withState));
+      const cabled = (await reads.machines()).filter((m) => Object.values(m.cabling).some((p) => p.switch === sw));
+      return Promise.all(
+        cabled.map(async (m) => ({
+          ...(await withState(m)),
+          ports: Object.entries(m.cabling)
+            .filter(([, p]) => p.switch === sw)
+            .map(([role, p]) => ({ role, port: p.port, ...(m.nics[role] ? { mac: m.nics[role] } : {}) })),
+          box: await box(m),
+        })),
+      );
+    },
   );
 
-  app.get('/machines/:name', { schema: { tags: ['machines'], params: NameParams } }, async (req, reply) => {
+  app.get('/machines/:name', { schema: { tags: ['machines'], summary: 'A machine, with the box in its slot and its replacement history', params: NameParams } }, async (req, reply) => {
     const m = await reads.machine(req.params.name);
-    return m ? withState(m) : reply.code(404).send(notFound('machine', req.params.name));
+    if (!m) return reply.code(404).send(notFound('machine', req.params.name));
+    return { ...(await withState(m)), box: await box(m), replacements: await discovery.replacements(m.name) };
   });
 
   app.post('/machines', { schema: { tags: ['machines'], summary: 'Register a machine', body: Machine } }, async (req, reply) => {
