@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { loadApiToken } from './api-token.js';
 import type { Config } from './config/schema.js';
+import { answersWithPinnedKey } from './converge/alive.js';
 import { converge as runConverge } from './converge/converge.js';
 import { loadOrCreateKeyPair } from './converge/keys.js';
 import { ConvergeQueue } from './converge/queue.js';
 import { runSsh } from './converge/run-ssh.js';
+import type { SshTarget } from './converge/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { verifyAssets } from './http/boot-assets.js';
@@ -77,10 +79,14 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
 
   // The ssh power driver reboots through the converger's key, pinned to the reported host key.
   const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {
-    const [host, status] = await Promise.all([reads.address(machine), reads.status(machine.name)]);
-    if (!host) throw new Error(`${machine.name} has no address to reach over SSH`);
-    const target = { host, port: machine.ssh?.port, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] };
+    const target = await sshTarget(machine);
+    if (!target) throw new Error(`${machine.name} has no address to reach over SSH`);
     return runSsh(target, command, { signal, timeoutMs: machine.bmc.timeoutSeconds * 1000 });
+  };
+  /** The installed host as the converger reaches it: its address, kickstand's key, the pinned host keys. */
+  const sshTarget = async (machine: Machine): Promise<SshTarget | undefined> => {
+    const [host, status] = await Promise.all([reads.address(machine), reads.status(machine.name)]);
+    return host ? { host, port: machine.ssh?.port, user: config.converge.user, privateKey: keys.privateKey, pinnedHostKeys: status?.hostKeys ?? [] } : undefined;
   };
   const lifecycle: Lifecycle = new Lifecycle({
     store,
@@ -131,6 +137,11 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     events,
     settings: config.discovery,
     dhcp: config.dhcp.mode !== 'off',
+    // The old box of a slot that still answers SSH with its pinned host key is alive: no takeover.
+    alive: async (machine) => {
+      const target = await sshTarget(machine);
+      return target && (await answersWithPinnedKey(target, 5000)) ? target.host : undefined;
+    },
     clock: opts.clock,
   });
   if (existsSync(config.inventory)) {

@@ -44,6 +44,8 @@ export interface DiscoveryDeps {
   settings: { tokenTtlSeconds: number; maxEntries: number; replaceQuietSeconds: number };
   /** DHCP on: a discovery token goes only to the address the MAC took from kickstand. */
   dhcp: boolean;
+  /** Where a machine's installed box still answers (SSH with its pinned host key), if it does. */
+  alive?: (machine: Machine) => Promise<string | undefined>;
   clock?: Clock;
 }
 
@@ -341,9 +343,13 @@ export class Discovery {
     const quiet = this.deps.settings.replaceQuietSeconds * 1000;
     const heard = Math.max(0, ...machine.macs.map((m) => this.deps.reads.lastHeard(m) ?? 0));
     const rivals = entries.filter((e) => e.id !== entry.id && e.replaces === machine.name && e.state === 'matched' && now - e.seenAt < quiet);
-    if (now - heard >= quiet && !rivals.length) return { entry: claimed, takeOver: true };
+    // A report's LLDP is the box's word: a box that lies about its switch port must not take a
+    // healthy host's name, so one that is still up (SSH, pinned key) keeps its slot.
+    const up = now - heard >= quiet && !rivals.length ? await this.deps.alive?.(machine) : undefined;
+    if (now - heard >= quiet && !rivals.length && !up) return { entry: claimed, takeOver: true };
     const who = [
       ...(now - heard < quiet ? [`its current box (${machine.macs.join(', ')}) was heard ${Math.round((now - heard) / 1000)} s ago`] : []),
+      ...(up ? [`its current box answers SSH at ${up} with its pinned host key`] : []),
       ...rivals.map((r) => `box ${r.id} (${r.macs.join(', ')}) claimed it ${Math.round((now - r.seenAt) / 1000)} s ago`),
     ];
     const reason = `cabling error: box ${entry.id} (${entry.macs.join(', ')}) is in the slot of ${machine.name}, but ${who.join(' and ')}; nothing is taken over within discovery.replaceQuietSeconds (${quiet / 1000} s): check the cables, then accept one`;

@@ -4,6 +4,7 @@
  * are retired, the history kept; two live boxes in one slot are a cabling error.
  */
 import t from 'tap';
+import { startSshdHost } from '../converge/sshd-host.js';
 import { BOOT, discoverySetup, report } from '../helpers/discovery.js';
 
 const OLD = '52:54:00:0d:00:01';
@@ -134,4 +135,29 @@ t.test('GET /machines?cabling=SWITCH lists that switch’s slots and the box in 
   t.match(slots[0], { ports: [{ role: 'data0', port: 'Ethernet1/1', mac: NEW }], box: { macs: [NEW], serial: 'NEW-X' } });
   t.match(slots[1], { ports: [{ role: 'data0', port: 'Ethernet1/9' }], box: { macs: [] } }, 'an empty slot');
   t.equal((await api('GET', '/api/v1/machines')).json.length, 3, 'without the filter, every machine');
+});
+
+t.test('replace: auto never takes the slot of a host that still answers SSH with its pinned key', async (t) => {
+  const sshd = await startSshdHost();
+  t.teardown(() => sshd.close());
+  const clock = { at: Date.now(), now: () => clock.at };
+  const { api, discover, curl, svc } = await discoverySetup(t, { discovery: { replaceQuietSeconds: 60 } }, clock);
+  // The installed host: at 127.0.0.1, SSH on the test sshd, its host key pinned by an install.
+  const web = { name: 'web-s', profile: 'p1', macs: [OLD], cabling: SLOT, replace: 'auto', ipv4: { address: '127.0.0.1/8', gateway: '127.0.0.254' }, ssh: { port: sshd.port } };
+  t.equal((await api('POST', '/api/v1/machines', web)).status, 201);
+  t.equal((await api('POST', '/api/v1/machines/web-s/reinstall')).status, 202);
+  const token = /token=([A-Za-z0-9_-]+)/.exec((await curl('127.0.0.1', `/ipxe?mac=${OLD}`)).body)![1];
+  t.equal((await curl('127.0.0.1', `/kickstart?token=${token}`)).status, 200);
+  t.equal((await curl('127.0.0.1', `/callback/hostkeys?token=${token}`, { raw: `${sshd.hostKey}\n` })).status, 200);
+  t.same((await svc.reads.status('web-s'))?.hostKeys, [sshd.hostKey.split(' ').slice(0, 2).join(' ')]);
+  clock.at += 61_000; // its MAC has been silent longer than the quiet window
+
+  const liar = await discover(box('LIAR-1', [NEW]));
+  t.match(liar, { state: 'matched', action: 'wait' }, 'a box claiming the port of a live host does not take it');
+  t.match((await api('GET', `/api/v1/discovered/${liar.id}`)).json.reason, /its current box answers SSH at 127\.0\.0\.1 with its pinned host key/);
+  t.same((await api('GET', '/api/v1/machines/web-s')).json.macs, [OLD]);
+
+  await sshd.stop(); // the host dies
+  clock.at += 61_000;
+  t.match(await discover(box('LIAR-1', [NEW])), { state: 'accepted', machine: 'web-s' }, 'once it is down, the box in its ports takes over');
 });
