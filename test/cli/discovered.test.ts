@@ -84,7 +84,7 @@ t.test('discovered list and show', async (t) => {
   t.match(missing.stderr, /kickstand: missing ID/);
   const usage = await run(['discovered', 'frob']);
   t.equal(usage.code, 1);
-  t.match(usage.stderr, /usage: kickstand discovered list\|show ID\|accept ID --name NAME --profile PROFILE/);
+  t.match(usage.stderr, /usage: kickstand discovered list\|show ID\|accept ID \[--name NAME --profile PROFILE/);
   t.equal(seen.length, 3, 'a usage error sends nothing');
 });
 
@@ -92,6 +92,7 @@ t.test('discovered accept: the body from the flags, the answer in one line', asy
   const { seen, run } = await standIn(t, {
     [`POST /api/v1/discovered/${ID}/accept`]: (r) => {
       const b = r.body as { name: string; profile: string; reinstall?: boolean };
+      if (!b.name) return { status: 201, body: { machine: { name: 'web-01', profile: 'r640-raid1-bond', macs: entry.macs, state: 'reinstall-requested' }, entry: { ...entry, state: 'accepted', machine: 'web-01', replaces: 'web-01' }, reinstall: true } };
       if (b.profile === 'small-bios')
         return { status: 409, body: { error: 'Misfit', message: "profile small-bios does not fit this machine's hardware: firmware: the profile is bios, the box booted uefi", issues: [{ path: 'firmware', message: 'the profile is bios, the box booted uefi' }] } };
       return { status: 201, body: { machine: { name: b.name, profile: b.profile, macs: entry.macs, state: 'registered' }, entry: { ...entry, state: 'accepted', machine: b.name }, reinstall: b.reinstall ?? false } };
@@ -115,6 +116,11 @@ t.test('discovered accept: the body from the flags, the answer in one line', asy
   const addrOnly = await run(['discovered', 'accept', ID, '--name', 'web-04', '--profile', 'r640-raid1-bond', '--ipv4', '10.0.10.24/24']);
   t.same(seen.at(-1)!.body, { name: 'web-04', profile: 'r640-raid1-bond', ipv4: { address: '10.0.10.24/24' } });
   t.equal(addrOnly.code, 0);
+
+  const replace = await run(['discovered', 'accept', ID]);
+  t.equal(replace.code, 0, replace.stderr);
+  t.same(seen.at(-1)!.body, {}, 'no flags: an empty body (the box replaces the machine it is cabled for)');
+  t.equal(replace.stdout, `accepted ${ID} as machine web-01 (profile r640-raid1-bond), reinstalling\n`);
 
   const json = await run(['discovered', 'accept', ID, '--name', 'web-05', '--profile', 'r640-raid1-bond', '--json']);
   t.equal(JSON.parse(json.stdout).machine.name, 'web-05', '--json prints the answer');
