@@ -112,9 +112,9 @@ const ConfigFields = z.object({
     .object({
       url: z
         .string()
-        .regex(/^sqlite:/, 'only sqlite:PATH is supported so far (PostgreSQL is planned)')
+        .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'sqlite:PATH or postgres://USER@HOST:PORT/DB (postgresql:// too)')
         .optional()
-        .describe('where state lives: sqlite:PATH; default sqlite:DATA_DIR/kickstand.db'),
+        .describe('where state lives: sqlite:PATH, or PostgreSQL as postgres://USER:PASSWORD@HOST:PORT/DB; default sqlite:DATA_DIR/kickstand.db'),
     })
     .default({}),
   api: z

@@ -1,0 +1,598 @@
+import pg from 'pg';
+import { ConflictError, StoreUnavailable } from '../model/errors.js';
+import type { BootEvent, StoredEvent } from '../model/events.js';
+import type { Lease } from '../model/lease.js';
+import type { Machine } from '../model/machine.js';
+import type { Profile } from '../model/profile.js';
+import type { MachineStatus } from '../model/status.js';
+import type { InstallToken } from '../model/token.js';
+import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
+import type { HardwareRecord } from '../model/hardware.js';
+import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
+import type { Repos, Store } from './store.js';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The statements, prepared once per connection by name (node-postgres' named queries; the
+ * driver benchmark, bench/store/drivers.ts, runs these same texts). Text
+ * ordering is COLLATE "C" wherever SQLite's order shows (lists by name): byte order, as SQLite
+ * sorts, whatever the database's locale.
+ */
+export const SQL = {
+  machineGet: 'SELECT body FROM machines WHERE name = $1',
+  machineByMac: 'SELECT m.body FROM machine_macs x JOIN machines m ON m.name = x.machine WHERE x.mac = $1',
+  machineList: 'SELECT body FROM machines ORDER BY name COLLATE "C"',
+  // A machine put holds its profile's row (if any) until it commits, so a profile delete running
+  // at the same time, here or in another instance, either waits and sees the machine or went first.
+  machineProfileShare: 'SELECT 1 FROM profiles WHERE name = $1 FOR KEY SHARE',
+  macOwners: 'SELECT mac, machine FROM machine_macs WHERE mac = ANY($1::text[]) AND machine <> $2',
+  machineUpsert:
+    'INSERT INTO machines (name, profile, body, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET profile = excluded.profile, body = excluded.body, updated_at = excluded.updated_at',
+  macsDelete: 'DELETE FROM machine_macs WHERE machine = $1',
+  macsInsert: 'INSERT INTO machine_macs (mac, machine) SELECT unnest($1::text[]), $2',
+  machineDelete: 'DELETE FROM machines WHERE name = $1',
+  profileGet: 'SELECT body FROM profiles WHERE name = $1',
+  profileList: 'SELECT body FROM profiles ORDER BY name COLLATE "C"',
+  profileUpsert: 'INSERT INTO profiles (name, body, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at',
+  profileLock: 'SELECT 1 FROM profiles WHERE name = $1 FOR UPDATE',
+  profileUsers: 'SELECT name FROM machines WHERE profile = $1 ORDER BY name COLLATE "C" LIMIT 3',
+  profileDelete: 'DELETE FROM profiles WHERE name = $1',
+  statusGet: 'SELECT body FROM status WHERE machine = $1',
+  statusList: 'SELECT body FROM status ORDER BY machine COLLATE "C"',
+  // Optimistic versions in one statement each: no row is written unless the stored version is
+  // the one before, whoever else writes at the same time.
+  statusCreate: 'INSERT INTO status (machine, body, version) VALUES ($1, $2, 1) ON CONFLICT (machine) DO NOTHING',
+  statusUpdate: 'UPDATE status SET body = $2, version = $3 WHERE machine = $1 AND version = $3 - 1',
+  statusVersion: 'SELECT version FROM status WHERE machine = $1',
+  statusDelete: 'DELETE FROM status WHERE machine = $1',
+  // Event inserts take a transaction-level advisory lock before their ids are drawn, so ids
+  // become visible in order (a reader paging by id never passes an id whose event commits
+  // later), across connections and instances. The lock is taken in a materialised CTE that every
+  // row goes through; the sort by ordinality ends the scan before the first id is drawn, and gives
+  // the ids in the order of the arrays.
+  eventsInsert: `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY}))
+    INSERT INTO events (machine, at, level, kind, message, mac, ip, data)
+    SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data
+    FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+      WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
+    ORDER BY u.n
+    RETURNING id`,
+  eventsAll: 'SELECT * FROM events WHERE id > $1 ORDER BY id LIMIT $2',
+  eventsMachine: 'SELECT * FROM events WHERE machine = $1 AND id > $2 ORDER BY id LIMIT $3',
+  eventsTail: 'SELECT * FROM (SELECT * FROM events WHERE machine = $1 AND at >= $2 ORDER BY id DESC LIMIT $3) t ORDER BY id',
+  eventsPrune: 'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 ORDER BY id LIMIT $2)',
+  heartbeat: 'INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at',
+  // A token written again becomes the newest (as SQLite's INSERT OR REPLACE gives it a new rowid).
+  tokenPut: `INSERT INTO tokens (token, machine, install_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (token) DO UPDATE SET machine = excluded.machine, install_id = excluded.install_id, expires_at = excluded.expires_at,
+    revoked_at = excluded.revoked_at, seq = nextval('tokens_seq')`,
+  tokenRevokeMachine: 'UPDATE tokens SET revoked_at = $1 WHERE machine = $2 AND revoked_at IS NULL',
+  tokenGet: 'SELECT token, machine, install_id, expires_at, revoked_at FROM tokens WHERE token = $1',
+  tokenCurrent: 'SELECT token, machine, install_id, expires_at, revoked_at FROM tokens WHERE machine = $1 ORDER BY seq DESC LIMIT 1',
+  tokenDeleteMachine: 'DELETE FROM tokens WHERE machine = $1',
+  leaseByMac: 'SELECT * FROM leases WHERE mac = $1',
+  leaseByIp: 'SELECT * FROM leases WHERE ip = $1',
+  leaseList: 'SELECT * FROM leases ORDER BY ip COLLATE "C"',
+  leaseListSubnet: 'SELECT * FROM leases WHERE subnet = $1 ORDER BY ip COLLATE "C"',
+  leaseDeleteIp: 'DELETE FROM leases WHERE ip = $1 AND mac <> $2',
+  leasePut: `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
+    hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at`,
+  leaseDelete: 'DELETE FROM leases WHERE mac = $1',
+  hardwareGet: 'SELECT body, source, reported_at FROM hardware WHERE machine = $1',
+  hardwareUpsert: `INSERT INTO hardware (machine, body, source, reported_at) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM machines WHERE name = $1)
+    ON CONFLICT (machine) DO UPDATE SET body = excluded.body, source = excluded.source, reported_at = excluded.reported_at`,
+  ruleGet: 'SELECT body FROM rules WHERE name = $1',
+  ruleList: 'SELECT body FROM rules ORDER BY priority DESC, name COLLATE "C"',
+  ruleUpsert:
+    'INSERT INTO rules (name, priority, body, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET priority = excluded.priority, body = excluded.body, updated_at = excluded.updated_at',
+  ruleDelete: 'DELETE FROM rules WHERE name = $1',
+  discoveredGet: 'SELECT body FROM discovered WHERE id = $1',
+  discoveredList: 'SELECT body FROM discovered ORDER BY seen_at DESC, id COLLATE "C"',
+  discoveredUpsert:
+    'INSERT INTO discovered (id, state, body, seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, seen_at = excluded.seen_at',
+  discoveredDelete: 'DELETE FROM discovered WHERE id = $1',
+  // One discovery token per MAC: the MAC's other token goes first, then the upsert by token.
+  discoveryTokenDropMac: 'DELETE FROM discovery_tokens WHERE mac = $1 AND token <> $2',
+  discoveryTokenPut: `INSERT INTO discovery_tokens (token, mac, ip, expires_at, entry_id, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (token) DO UPDATE SET mac = excluded.mac, ip = excluded.ip, expires_at = excluded.expires_at, entry_id = excluded.entry_id, revoked_at = excluded.revoked_at`,
+  discoveryTokenGet: 'SELECT * FROM discovery_tokens WHERE token = $1',
+  discoveryTokenByMac: 'SELECT * FROM discovery_tokens WHERE mac = $1',
+  discoveryTokenPrune: 'DELETE FROM discovery_tokens WHERE token IN (SELECT token FROM discovery_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)',
+  retiredPut: `INSERT INTO retired_macs (mac, machine, retired_at) SELECT unnest($1::text[]), $2, $3
+    ON CONFLICT (mac) DO UPDATE SET machine = excluded.machine, retired_at = excluded.retired_at`,
+  retiredGet: 'SELECT machine, retired_at FROM retired_macs WHERE mac = $1',
+  retiredDelete: 'DELETE FROM retired_macs WHERE mac = $1',
+  replacementAppend: 'INSERT INTO replacements (machine, at, body) VALUES ($1, $2, $3)',
+  replacementList: 'SELECT body FROM replacements WHERE machine = $1 ORDER BY id',
+} as const;
+type Statement = keyof typeof SQL;
+
+/** Runs one named statement on some connection: the pool's (autocommit) or a transaction's. */
+type Exec = (statement: Statement, values: unknown[]) => Promise<pg.QueryResult<Row>>;
+
+/**
+ * Errors that say the database cannot be reached or cannot take writes now: connection failures
+ * (refused, reset, timed out, closed by the server: class 08, 57P0x), resources (53: disk full,
+ * out of memory, too many connections), system errors (58: I/O), a read-only server (25006).
+ * Anything else is a bug or a conflict and goes up as it is.
+ */
+const UNAVAILABLE_SQLSTATE = /^(08|53|58|57P0)|^25006$/;
+const UNAVAILABLE_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOENT']);
+const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Cannot use a pool after calling end/i;
+
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailable) return true;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_NODE.has(code))) return true;
+  if (err instanceof AggregateError) return err.errors.some(isUnavailable);
+  return err instanceof Error && UNAVAILABLE_MESSAGE.test(err.message);
+}
+
+function unavailable(err: unknown): unknown {
+  if (err instanceof StoreUnavailable || !isUnavailable(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  const message = (err as Error).message || (err instanceof AggregateError ? err.errors.map((e) => (e as Error).message).join('; ') : String(err));
+  return new StoreUnavailable(`PostgreSQL cannot be used now: ${message}${code ? ` (${code})` : ''}`, { cause: err });
+}
+
+async function mapped<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
+function toLease(r: Row): Lease {
+  return {
+    mac: r.mac as string,
+    ip: r.ip as string,
+    subnet: r.subnet as string,
+    state: r.state as Lease['state'],
+    expiresAt: r.expires_at as number,
+    hostname: (r.hostname as string | null) ?? undefined,
+    clientId: (r.client_id as string | null) ?? undefined,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+function toToken(r: Row | undefined): InstallToken | undefined {
+  if (!r) return undefined;
+  const token: InstallToken = { token: r.token as string, machine: r.machine as string, installId: r.install_id as string, expiresAt: r.expires_at as number };
+  if (r.revoked_at != null) token.revokedAt = r.revoked_at as number;
+  return Object.freeze(token);
+}
+
+function toDiscoveryToken(r: Row | undefined): DiscoveryToken | undefined {
+  if (!r) return undefined;
+  const token: DiscoveryToken = { token: r.token as string, mac: r.mac as string, ip: r.ip as string, expiresAt: r.expires_at as number };
+  if (r.entry_id != null) token.entryId = r.entry_id as string;
+  if (r.revoked_at != null) token.revokedAt = r.revoked_at as number;
+  return token;
+}
+
+function toEvent(r: Row): StoredEvent {
+  const e: StoredEvent = { id: r.id as number, at: r.at as number, kind: r.kind as StoredEvent['kind'], level: r.level as StoredEvent['level'], message: r.message as string };
+  if (r.machine != null) e.machine = r.machine as string;
+  if (r.mac != null) e.mac = r.mac as string;
+  if (r.ip != null) e.ip = r.ip as string;
+  if (r.data != null) e.data = JSON.parse(r.data as string);
+  return e;
+}
+
+/** The event with its id and time, fields in the order `{ ...e, id, at }` gives (see sqlite.ts). */
+function storedEvent(e: BootEvent, id: number, at: number): StoredEvent {
+  const stored = Object.assign({}, e) as StoredEvent;
+  stored.id = id;
+  stored.at = at;
+  return stored;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * JSON bodies parsed once per distinct text (as in sqlite.ts). Keyed by the text itself, so a
+ * changed row is never answered from it: this is not a row cache, and it stays correct with
+ * any number of instances writing. Values are shared between callers, hence frozen.
+ */
+function parsedBodies(max = 2048): (text: string) => unknown {
+  const cache = new Map<string, unknown>();
+  return (text) => {
+    let v = cache.get(text);
+    if (v === undefined) {
+      v = deepFreeze(JSON.parse(text));
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      cache.set(text, v);
+    }
+    return v;
+  };
+}
+
+/** int8 (BIGINT: epoch ms, ids) as a number, for this pool only: nothing process-wide is changed. */
+const INT8 = 20;
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const c = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    // Session-level: held across the migrations' own transactions; two instances starting at
+    // once take turns, and the second finds everything applied. A dropped connection frees it.
+    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      const done = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)));
+      for (const [i, sql] of PG_MIGRATIONS.entries()) {
+        if (done.has(i + 1)) continue;
+        await c.query('BEGIN');
+        try {
+          await c.query(sql);
+          await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [i + 1, Date.now()]);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch((err) => (broken = err));
+    }
+  } catch (err) {
+    broken = err as Error;
+    throw err;
+  } finally {
+    c.release(broken);
+  }
+}
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool (10). One is held by a transaction while it runs. */
+  max?: number;
+  /** How long to wait for a connection before a call rejects with StoreUnavailable (5,000 ms). */
+  connectTimeoutMs?: number;
+}
+
+/** A connection of the pool and whether the transaction on it can still go on. */
+interface TxState {
+  client: pg.PoolClient;
+  /** A statement failed outside a savepoint: PostgreSQL aborted the transaction. */
+  aborted: boolean;
+  /** fn settled: the repos given to it must not be used any more. */
+  ended: boolean;
+  /** The tail of the calls made through tx, run one at a time on the connection. */
+  queue: Promise<unknown>;
+}
+
+/**
+ * The PostgreSQL store (`store.url: postgres://…`), for kickstand instances sharing one
+ * database. Every method is a statement (or a few in one transaction) on a pooled connection;
+ * writes are durable when they resolve (the server's synchronous_commit, on by default).
+ *
+ * No row cache: every read asks the database, so a row another instance changed is read as it
+ * is now. Parsed JSON bodies are kept by their text, which is safe with any number of writers.
+ *
+ * transaction(fn) runs fn on one connection inside BEGIN … COMMIT. As the interface requires,
+ * this process runs its transactions one at a time, and its writes from outside a transaction
+ * wait for the open one to end (reads do not). That is in-process only: other instances'
+ * writes are ordered by PostgreSQL (row locks, the one-statement optimistic status put, the
+ * advisory lock on event ids), not by this gate.
+ *
+ * Inside a transaction, a write that PostgreSQL may refuse with a constraint error (a MAC taken
+ * meanwhile, a machine deleted meanwhile) runs under a savepoint, so a ConflictError fn catches
+ * does not end the transaction, as with SQLite. Any other failed statement aborts it: the
+ * remaining calls through tx reject with StoreUnavailable and nothing of it commits.
+ */
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: 'kickstand',
+    types,
+  });
+  // An idle connection the server dropped: the pool discards it; the next call reports the outage.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw unavailable(err);
+  }
+
+  const poolExec: Exec = (s, values) => pool.query<Row>({ name: s, text: SQL[s], values });
+  const clientExec =
+    (c: pg.ClientBase): Exec =>
+    (s, values) =>
+      c.query<Row>({ name: s, text: SQL[s], values });
+
+  /** Several statements that commit together, on a connection of their own. */
+  const ownTransaction = async <T>(fn: (exec: Exec) => Promise<T>): Promise<T> => {
+    const c = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      try {
+        const result = await fn(clientExec(c));
+        await c.query('COMMIT');
+        return result;
+      } catch (err) {
+        if (isUnavailable(err)) broken = err as Error;
+        else await c.query('ROLLBACK').catch((e) => (broken = e));
+        throw err;
+      }
+    } finally {
+      c.release(broken);
+    }
+  };
+
+  const parsed = parsedBodies();
+  const body = <T>(r: pg.QueryResult<Row>): T | undefined => (r.rows.length ? (parsed(r.rows[0].body as string) as T) : undefined);
+  const bodies = <T>(r: pg.QueryResult<Row>): T[] => r.rows.map((x) => parsed(x.body as string) as T);
+  const first = (r: pg.QueryResult<Row>): Row | undefined => r.rows[0];
+  const changed = (r: pg.QueryResult<Row>) => (r.rowCount ?? 0) > 0;
+
+  const putMachine = async (exec: Exec, m: Machine) => {
+    await exec('machineProfileShare', [m.profile]);
+    const owners = new Map((await exec('macOwners', [m.macs, m.name])).rows.map((r) => [r.mac as string, r.machine as string]));
+    for (const mac of m.macs) {
+      const owner = owners.get(mac);
+      if (owner !== undefined) throw new ConflictError(`MAC ${mac} already belongs to machine ${owner}`, 'macs');
+    }
+    await exec('machineUpsert', [m.name, m.profile, JSON.stringify(m), Date.now()]);
+    await exec('macsDelete', [m.name]);
+    try {
+      if (m.macs.length) await exec('macsInsert', [m.macs, m.name]);
+    } catch (err) {
+      // Another connection took one of the MACs after the check above.
+      if ((err as { code?: unknown }).code === '23505') throw new ConflictError(`a MAC of ${m.name} was just taken by another machine: ${(err as Error).message}`, 'macs');
+      throw err;
+    }
+  };
+  const deleteProfile = async (exec: Exec, name: string) => {
+    await exec('profileLock', [name]);
+    const users = (await exec('profileUsers', [name])).rows.map((r) => r.name);
+    if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
+    return changed(await exec('profileDelete', [name]));
+  };
+  const putStatus = async (exec: Exec, s: MachineStatus) => {
+    const text = JSON.stringify(s);
+    const ok = s.version === 1 ? changed(await exec('statusCreate', [s.machine, text])) : s.version > 1 && changed(await exec('statusUpdate', [s.machine, text, s.version]));
+    if (!ok) {
+      const current = first(await exec('statusVersion', [s.machine]))?.version;
+      throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
+    }
+  };
+  const insertEvents = async (exec: Exec, batch: { event: BootEvent; at: number }[]): Promise<StoredEvent[]> => {
+    if (!batch.length) return [];
+    const cols: unknown[][] = [[], [], [], [], [], [], [], []];
+    for (const { event: e, at } of batch) {
+      cols[0].push(e.machine ?? null);
+      cols[1].push(at);
+      cols[2].push(e.level);
+      cols[3].push(e.kind);
+      cols[4].push(e.message);
+      cols[5].push(e.mac ?? null);
+      cols[6].push(e.ip ?? null);
+      cols[7].push(e.data ? JSON.stringify(e.data) : null);
+    }
+    const ids = (await exec('eventsInsert', cols)).rows.map((r) => r.id as number).sort((a, b) => a - b);
+    return batch.map((b, i) => storedEvent(b.event, ids[i], b.at));
+  };
+  const putLeases = async (exec: Exec, ls: Lease[]) => {
+    for (const l of ls) {
+      // An address moves to a new owner only when the DHCP logic decided so; drop the stale row.
+      await exec('leaseDeleteIp', [l.ip, l.mac]);
+      await exec('leasePut', [l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt]);
+    }
+  };
+  const putHardware = async (exec: Exec, machine: string, rec: HardwareRecord) => {
+    const missing = () => new ConflictError(`no machine named ${machine}`, 'machine');
+    try {
+      if (!changed(await exec('hardwareUpsert', [machine, JSON.stringify(rec.inventory), rec.source, rec.reportedAt]))) throw missing();
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '23503') throw missing();
+      throw err;
+    }
+  };
+  const putDiscoveryToken = async (exec: Exec, t: DiscoveryToken) => {
+    await exec('discoveryTokenDropMac', [t.mac, t.token]);
+    await exec('discoveryTokenPut', [t.token, t.mac, t.ip, t.expiresAt, t.entryId ?? null, t.revokedAt ?? null]);
+  };
+
+  /**
+   * The repos over one way of running statements: `exec` runs one statement, `atomic` several
+   * that commit or fail together (and may fail with a constraint error), `write` wraps every
+   * write (the gate outside a transaction), `read` every read.
+   */
+  interface Runner {
+    exec: Exec;
+    atomic<T>(fn: (exec: Exec) => Promise<T>): Promise<T>;
+    write<T>(fn: () => Promise<T>): Promise<T>;
+    read<T>(fn: () => Promise<T>): Promise<T>;
+  }
+  const repos = ({ exec, atomic, write, read }: Runner): Repos => ({
+    machines: {
+      get: (name) => read(async () => body<Machine>(await exec('machineGet', [name]))),
+      byMac: (mac) => read(async () => body<Machine>(await exec('machineByMac', [mac]))),
+      list: () => read(async () => bodies<Machine>(await exec('machineList', []))),
+      put: (m) => write(() => atomic((x) => putMachine(x, m))),
+      delete: (name) => write(async () => changed(await exec('machineDelete', [name]))),
+    },
+    profiles: {
+      get: (name) => read(async () => body<Profile>(await exec('profileGet', [name]))),
+      list: () => read(async () => bodies<Profile>(await exec('profileList', []))),
+      put: (p) => write(async () => void (await exec('profileUpsert', [p.name, JSON.stringify(p), Date.now()]))),
+      delete: (name) => write(() => atomic((x) => deleteProfile(x, name))),
+    },
+    status: {
+      get: (m) => read(async () => body<MachineStatus>(await exec('statusGet', [m]))),
+      list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
+      put: (s) => write(() => putStatus(exec, s)),
+      delete: (m) => write(async () => changed(await exec('statusDelete', [m]))),
+    },
+    events: {
+      append: (e: BootEvent, at = Date.now()) => write(async () => (await insertEvents(exec, [{ event: e, at }]))[0]),
+      appendMany: (batch) => write(() => insertEvents(exec, batch)),
+      list: ({ machine, afterId = 0, limit = 1000 }) =>
+        read(async () => (machine ? await exec('eventsMachine', [machine, afterId, limit]) : await exec('eventsAll', [afterId, limit])).rows.map(toEvent)),
+      tail: ({ machine, since, limit }) => read(async () => (await exec('eventsTail', [machine, since, limit])).rows.map(toEvent)),
+      prune: (before, limit) => write(async () => (await exec('eventsPrune', [before, limit])).rowCount ?? 0),
+    },
+    tokens: {
+      put: (t: InstallToken) => write(async () => void (await exec('tokenPut', [t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null]))),
+      get: (token) => read(async () => toToken(first(await exec('tokenGet', [token])))),
+      current: (machine) => read(async () => toToken(first(await exec('tokenCurrent', [machine])))),
+      revokeForMachine: (m, at) => write(async () => void (await exec('tokenRevokeMachine', [at, m]))),
+      deleteForMachine: (m) => write(async () => void (await exec('tokenDeleteMachine', [m]))),
+    },
+    leases: {
+      byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
+      byIp: (ip) => read(async () => (await exec('leaseByIp', [ip])).rows.map(toLease)[0]),
+      list: (subnet) => read(async () => (subnet ? await exec('leaseListSubnet', [subnet]) : await exec('leaseList', [])).rows.map(toLease)),
+      put: (l) => write(() => atomic((x) => putLeases(x, [l]))),
+      putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve())),
+      delete: (mac) => write(async () => void (await exec('leaseDelete', [mac]))),
+    },
+    hardware: {
+      get: (machine) =>
+        read(async () => {
+          const r = first(await exec('hardwareGet', [machine]));
+          return r && { inventory: JSON.parse(r.body as string), source: r.source as HardwareRecord['source'], reportedAt: r.reported_at as number };
+        }),
+      put: (machine, rec) => write(() => atomic((x) => putHardware(x, machine, rec))),
+    },
+    rules: {
+      get: (name) => read(async () => body<Rule>(await exec('ruleGet', [name]))),
+      list: () => read(async () => bodies<Rule>(await exec('ruleList', []))),
+      put: (r) => write(async () => void (await exec('ruleUpsert', [r.name, r.priority, JSON.stringify(r), Date.now()]))),
+      delete: (name) => write(async () => changed(await exec('ruleDelete', [name]))),
+    },
+    discovered: {
+      get: (id) =>
+        read(async () => {
+          const r = first(await exec('discoveredGet', [id]));
+          return r && (JSON.parse(r.body as string) as DiscoveredEntry);
+        }),
+      list: () => read(async () => (await exec('discoveredList', [])).rows.map((r) => JSON.parse(r.body as string) as DiscoveredEntry)),
+      put: (e) => write(async () => void (await exec('discoveredUpsert', [e.id, e.state, JSON.stringify(e), e.seenAt]))),
+      delete: (id) => write(async () => changed(await exec('discoveredDelete', [id]))),
+    },
+    discoveryTokens: {
+      put: (t) => write(() => atomic((x) => putDiscoveryToken(x, t))),
+      get: (token) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenGet', [token])))),
+      byMac: (mac) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenByMac', [mac])))),
+      prune: (before, limit) => write(async () => (await exec('discoveryTokenPrune', [before, limit])).rowCount ?? 0),
+    },
+    retiredMacs: {
+      put: (macs, machine, at) => write(async () => void (macs.length && (await exec('retiredPut', [[...new Set(macs)], machine, at])))),
+      get: (mac) =>
+        read(async () => {
+          const r = first(await exec('retiredGet', [mac]));
+          return r && { machine: r.machine as string, at: r.retired_at as number };
+        }),
+      delete: (mac) => write(async () => changed(await exec('retiredDelete', [mac]))),
+    },
+    replacements: {
+      append: (r) => write(async () => void (await exec('replacementAppend', [r.machine, r.at, JSON.stringify(r)]))),
+      list: (machine) => read(async () => (await exec('replacementList', [machine])).rows.map((r) => JSON.parse(r.body as string) as Replacement)),
+    },
+  });
+
+  // The transaction open in this process, if any: outside writes and the next transaction wait for it.
+  let open: Promise<void> | undefined;
+  const gated = async <T>(fn: () => Promise<T>): Promise<T> => {
+    while (open) await open;
+    return mapped(fn());
+  };
+  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: gated, read: (fn) => mapped(fn()) });
+
+  const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
+  const inside = (tx: TxState): Repos => {
+    const exec = clientExec(tx.client);
+    let savepoints = 0;
+    // Calls through tx run one after the other: a savepoint's statements must not interleave
+    // with another call's on the one connection.
+    const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = tx.queue.then(async () => {
+        if (tx.ended) throw new Error('the transaction has ended: its repos cannot be used any more');
+        if (tx.aborted) throw rolledBack();
+        try {
+          return await fn();
+        } catch (err) {
+          if (!(err instanceof ConflictError)) tx.aborted = true;
+          throw unavailable(err);
+        }
+      });
+      tx.queue = run.catch(() => undefined);
+      return run;
+    };
+    const atomic = async <T>(fn: (exec: Exec) => Promise<T>): Promise<T> => {
+      const name = `s${++savepoints}`;
+      await tx.client.query(`SAVEPOINT ${name}`);
+      try {
+        const result = await fn(exec);
+        await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+        return result;
+      } catch (err) {
+        if (isUnavailable(err)) throw err;
+        await tx.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+        await tx.client.query(`RELEASE SAVEPOINT ${name}`);
+        throw err;
+      }
+    };
+    return repos({ exec, atomic, write: serial, read: serial });
+  };
+
+  return {
+    ...outside,
+    check: () => gated(async () => void (await poolExec('heartbeat', [Date.now()]))),
+    async transaction(fn) {
+      while (open) await open;
+      let end!: () => void;
+      open = new Promise((resolve) => (end = resolve));
+      try {
+        const client = await mapped(pool.connect());
+        let broken: Error | undefined;
+        try {
+          await mapped(client.query('BEGIN'));
+          const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve() };
+          try {
+            const result = await fn(inside(tx));
+            await tx.queue;
+            tx.ended = true;
+            if (tx.aborted) throw rolledBack();
+            await mapped(client.query('COMMIT'));
+            return result;
+          } catch (err) {
+            tx.ended = true;
+            await tx.queue;
+            await client.query('ROLLBACK').catch((e) => (broken = e));
+            throw err;
+          }
+        } catch (err) {
+          if (isUnavailable(err)) broken ??= err as Error;
+          throw err;
+        } finally {
+          client.release(broken);
+        }
+      } finally {
+        open = undefined;
+        end();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
