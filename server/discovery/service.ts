@@ -113,7 +113,12 @@ export class Discovery {
     if (!parsed.ok) return parsed;
     // The MAC the box netbooted from is the one kickstand saw, whatever the report says.
     const inv: Inventory = { ...parsed.inventory, bootMac: t.mac };
-    return this.entries.run('entries', () => this.intake(t, inv, ip));
+    return this.entries.run('entries', async () => {
+      // Checked again in turn: two copies of one report (a client retrying a slow answer) must
+      // not both be taken, the second undoing what the first decided.
+      const fresh = await this.deps.store.discoveryTokens.get(token);
+      return this.refusal(fresh, ip, 'report') ?? this.intake(fresh!, inv, ip);
+    });
   }
 
   /** GET /boot/discovery: what the agent does next. */
@@ -222,6 +227,7 @@ export class Discovery {
     const retired = (await Promise.all(macs.map((m) => store.retiredMacs.get(m)))).find(Boolean);
     const slots = owned || retired || before?.state === 'rejected' ? [] : await this.slotsOf(inv);
     if (before?.state === 'rejected') entry = { ...entry, state: 'rejected', reason: before.reason };
+    else if (owned && before?.state === 'accepted' && before.machine === owned.name) entry = { ...before, seenAt: now, inventory: inv, summary: entry.summary, ip };
     else if (owned) entry = { ...entry, reason: `MAC ${macs.find((m) => owned.macs.includes(m))} belongs to machine ${owned.name}` };
     else if (retired) entry = { ...entry, reason: `a box retired from machine ${retired.machine}: its slot has another box now` };
     else if (slots.length > 1) {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Test } from 'tap';
+import type { StoreFactory } from '../../server/store/store.js';
 import { minimalProfile } from './fixtures.js';
 import { startTestService } from './service.js';
 
@@ -31,8 +32,8 @@ export function report(patch: Record<string, unknown> = {}, macs = [BOOT, SECOND
 }
 
 /** A service with unknownMachines: discover and profile p1; `curl` and `boot` act as the machine. */
-export async function discoverySetup(t: Test, config: Record<string, unknown> = {}, clock?: { now(): number }) {
-  const env = await startTestService(t, { config: { unknownMachines: 'discover', ...config }, service: clock ? { clock } : {} });
+export async function discoverySetup(t: Test, config: Record<string, unknown> = {}, clock?: { now(): number }, store?: StoreFactory) {
+  const env = await startTestService(t, { config: { unknownMachines: 'discover', ...config }, service: { ...(clock ? { clock } : {}), ...(store ? { store } : {}) } });
   t.equal((await env.api('POST', '/api/v1/profiles', minimalProfile())).status, 201);
   const dir = mkdtempSync(join(tmpdir(), 'ks-disc-'));
   t.teardown(() => run('rm', ['-rf', dir]));

@@ -4,7 +4,12 @@
  * are retired, the history kept; two live boxes in one slot are a cabling error.
  */
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteStore } from '../../server/store/sqlite.js';
 import { startSshdHost } from '../converge/sshd-host.js';
+import { slowStore } from '../store/fakes/slow-store.js';
 import { BOOT, discoverySetup, report } from '../helpers/discovery.js';
 
 const OLD = '52:54:00:0d:00:01';
@@ -160,4 +165,18 @@ t.test('replace: auto never takes the slot of a host that still answers SSH with
   await sshd.stop(); // the host dies
   clock.at += 61_000;
   t.match(await discover(box('LIAR-1', [NEW])), { state: 'accepted', machine: 'web-s' }, 'once it is down, the box in its ports takes over');
+});
+
+t.test('one report sent twice at once (a retried slow answer): taken once, the takeover stands', async (t) => {
+  // A store a few milliseconds away, so the second copy arrives while the first is being taken.
+  const dir = mkdtempSync(join(tmpdir(), 'ks-repl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { api, boot, curl } = await discoverySetup(t, {}, undefined, async () => slowStore(await openSqliteStore(join(dir, 'kickstand.db')), 5));
+  await api('POST', '/api/v1/machines', { name: 'web-r', profile: 'p1', macs: [OLD], cabling: SLOT, replace: 'auto' });
+  const token = await boot(NEW);
+  const [a, b] = await Promise.all([0, 1].map(() => curl('127.0.0.1', `/inventory?token=${token}`, { json: box('NEW-R', [NEW]) })));
+  t.same([a.status, b.status].sort(), [200, 410], 'one is taken, the other is told the boot reported already');
+  const entry = (await api('GET', '/api/v1/discovered')).json[0];
+  t.match(entry, { state: 'accepted', machine: 'web-r' }, 'the entry stays accepted');
+  t.same(JSON.parse((await curl('127.0.0.1', `/discovery?token=${token}`)).body), { action: 'reboot' }, 'and the box is told to reboot into its install');
 });
