@@ -382,6 +382,8 @@ report() {
   code=$(post_report)
   case $code in
     2??) log "inventory reported (HTTP $code)"; return 0 ;;
+    # An earlier copy of this report was taken (curl retried a slow answer): on to the polls.
+    410) log "kickstand has this boot's report already (HTTP 410)"; return 0 ;;
     409)
       redact <"$WORK/resp" | awk "$NOCTL"' { print "kickstand: " noctl($0) }' >&2
       log "kickstand refused this hardware (HTTP 409)"

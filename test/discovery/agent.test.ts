@@ -311,11 +311,12 @@ t.test('report: 200 is done, 409 stops with the reason (exit 3), 500 and no serv
 });
 
 t.test('--discover: wait, wait, reboot; 410 reboots; poweroff', async (t) => {
+  let reportCode = 200;
   const polls = (answers: Array<[number, unknown]>) => {
     seen.length = 0;
     let i = 0;
     handler = (req, res) => {
-      if (req.method === 'POST') return json(res, 200, {});
+      if (req.method === 'POST') return json(res, reportCode, {});
       const [code, body] = answers[Math.min(i++, answers.length - 1)];
       json(res, code, body);
     };
@@ -343,6 +344,15 @@ t.test('--discover: wait, wait, reboot; 410 reboots; poweroff', async (t) => {
   t.ok(existsSync(flag('rebooted-410')), '410: reboot for a fresh token');
   t.match(r.stderr, /token no longer valid \(HTTP 410\)/);
   t.ok(Date.now() - before < 10_000);
+
+  // The report answered 410 (an earlier copy was taken): no second report, straight to the polls.
+  reportCode = 410;
+  polls([[200, { action: 'reboot' }]]);
+  r = await agent(['--discover', '--interval', '0.2'], { ...env, KICKSTAND_AGENT_REBOOT: `touch ${flag('rebooted-after-410-report')}` });
+  t.equal(r.code, 0, r.stderr);
+  t.same(seen.map((s) => s.method), ['POST', 'GET'], 'one report, one poll');
+  t.ok(existsSync(flag('rebooted-after-410-report')));
+  reportCode = 200;
 
   polls([
     [503, 'busy'],
