@@ -1,8 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../server/config/load.js';
+import { defaultInstance, INSTANCE_NAME } from '../server/config/schema.js';
 
 t.test('defaults, the shipped kickstand.yaml, and KICKSTAND_* overrides', async (t) => {
   const d = loadConfig({ env: {} });
@@ -49,4 +50,22 @@ t.test('unknownMachines: top-level or the older dhcp.unknownMachines, KICKSTAND_
   t.equal(loadConfig({ file: join(dir, 'old.yaml'), env: {} }).unknownMachines, 'local', 'dhcp.unknownMachines keeps working');
   t.equal(loadConfig({ file: join(dir, 'old.yaml'), env: { KICKSTAND_UNKNOWN_MACHINES: 'discover' } }).dhcp.unknownMachines, 'discover', 'the top-level key wins');
   t.match((t.throws(() => loadConfig({ env: { KICKSTAND_UNKNOWN_MACHINES: 'sometimes' } })) as Error).message, /unknownMachines \(or KICKSTAND_UNKNOWN_MACHINES\)/);
+});
+
+t.test('instance: the host name by default, KICKSTAND_INSTANCE, a DNS-label-ish name', async (t) => {
+  t.equal(loadConfig({ env: {} }).instance, defaultInstance(hostname()), 'the host name');
+  t.equal(loadConfig({ env: { KICKSTAND_INSTANCE: 'rack-a_1.b' } }).instance, 'rack-a_1.b');
+  t.equal(loadConfig({ env: { KICKSTAND_INSTANCE: 'x'.repeat(63) } }).instance, 'x'.repeat(63), '63 characters');
+  for (const bad of ['x'.repeat(64), 'rack a', 'rack/a', '-rack', '.rack', 'räck', 'rack"a'])
+    t.match((t.throws(() => loadConfig({ env: { KICKSTAND_INSTANCE: bad } })) as Error).message, /^invalid configuration:\n {2}instance \(or KICKSTAND_INSTANCE\): /, `refused: ${bad}`);
+  const dir = mkdtempSync(join(tmpdir(), 'ks-cfg-'));
+  writeFileSync(join(dir, 'instance.yaml'), 'instance: rack-b\n');
+  t.equal(loadConfig({ file: join(dir, 'instance.yaml'), env: {} }).instance, 'rack-b');
+  t.equal(loadConfig({ file: join(dir, 'instance.yaml'), env: { KICKSTAND_INSTANCE: 'rack-c' } }).instance, 'rack-c', 'the variable wins');
+  t.equal(defaultInstance('web-01.example.com'), 'web-01.example.com');
+  t.equal(defaultInstance('my host!'), 'my-host-', 'other characters become -');
+  t.equal(defaultInstance('-x'), 'x', 'a leading - . _ goes');
+  t.equal(defaultInstance('h'.repeat(64)), 'h'.repeat(63), 'cut at 63');
+  t.equal(defaultInstance(''), 'kickstand', 'nothing left: kickstand');
+  t.match(defaultInstance(), INSTANCE_NAME, 'this host gives a valid name');
 });

@@ -9,6 +9,7 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?:
   KICKSTAND_PUBLIC_URL: { path: ['http', 'publicUrl'] },
   KICKSTAND_TFTP_PORT: { path: ['tftp', 'port'], number: true },
   KICKSTAND_TFTP_ROOT: { path: ['tftp', 'root'] },
+  KICKSTAND_INSTANCE: { path: ['instance'] },
   KICKSTAND_DATA_DIR: { path: ['dataDir'] },
   KICKSTAND_API_TOKEN: { path: ['api', 'token'] },
   KICKSTAND_DHCP_MODE: { path: ['dhcp', 'mode'] },

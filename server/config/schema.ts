@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { API_TOKEN } from '../api-token.js';
@@ -5,6 +6,18 @@ import { CidrV4, IPv4, Sha256 } from '../model/primitives.js';
 import { KernelArg } from '../model/profile.js';
 
 const Seconds = z.number().int().positive();
+
+/** An instance name: a DNS label, give or take `_` and `.`. */
+export const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * The default instance name: the host name, made to fit INSTANCE_NAME (other characters become
+ * `-`, cut at 63), `kickstand` when nothing is left of it.
+ */
+export function defaultInstance(host = hostname()): string {
+  const name = host.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[._-]+/, '').slice(0, 63);
+  return name || 'kickstand';
+}
 
 export const Subnet = z.object({
   cidr: CidrV4.describe('network of the subnet, e.g. 10.0.10.0/24'),
@@ -31,6 +44,11 @@ export const Deadlines = z.object({
 });
 
 const ConfigFields = z.object({
+  instance: z
+    .string()
+    .regex(INSTANCE_NAME, 'letters, digits, . - _ (starting with a letter or digit), at most 63')
+    .default(() => defaultInstance())
+    .describe('this kickstand among those sharing one database: in /healthz, /metrics and every event it writes; with PostgreSQL, two running processes may not share one; default the host name'),
   dataDir: z.string().default('./var'),
   inventory: z.string().default('machines'),
   templatesDir: z.string().default('templates'),
