@@ -34,7 +34,7 @@ import { Reads } from './reads/reads.js';
 import { lintMachine, lintProfile } from './render/lint.js';
 import { createRenderers } from './render/renderers.js';
 import { lockDataDir } from './store/data-dir-lock.js';
-import { openStore } from './store/open.js';
+import { isPostgresUrl, openStore } from './store/open.js';
 import type { StoreFactory } from './store/store.js';
 import { startTftpServer } from './tftp/server.js';
 
@@ -47,14 +47,17 @@ export interface ServiceOptions {
   clock?: Clock;
   /** A simulator's ipmitool path, or Basic auth for Redfish. */
   power?: Partial<Omit<PowerDeps, 'sink'>>;
-  /** Default: the store config.store.url names (SQLite in the data directory unless set). */
+  /** Default: the store config.store.url names (SQLite in the data directory unless set); called with config.instance. */
   store?: StoreFactory;
 }
 
 /** The one place that builds kickstand from its config: store, reads, lifecycle, HTTP, TFTP and DHCP. */
 export async function startService(config: Config, logger: Logger, opts: ServiceOptions = {}) {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const lock = lockDataDir(config.dataDir);
+  // One kickstand per SQLite data directory. With PostgreSQL the data directory holds no state:
+  // the store holds the instance name on the database instead (a second process with the name
+  // refuses to start when the store is opened).
+  const lock = isPostgresUrl(config.store.url) ? { release() {} } : lockDataDir(config.dataDir);
   try {
     return await start(config, logger, opts, lock);
   } catch (err) {
@@ -66,7 +69,7 @@ export async function startService(config: Config, logger: Logger, opts: Service
 async function start(config: Config, logger: Logger, opts: ServiceOptions, lock: { release(): void }) {
   await verifyAssets(config.assets);
   const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
-  const store = await (opts.store ?? (() => openStore(config)))();
+  const store = await (opts.store ?? (() => openStore(config)))({ instance: config.instance });
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
   await keepPrivate(config.dataDir, logger);
   const clock = opts.clock ?? systemClock;
@@ -103,6 +106,10 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const installs = new Installs(lifecycle, reads, events, config.dhcp.mode !== 'off', opts.clock);
   const views = new Views(reads, events);
 
+  new Gauge({ name: 'kickstand_instance_info', help: 'This instance: its name (config instance) as a label, value 1', labelNames: ['instance'], registers: [metrics] }).set(
+    { instance: config.instance },
+    1,
+  );
   new Gauge({
     name: 'kickstand_events_dropped_total',
     help: 'Events reported by the boot path and not stored: over the per-source rate limit',

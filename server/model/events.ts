@@ -31,6 +31,8 @@ export interface BootEvent {
 export interface StoredEvent extends BootEvent {
   id: number;
   at: number;
+  /** The kickstand instance that wrote it (config `instance`); absent on events from before names. */
+  instance?: string;
 }
 
 /** Where protocol code reports what it saw. Must not throw and must not block the caller. */

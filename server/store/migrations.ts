@@ -110,4 +110,8 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX replacements_machine ON replacements(machine, id);
   `,
+  // Several instances on one database: which one wrote each event (NULL for older events).
+  `
+  ALTER TABLE events ADD COLUMN instance TEXT;
+  `,
 ];

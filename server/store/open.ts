@@ -4,13 +4,21 @@ import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
+/** Whether store.url names PostgreSQL (else the store is SQLite, by default in the data directory). */
+export function isPostgresUrl(url: string | undefined): boolean {
+  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
+}
+
 /**
  * The store config.store.url names: `sqlite:PATH` (`sqlite://PATH` too), by default in the data
  * directory; or PostgreSQL, `postgres://USER:PASSWORD@HOST:PORT/DB` (`postgresql://` too,
  * node-postgres' connection string: `?host=/run/postgresql` for a Unix socket, `sslmode=`).
+ * Opened under config.instance: its events carry the name, and with PostgreSQL the name is
+ * held for the store's life (a name another live process holds rejects with InstanceNameTaken).
  */
 export function openStore(config: Config): Promise<Store> {
   const url = config.store.url;
-  if (url && /^postgres(ql)?:\/\//.test(url)) return openPostgresStore(url);
-  return openSqliteStore(url ? url.replace(/^sqlite:(\/\/)?/, '') : join(config.dataDir, 'kickstand.db'));
+  const opts = { instance: config.instance };
+  if (url && isPostgresUrl(url)) return openPostgresStore(url, opts);
+  return openSqliteStore(url ? url.replace(/^sqlite:(\/\/)?/, '') : join(config.dataDir, 'kickstand.db'), opts);
 }

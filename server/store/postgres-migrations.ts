@@ -3,7 +3,7 @@
  * in order, each in its own transaction, under an advisory lock (postgres.ts: two instances
  * starting at once do not race), and recorded in schema_migrations. Append only: a released
  * migration is never edited. Versions count PostgreSQL's own list: version 1 here is SQLite's
- * 1–4 together (the PostgreSQL store starts from today's schema).
+ * 1–4 together (the PostgreSQL store started from that schema), version 2 SQLite's 5.
  *
  * JSON bodies are TEXT, written and read as JSON.stringify gives them: nothing queries inside a
  * body, a text round-trips exactly, and parsed bodies are cached by their text (as in sqlite.ts).
@@ -115,5 +115,9 @@ export const PG_MIGRATIONS: string[] = [
     body TEXT NOT NULL
   );
   CREATE INDEX replacements_machine ON replacements(machine, id);
+  `,
+  // Instance names: which instance wrote each event (NULL for older events).
+  `
+  ALTER TABLE events ADD COLUMN instance TEXT;
   `,
 ];

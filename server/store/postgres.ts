@@ -8,8 +8,9 @@ import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
+import { type InstanceLock, type InstanceLockOptions, lockInstanceName } from './instance-lock.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
-import type { Repos, Store } from './store.js';
+import type { Repos, Store, StoreOptions } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -51,9 +52,10 @@ export const SQL = {
   // later), across connections and instances. The lock is taken in a materialised CTE that every
   // row goes through; the sort by ordinality ends the scan before the first id is drawn, and gives
   // the ids in the order of the arrays.
+  // $9: the writing instance, one value for the whole burst.
   eventsInsert: `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY}))
-    INSERT INTO events (machine, at, level, kind, message, mac, ip, data)
-    SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data
+    INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance)
+    SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data, $9::text
     FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
       WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
     ORDER BY u.n
@@ -179,14 +181,16 @@ function toEvent(r: Row): StoredEvent {
   if (r.mac != null) e.mac = r.mac as string;
   if (r.ip != null) e.ip = r.ip as string;
   if (r.data != null) e.data = JSON.parse(r.data as string);
+  if (r.instance != null) e.instance = r.instance as string;
   return e;
 }
 
-/** The event with its id and time, fields in the order `{ ...e, id, at }` gives (see sqlite.ts). */
-function storedEvent(e: BootEvent, id: number, at: number): StoredEvent {
+/** The event with its id, time and instance, fields in the order `{ ...e, id, at, instance }` gives (see sqlite.ts). */
+function storedEvent(e: BootEvent, id: number, at: number, instance: string | undefined): StoredEvent {
   const stored = Object.assign({}, e) as StoredEvent;
   stored.id = id;
   stored.at = at;
+  if (instance !== undefined) stored.instance = instance;
   return stored;
 }
 
@@ -256,11 +260,13 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends StoreOptions {
   /** Connections in the pool (10). One is held by a transaction while it runs. */
   max?: number;
   /** How long to wait for a connection before a call rejects with StoreUnavailable (5,000 ms). */
   connectTimeoutMs?: number;
+  /** The instance-name lock's timings (instance-lock.ts), for tests. */
+  instanceLock?: Pick<InstanceLockOptions, 'graceMs' | 'retryMs' | 'heartbeatMs'>;
 }
 
 /** A connection of the pool and whether the transaction on it can still go on. */
@@ -292,8 +298,38 @@ interface TxState {
  * meanwhile, a machine deleted meanwhile) runs under a savepoint, so a ConflictError fn catches
  * does not end the transaction, as with SQLite. Any other failed statement aborts it: the
  * remaining calls through tx reject with StoreUnavailable and nothing of it commits.
+ *
+ * With opts.instance, the store holds that instance name for its life, before anything else
+ * (instance-lock.ts: a session-level advisory lock on a connection of its own, outside the
+ * pool): a name another live process holds rejects with InstanceNameTaken, and kickstand does not
+ * start. Every event it writes carries the name. Should the holding connection go (the server
+ * restarted), the name is taken again as soon as it can be; until then check() rejects, so
+ * /healthz says so.
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
+  const { instance } = opts;
+  const connectionTimeoutMillis = opts.connectTimeoutMs ?? 5_000;
+  let nameLock: InstanceLock | undefined;
+  if (instance !== undefined)
+    nameLock = await mapped(
+      lockInstanceName(instance, {
+        ...opts.instanceLock,
+        // application_name: the holder a refused process names (PostgreSQL keeps 63 bytes of it).
+        client: () => new pg.Client({ connectionString: url, connectionTimeoutMillis, keepAlive: true, application_name: `kickstand ${instance}`, types }),
+        onLost: (reason) => process.emitWarning(`instance ${instance}: the instance-name lock is lost (${reason}); trying to take it back`, 'KickstandStoreWarning'),
+        onRegained: () => process.emitWarning(`instance ${instance}: the instance-name lock is held again`, 'KickstandStoreWarning'),
+      }),
+    );
+  try {
+    return await openUnlocked(url, opts, nameLock);
+  } catch (err) {
+    await nameLock?.release();
+    throw err;
+  }
+}
+
+async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
+  const { instance } = opts;
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
@@ -388,8 +424,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       cols[6].push(e.ip ?? null);
       cols[7].push(e.data ? JSON.stringify(e.data) : null);
     }
-    const ids = (await exec('eventsInsert', cols)).rows.map((r) => r.id as number).sort((a, b) => a - b);
-    return batch.map((b, i) => storedEvent(b.event, ids[i], b.at));
+    const ids = (await exec('eventsInsert', [...cols, instance ?? null])).rows.map((r) => r.id as number).sort((a, b) => a - b);
+    return batch.map((b, i) => storedEvent(b.event, ids[i], b.at, instance));
   };
   const putLeases = async (exec: Exec, ls: Lease[]) => {
     for (const l of ls) {
@@ -513,6 +549,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
   // The transaction open in this process, if any: outside writes and the next transaction wait for it.
   let open: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
   const gated = async <T>(fn: () => Promise<T>): Promise<T> => {
     while (open) await open;
     return mapped(fn());
@@ -558,7 +595,11 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
   return {
     ...outside,
-    check: () => gated(async () => void (await poolExec('heartbeat', [Date.now()]))),
+    check: () =>
+      gated(async () => {
+        if (nameLock?.lost) throw new StoreUnavailable(`instance ${instance} does not hold its name on the database now: ${nameLock.lost}`);
+        await poolExec('heartbeat', [Date.now()]);
+      }),
     async transaction(fn) {
       while (open) await open;
       let end!: () => void;
@@ -593,6 +634,14 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         end();
       }
     },
-    close: () => pool.end(),
+    // Once: a second close (a teardown after an explicit one) waits for the first.
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await pool.end();
+        } finally {
+          await nameLock?.release();
+        }
+      })()),
   };
 }

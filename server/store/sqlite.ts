@@ -12,7 +12,7 @@ import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../mode
 import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import type { Repos, Store } from './store.js';
+import type { Repos, Store, StoreOptions } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -77,18 +77,21 @@ function toEvent(r: Row): StoredEvent {
   if (r.mac != null) e.mac = r.mac as string;
   if (r.ip != null) e.ip = r.ip as string;
   if (r.data != null) e.data = JSON.parse(r.data as string);
+  if (r.instance != null) e.instance = r.instance as string;
   return e;
 }
 
 /**
- * The event with its id and time, fields in the order `{ ...e, id, at }` gives. Not written as
- * that literal: on Node 20 a spread followed by more properties costs ≈ 3 µs an object (measured),
- * against ≈ 0.1 µs for this, and every boot request stores an event.
+ * The event with its id, time and the instance that wrote it, fields in the order
+ * `{ ...e, id, at, instance }` gives. Not written as that literal: on Node 20 a spread followed by
+ * more properties costs ≈ 3 µs an object (measured), against ≈ 0.1 µs for this, and every boot
+ * request stores an event.
  */
-function storedEvent(e: BootEvent, id: number, at: number): StoredEvent {
+function storedEvent(e: BootEvent, id: number, at: number, instance: string | undefined): StoredEvent {
   const stored = Object.assign({}, e) as StoredEvent;
   stored.id = id;
   stored.at = at;
+  if (instance !== undefined) stored.instance = instance;
   return stored;
 }
 
@@ -154,11 +157,15 @@ function rowCache<V>(read: (key: string) => V | undefined, max = 4096) {
  * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut). The exception is
  * events.appendMany, see appendEvents.
  *
+ * Events are stamped with opts.instance, the name of the kickstand that writes them (config
+ * `instance`); one SQLite file has one kickstand (the data-directory lock, data-dir-lock.ts).
+ *
  * Token, status, machine and profile reads by key come from memory (rowCache). That holds because
  * this store is the only writer of the file while kickstand runs: the sqlite3 CLI may read it
  * (normal locking, no EXCLUSIVE), but a row changed behind kickstand's back would not be seen.
  */
-export async function openSqliteStore(file: string): Promise<Store> {
+export async function openSqliteStore(file: string, opts: StoreOptions = {}): Promise<Store> {
+  const { instance } = opts;
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -280,9 +287,22 @@ export async function openSqliteStore(file: string): Promise<Store> {
   // A burst of events is written by a few multi-row INSERTs (64, 16, 4, 1 rows) rather than one
   // statement per event: 30–40 % less time per row at the boot path's burst sizes (≈ 32 events).
   const eventInserts = new Map(
-    [64, 16, 4, 1].map((n) => [n, db.prepare(`INSERT INTO events (machine, at, level, kind, message, mac, ip, data) VALUES ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`)]),
+    [64, 16, 4, 1].map((n) => [
+      n,
+      db.prepare(`INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance) VALUES ${Array(n).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`),
+    ]),
   );
-  const eventRow = ({ event: e, at }: { event: BootEvent; at: number }) => [e.machine ?? null, at, e.level, e.kind, e.message, e.mac ?? null, e.ip ?? null, e.data ? JSON.stringify(e.data) : null];
+  const eventRow = ({ event: e, at }: { event: BootEvent; at: number }) => [
+    e.machine ?? null,
+    at,
+    e.level,
+    e.kind,
+    e.message,
+    e.mac ?? null,
+    e.ip ?? null,
+    e.data ? JSON.stringify(e.data) : null,
+    instance ?? null,
+  ];
   const insertEvents = (batch: { event: BootEvent; at: number }[]): StoredEvent[] => {
     const stored: StoredEvent[] = [];
     for (const [n, insert] of eventInserts)
@@ -290,7 +310,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
         const rows = batch.slice(stored.length, stored.length + n);
         const last = Number(insert.run(rows.flatMap(eventRow)).lastInsertRowid);
         // AUTOINCREMENT numbers the rows of one INSERT consecutively, in VALUES order.
-        rows.forEach((b, i) => stored.push(storedEvent(b.event, last - n + 1 + i, b.at)));
+        rows.forEach((b, i) => stored.push(storedEvent(b.event, last - n + 1 + i, b.at, instance)));
       }
     return stored;
   };

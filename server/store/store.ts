@@ -147,5 +147,20 @@ export interface Store extends Repos {
   close(): Promise<void>;
 }
 
-/** Opens a store; main.ts picks one by config (store.url), tests inject their own. */
-export type StoreFactory = () => Promise<Store>;
+/** What a store is opened with (besides where it lives). */
+export interface StoreOptions {
+  /**
+   * This kickstand's name (config `instance`). Every event the store writes carries it, and
+   * events.list / tail return it. With PostgreSQL it is also a lock: opening a store under a name
+   * that a live store elsewhere holds fails with InstanceNameTaken (instance-lock.ts). Without a
+   * name, events carry none and nothing is locked (tests, tools).
+   */
+  instance?: string;
+}
+
+/**
+ * Opens a store; main.ts picks one by config (store.url), tests inject their own. main.ts passes
+ * the instance name; a factory that takes a lock under it rejects when the name is taken, and
+ * kickstand refuses to start.
+ */
+export type StoreFactory = (opts: Required<StoreOptions>) => Promise<Store>;

@@ -14,14 +14,19 @@ import { minimalProfile } from '../helpers/fixtures.js';
 /**
  * What every Store must do (server/store/store.ts), as tap subtests over a factory. Each subtest
  * opens a fresh, empty store and closes it at the end; the factory may register its own
- * teardown on the test it is given (it runs after the close).
+ * teardown on the test it is given (it runs after the close). The factory opens the store under
+ * the instance name it is given (StoreOptions.instance): the events the store writes come back
+ * with that name.
  *
- *   storeContract(t, 'sqlite', (t) => openSqliteStoreInTempDir(t));
+ *   storeContract(t, 'sqlite', (t, opts) => openSqliteStoreInTempDir(t, opts));
  *
  * Reads come before and after each write on purpose: an implementation that remembers rows
  * (the SQLite store does) must not answer from memory what a write or a rollback changed.
  */
-export type ContractStoreFactory = (t: Test) => Promise<Store>;
+export type ContractStoreFactory = (t: Test, opts: { instance: string }) => Promise<Store>;
+
+/** The instance name the contract opens its stores under. */
+export const CONTRACT_INSTANCE = 'contract-1';
 
 const A = '52:54:00:00:00:0a';
 const B = '52:54:00:00:00:0b';
@@ -97,8 +102,9 @@ const names = (xs: { name: string }[]) => xs.map((x) => x.name).sort();
 const byMac = (ls: Lease[]) => [...ls].sort((a, b) => a.mac.localeCompare(b.mac));
 
 export function storeContract(t: Test, label: string, factory: ContractStoreFactory): Promise<unknown> {
+  const instance = CONTRACT_INSTANCE;
   const open = async (t: Test) => {
-    const store = await factory(t);
+    const store = await factory(t, { instance });
     t.teardown(() => store.close());
     return store;
   };
@@ -450,6 +456,29 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
         'machine and afterId together',
       );
       t.same(await store.events.list({ afterId: e5.id }), [], 'nothing after the last id');
+      t.same(
+        [e1, ...many, e5].map((e) => e.instance),
+        Array(5).fill(instance),
+        'append and appendMany return each event with the instance that wrote it',
+      );
+      t.same(
+        all.map((e) => e.instance),
+        Array(5).fill(instance),
+        'list returns it with each event',
+      );
+    });
+
+    t.test('events: an instance name is what the store was opened with, not what the event claims', async (t) => {
+      const store = await open(t);
+      const claimed = { ...event('claims another', { machine: 'm1' }), instance: 'someone-else' } as BootEvent;
+      const e = await store.events.append(claimed, 1);
+      const [b] = await store.events.appendMany([{ event: claimed, at: 2 }]);
+      t.same([e.instance, b.instance], [instance, instance], 'the stored events carry the store\'s instance');
+      t.same(
+        (await store.events.list({ machine: 'm1' })).map((x) => x.instance),
+        [instance, instance],
+        'and so do they read back',
+      );
     });
 
     t.test('events: paging through 2,500 events 1,000 at a time gets each once, in order', async (t) => {
@@ -552,6 +581,10 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       sameSequence(t, await store.events.tail({ machine: 'm1', since: 1_200, limit: 100 }), m1.filter((e) => e.at >= 1_200), 'since bounds it from below');
       t.same(await store.events.tail({ machine: 'm1', since: 10_000, limit: 5 }), []);
       t.same(await store.events.tail({ machine: 'nobody', since: 0, limit: 5 }), []);
+      t.ok(
+        (await store.events.tail({ machine: 'm1', since: 0, limit: 100 })).every((e) => e.instance === instance),
+        'tail returns each event with the instance that wrote it',
+      );
       t.equal(await store.events.prune(1_100, 4), 4, 'at most limit at a time');
       t.equal(await store.events.prune(1_100, 100), 6, 'then the rest older than before');
       t.equal(await store.events.prune(1_100, 100), 0);
@@ -633,6 +666,12 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.same(await store.leases.byMac(A), lease(A, '10.0.0.10'));
       t.same((await store.events.list({ machine: 'm1' })).map((e) => e.message), ['in tx', 'burst in tx']);
       t.same((await store.events.list({})).map((e) => e.id)[0], result.stored.id, 'under the id it returned');
+      t.equal(result.stored.instance, instance, 'an event appended in a transaction carries the instance');
+      t.same(
+        (await store.events.list({ machine: 'm1' })).map((e) => e.instance),
+        [instance, instance],
+        'and both read back with it',
+      );
     });
 
     t.test('transaction: a fn that throws leaves none of its writes, and its error is rethrown', async (t) => {
