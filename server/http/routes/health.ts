@@ -2,13 +2,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../deps.js';
 
 /** Unauthenticated: health for load balancers, metrics for Prometheus. */
-export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { checkStore, metrics }) => {
-  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness, and the store takes a durable write' } }, async (_req, reply) => {
+export const healthRoutes: FastifyPluginAsync<AppDeps> = async (app, { checkStore, metrics, config }) => {
+  const { instance } = config;
+  app.get('/healthz', { schema: { tags: ['service'], summary: 'Liveness, and the store takes a durable write; which instance answers' } }, async (_req, reply) => {
     try {
       await checkStore();
-      return { status: 'ok' };
+      return { status: 'ok', instance };
     } catch (err) {
-      return reply.code(503).send({ status: 'unhealthy', message: (err as Error).message });
+      return reply.code(503).send({ status: 'unhealthy', instance, message: (err as Error).message });
     }
   });
   app.get('/metrics', { schema: { tags: ['service'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
