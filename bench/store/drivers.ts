@@ -69,7 +69,7 @@ function pgDriver(url: string): Driver {
       }
     },
     async events(batch) {
-      const r = await pool.query({ name: 'events-insert', text: SQL.eventsInsert, values: columns(batch) });
+      const r = await pool.query({ name: 'events-insert', text: SQL.eventsInsert, values: [...columns(batch), null] });
       return r.rows.map((x) => Number(x.id));
     },
     async byMac(m) {
@@ -93,7 +93,7 @@ function postgresDriver(url: string): Driver {
       });
     },
     async events(batch) {
-      const rows = await sql.unsafe(SQL.eventsInsert, columns(batch) as never[], { prepare: true });
+      const rows = await sql.unsafe(SQL.eventsInsert, [...columns(batch), null] as never[], { prepare: true });
       return rows.map((x) => Number(x.id));
     },
     async byMac(m) {
