@@ -12,7 +12,17 @@ export interface HttpAnswer {
   json: any;
 }
 
-export type NsHttp = (method: string, path: string, opts?: { token?: string; body?: unknown }) => Promise<HttpAnswer>;
+export interface NsHttpOptions {
+  token?: string;
+  body?: unknown;
+  /**
+   * For a response that does not end by itself (Server-Sent Events): stop reading after this many
+   * milliseconds and answer with what came until then. Without it, the answer waits for the end.
+   */
+  readForMs?: number;
+}
+
+export type NsHttp = (method: string, path: string, opts?: NsHttpOptions) => Promise<HttpAnswer>;
 
 /** An HTTP client for a server listening on host:port inside `ns` (through a unix-socket relay). */
 export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsHttp> {
@@ -31,11 +41,12 @@ export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsH
       const headers: Record<string, string> = { host: `${host}:${port}` };
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
+      let cut = false;
       const req = request({ socketPath, method, path, headers }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d) => (text += d));
-        res.on('end', () => {
+        const done = () => {
           let json: unknown;
           try {
             json = JSON.parse(text);
@@ -43,9 +54,23 @@ export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsH
             json = undefined;
           }
           resolve({ status: res.statusCode ?? 0, text, json });
+        };
+        const timer =
+          opts.readForMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                cut = true;
+                done();
+                req.destroy();
+              }, opts.readForMs);
+        res.on('end', () => {
+          clearTimeout(timer);
+          done();
         });
       });
-      req.on('error', reject);
+      req.on('error', (err) => {
+        if (!cut) reject(err);
+      });
       req.end(body);
     });
 }
