@@ -33,6 +33,8 @@ export type AcceptBody = z.infer<typeof AcceptBody>;
 
 export type Refusal = { ok: false; status: 400 | 403 | 409 | 410 | 503; reason: string; issues?: Problem[] };
 export type ReportOutcome = { ok: true; entry?: DiscoveredEntry; machine?: string; action: DiscoveryAction } | Refusal;
+/** A report whose takeover waits for the old box to be probed, outside the lock. */
+type Intake = ReportOutcome | { ok: true; entry: DiscoveredEntry; action: DiscoveryAction; probe: Machine };
 
 export interface DiscoveryDeps {
   store: Store;
@@ -113,12 +115,15 @@ export class Discovery {
     if (!parsed.ok) return parsed;
     // The MAC the box netbooted from is the one kickstand saw, whatever the report says.
     const inv: Inventory = { ...parsed.inventory, bootMac: t.mac };
-    return this.entries.run('entries', async () => {
+    const first = await this.entries.run('entries', async (): Promise<Intake> => {
       // Checked again in turn: two copies of one report (a client retrying a slow answer) must
       // not both be taken, the second undoing what the first decided.
       const fresh = await this.deps.store.discoveryTokens.get(token);
       return this.refusal(fresh, ip, 'report') ?? this.intake(fresh!, inv, ip);
     });
+    if (!('probe' in first)) return first;
+    const up = await this.deps.alive!(first.probe);
+    return this.entries.run('entries', () => this.settle(first.entry.id, first.probe.name, up));
   }
 
   /** GET /boot/discovery: what the agent does next. */
@@ -202,7 +207,7 @@ export class Discovery {
     return undefined;
   }
 
-  private async intake(t: DiscoveryToken, inv: Inventory, ip: string): Promise<ReportOutcome> {
+  private async intake(t: DiscoveryToken, inv: Inventory, ip: string): Promise<Intake> {
     const { store, events } = this.deps;
     const now = this.clock.now();
     const macs = reportedMacs(inv);
@@ -235,7 +240,7 @@ export class Discovery {
       events.report({ mac: t.mac, ip, kind: 'inventory', level: 'error', message: `cabling error: box ${entry.id} matches the slots of ${slots.map((s) => s.machine.name).join(' and ')}` });
     } else if (slots.length === 1) {
       const claim = await this.claim(entry, slots[0], entries, now);
-      entry = claim.entry;
+      entry = claim.takeOver ? { ...claim.entry, reason: `taking over ${slots[0].machine.name} once its current box is found down` } : claim.entry;
       takeOver = claim.takeOver ? slots[0] : undefined;
     } else {
       const { rule } = pickRule(await store.rules.list(), inv, await this.acceptedThrough(entries));
@@ -263,13 +268,8 @@ export class Discovery {
       data: { id: entry.id, state: entry.state, rule: entry.rule, replaces: entry.replaces },
     });
     if (takeOver) {
-      try {
-        entry = await this.replaceLocked(entry, takeOver);
-      } catch (err) {
-        entry = { ...entry, reason: `not taken over: ${(err as Error).message}` };
-        await store.discovered.put(entry);
-        events.report({ machine: takeOver.machine.name, mac: t.mac, ip, kind: 'inventory', level: 'warn', message: `box ${entry.id} is cabled as ${takeOver.machine.name} but did not take it over: ${(err as Error).message}` });
-      }
+      if (this.deps.alive) return { ok: true, entry, action: 'wait', probe: takeOver.machine };
+      entry = await this.takeOver(entry, takeOver);
     }
     if (accept) {
       try {
@@ -349,18 +349,54 @@ export class Discovery {
     const quiet = this.deps.settings.replaceQuietSeconds * 1000;
     const heard = Math.max(0, ...machine.macs.map((m) => this.deps.reads.lastHeard(m) ?? 0));
     const rivals = entries.filter((e) => e.id !== entry.id && e.replaces === machine.name && e.state === 'matched' && now - e.seenAt < quiet);
-    // A report's LLDP is the box's word: a box that lies about its switch port must not take a
-    // healthy host's name, so one that is still up (SSH, pinned key) keeps its slot.
-    const up = now - heard >= quiet && !rivals.length ? await this.deps.alive?.(machine) : undefined;
-    if (now - heard >= quiet && !rivals.length && !up) return { entry: claimed, takeOver: true };
+    if (now - heard >= quiet && !rivals.length) return { entry: claimed, takeOver: true };
     const who = [
       ...(now - heard < quiet ? [`its current box (${machine.macs.join(', ')}) was heard ${Math.round((now - heard) / 1000)} s ago`] : []),
-      ...(up ? [`its current box answers SSH at ${up} with its pinned host key`] : []),
       ...rivals.map((r) => `box ${r.id} (${r.macs.join(', ')}) claimed it ${Math.round((now - r.seenAt) / 1000)} s ago`),
     ];
-    const reason = `cabling error: box ${entry.id} (${entry.macs.join(', ')}) is in the slot of ${machine.name}, but ${who.join(' and ')}; nothing is taken over within discovery.replaceQuietSeconds (${quiet / 1000} s): check the cables, then accept one`;
+    return { entry: this.cablingError(claimed, machine, who, rivals), takeOver: false };
+  }
+
+  /** Two live boxes for one slot: the entry waits for an operator, an error event names both. */
+  private cablingError(entry: DiscoveredEntry, machine: Machine, who: string[], rivals: DiscoveredEntry[] = []): DiscoveredEntry {
+    const quiet = this.deps.settings.replaceQuietSeconds;
+    const reason = `cabling error: box ${entry.id} (${entry.macs.join(', ')}) is in the slot of ${machine.name}, but ${who.join(' and ')}; nothing is taken over within discovery.replaceQuietSeconds (${quiet} s): check the cables, then accept one`;
     this.deps.events.report({ machine: machine.name, mac: entry.macs[0], kind: 'inventory', level: 'error', message: reason, data: { id: entry.id, rivals: rivals.map((r) => r.id) } });
-    return { entry: { ...claimed, reason }, takeOver: false };
+    return { ...entry, reason };
+  }
+
+  /**
+   * The second half of a takeover, after the old box was probed outside the lock (an SSH
+   * timeout must not hold every other report): the claim is checked again, as things may have
+   * moved meanwhile, and carried out unless the old box answered.
+   */
+  private async settle(id: string, name: string, up: string | undefined): Promise<ReportOutcome> {
+    const { store, reads } = this.deps;
+    let entry = await store.discovered.get(id);
+    const machine = await reads.machine(name);
+    const roles = machine && entry && slotMatch(machine.cabling, entry.inventory);
+    if (!entry) return refuse(410, 'this box was deleted from the discovered list: boot again');
+    if (entry.state !== 'matched' || entry.replaces !== name || !machine || !roles) return { ok: true, entry, machine: entry.machine, action: await this.actionFor(entry) };
+    const claim = await this.claim(entry, { machine, roles }, await store.discovered.list(), this.clock.now());
+    entry = claim.entry;
+    // A report's LLDP is the box's word: a box that lies about its switch port must not take a
+    // healthy host's name, so one that is still up (SSH, pinned key) keeps its slot.
+    if (claim.takeOver && up) entry = this.cablingError(entry, machine, [`its current box answers SSH at ${up} with its pinned host key`]);
+    if (claim.takeOver && !up) entry = await this.takeOver(entry, { machine, roles });
+    else await store.discovered.put(entry);
+    return { ok: true, entry, machine: entry.machine, action: await this.actionFor(entry) };
+  }
+
+  /** Carries out a takeover; a failure leaves the box matched with the reason. */
+  private async takeOver(entry: DiscoveredEntry, slot: Slot): Promise<DiscoveredEntry> {
+    try {
+      return await this.replaceLocked(entry, slot);
+    } catch (err) {
+      const failed = { ...entry, reason: `not taken over: ${(err as Error).message}` };
+      await this.deps.store.discovered.put(failed);
+      this.deps.events.report({ machine: slot.machine.name, mac: entry.macs[0], kind: 'inventory', level: 'warn', message: `box ${entry.id} is cabled as ${slot.machine.name} but did not take it over: ${(err as Error).message}` });
+      return failed;
+    }
   }
 
   /**

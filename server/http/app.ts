@@ -41,6 +41,10 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
   }).withTypeProvider<ZodTypeProvider>();
   app.server.headersTimeout = Math.min(app.server.headersTimeout, http.requestTimeoutSeconds * 1000);
   app.server.maxConnections = http.maxConnections;
+  // A client may close its sending side once its request is out (busybox nc, minimal agents in
+  // live images); by default Node drops its request when that FIN comes before the answer.
+  // (Node's own property, missing from its type definitions.)
+  (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
