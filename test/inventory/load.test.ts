@@ -97,3 +97,11 @@ t.test('problems of every kind are reported together', async (t) => {
   const d = dir(t, { 'p1.yaml': PROFILE, 'm.yaml': 'kind: machine\nname: m1\nprofile: gone\nmacs: ["52:54:00:00:00:01"]\n', 'r.yaml': rule('r', 1).replace('profile: p1', 'profile: gone') });
   t.same(await refusal(t, d), [`machine m1 profile: no profile named "gone" in ${d}`, `rule r profile: no profile named "gone" in ${d}`]);
 });
+
+t.test('a cabled slot without MACs loads from a file; a machine with neither is refused naming macs', async (t) => {
+  const slot = 'kind: machine\nname: web-x\nprofile: p1\ncabling:\n  data0: { switch: sw-a3, port: Ethernet1/12 }\nreplace: auto\n';
+  const inv = await loadInventory(dir(t, { 'profiles/p1.yaml': PROFILE, 'web-x.yaml': slot }));
+  t.match(inv.machines, [{ name: 'web-x', macs: [], cabling: { data0: { switch: 'sw-a3', port: 'Ethernet1/12' } }, replace: 'auto' }]);
+  const problems = await refusal(t, dir(t, { 'profiles/p1.yaml': PROFILE, 'web-y.yaml': 'kind: machine\nname: web-y\nprofile: p1\n' }));
+  t.match(problems, [/web-y\.yaml macs: a machine needs at least one MAC, or cabling to be found by/]);
+});
