@@ -8,7 +8,7 @@ import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
-import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
+import type { DiscoveredEntry, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
