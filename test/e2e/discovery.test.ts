@@ -16,7 +16,7 @@ import type { StoredEvent } from '../../server/model/events.js';
 import { Inventory } from '../../server/model/hardware.js';
 import { guestImage } from './lib/guest-image.js';
 import { E2E_DISK, installedSystemDisk } from './lib/installed-system.js';
-import { E2E_CONVERGE_STEPS, startKickstand, type Kickstand } from './lib/kickstand.js';
+import { E2E_CONVERGE_STEPS, e2eProfile, startKickstand, type Kickstand } from './lib/kickstand.js';
 import { Netns, scratchDir } from './lib/netns.js';
 import { startNsLldpd } from './lib/ns-lldpd.js';
 import { Vm } from './lib/vm.js';
@@ -39,16 +39,7 @@ interface Entry {
   inventory?: unknown;
 }
 
-const PROFILE = {
-  kind: 'profile',
-  name: 'disc-web',
-  os: 'rocky-9',
-  firmware: 'bios',
-  disks: [{ name: 'sys0', path: E2E_DISK.path }],
-  storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
-  network: { interfaces: [{ role: 'data0', ipv4: 'dhcp' }] },
-  converge: E2E_CONVERGE_STEPS,
-};
+const PROFILE = e2eProfile('disc-web', 'bios', { converge: true });
 const RULE = {
   kind: 'rule',
   name: 'disc-web',

@@ -21,8 +21,8 @@ import t from 'tap';
 import type { StoredEvent } from '../../server/model/events.js';
 import { INSTALL_PATH } from '../../server/lifecycle/table.js';
 import { guestImage } from './lib/guest-image.js';
-import { E2E_DISK, installedSystemDisk } from './lib/installed-system.js';
-import { E2E_CONVERGE_STEPS, startKickstand, type Kickstand } from './lib/kickstand.js';
+import { installedSystemDisk } from './lib/installed-system.js';
+import { E2E_CONVERGE_STEPS, e2eProfile, startKickstand, type Kickstand } from './lib/kickstand.js';
 import { Netns, scratchDir } from './lib/netns.js';
 import { startNsLldpd } from './lib/ns-lldpd.js';
 import { Vm } from './lib/vm.js';
@@ -37,16 +37,7 @@ const SLOT = { data0: { switch: 'sw-a3', port: 'Ethernet1/12' } };
 const OLD = { mac: '52:54:00:77:0f:01', serial: 'KSREPL-0001', disk: 'KSREPL-D1', uuid: 'd15c0e2e-0f01-4000-8000-000000000001' };
 const NEW = { mac: '52:54:00:77:0f:02', serial: 'KSREPL-0002', disk: 'KSREPL-D2', uuid: 'd15c0e2e-0f02-4000-8000-000000000002' };
 
-const PROFILE = {
-  kind: 'profile',
-  name: 'slot-web',
-  os: 'rocky-9',
-  firmware: 'bios',
-  disks: [{ name: 'sys0', path: E2E_DISK.path }],
-  storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
-  network: { interfaces: [{ role: 'data0', ipv4: 'static' }] },
-  converge: E2E_CONVERGE_STEPS,
-};
+const PROFILE = e2eProfile('slot-web', 'bios', { converge: true, ipv4: 'static' });
 
 interface Progress {
   state: string;

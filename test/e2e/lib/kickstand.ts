@@ -72,15 +72,20 @@ function profileName(m: Pick<KickstandMachine, 'firmware' | 'installed'>): strin
  * has one in that slot.
  */
 function profile(m: Pick<KickstandMachine, 'firmware' | 'installed'>) {
+  return e2eProfile(profileName(m), m.firmware, { converge: !!m.installed });
+}
+
+/** The e2e profile as an inventory document, for tests that register their own machines. */
+export function e2eProfile(name: string, firmware: Firmware, opts: { converge: boolean; ipv4?: 'dhcp' | 'static' }) {
   return {
     kind: 'profile',
-    name: profileName(m),
+    name,
     os: 'rocky-9',
-    firmware: m.firmware,
+    firmware,
     disks: [{ name: 'sys0', path: E2E_DISK.path }],
     storage: { layout: 'single', disks: ['sys0'], volumes: [{ name: 'root', mount: '/', fstype: 'xfs', sizeGiB: 4, grow: true }] },
-    network: { interfaces: [{ role: 'data0', ipv4: 'dhcp' }] },
-    converge: m.installed ? E2E_CONVERGE_STEPS : [],
+    network: { interfaces: [{ role: 'data0', ipv4: opts.ipv4 ?? 'dhcp' }] },
+    converge: opts.converge ? E2E_CONVERGE_STEPS : [],
   };
 }
 
