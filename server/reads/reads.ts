@@ -55,6 +55,14 @@ export class Reads {
   events(query: { machine?: string; afterId?: number; limit?: number }): Promise<StoredEvent[]> {
     return this.store.events.list(query);
   }
+  /**
+   * Hears of events committed by any instance on the same database (Store.watchEvents), for
+   * readers that then read by id; undefined when the store has no other writers (SQLite).
+   */
+  get watchEvents(): ((onNew: (lastId?: number) => void) => () => void) | undefined {
+    const store = this.store;
+    return store.watchEvents && ((onNew) => store.watchEvents!(onNew));
+  }
   /** A machine's newest `limit` events since a time, oldest first. */
   eventsTail(query: { machine: string; since: number; limit: number }): Promise<StoredEvent[]> {
     return this.store.events.tail(query);

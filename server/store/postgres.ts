@@ -14,6 +14,9 @@ import type { Repos, Store, StoreOptions } from './store.js';
 
 type Row = Record<string, unknown>;
 
+/** The NOTIFY channel of committed events; the payload is the burst's highest id (ids only: payloads are small). */
+export const EVENT_CHANNEL = 'kickstand_events';
+
 /**
  * The statements, prepared once per connection by name (node-postgres' named queries; the
  * driver benchmark, bench/store/drivers.ts, runs these same texts). Text
@@ -52,14 +55,18 @@ export const SQL = {
   // later), across connections and instances. The lock is taken in a materialised CTE that every
   // row goes through; the sort by ordinality ends the scan before the first id is drawn, and gives
   // the ids in the order of the arrays.
-  // $9: the writing instance, one value for the whole burst.
-  eventsInsert: `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY}))
-    INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance)
-    SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data, $9::text
-    FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-      WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
-    ORDER BY u.n
-    RETURNING id`,
+  // $9: the writing instance, one value for the whole burst. The burst's highest id is NOTIFYed
+  // on EVENT_CHANNEL in the same statement, so in the same transaction: listeners (every
+  // instance's SSE streams, watchEvents) hear of it once it commits, and never of a rollback.
+  eventsInsert: `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY})),
+    ins AS (INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance)
+      SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data, $9::text
+      FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+        WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
+      ORDER BY u.n
+      RETURNING id),
+    notified AS (SELECT pg_notify('${EVENT_CHANNEL}', max(id)::text) FROM ins)
+    SELECT ins.id FROM ins, notified`,
   eventsAll: 'SELECT * FROM events WHERE id > $1 ORDER BY id LIMIT $2',
   eventsMachine: 'SELECT * FROM events WHERE machine = $1 AND id > $2 ORDER BY id LIMIT $3',
   eventsTail: 'SELECT * FROM (SELECT * FROM events WHERE machine = $1 AND at >= $2 ORDER BY id DESC LIMIT $3) t ORDER BY id',
@@ -260,6 +267,93 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
+/**
+ * Committed events of every instance, heard with LISTEN on a connection of its own (outside the
+ * pool: a listening session must stay the same one), opened at the first watch and kept until
+ * close. When it drops (the server restarted, the network broke), it is opened again with a
+ * backoff (100 ms doubling to 5 s); every time LISTEN takes effect, watchers are told that
+ * events may have been missed (onNew()), so they read again from their last id.
+ */
+function eventWatcher(client: () => pg.Client, backoff = { minMs: 100, maxMs: 5_000 }) {
+  const watchers = new Set<(lastId?: number) => void>();
+  let current: pg.Client | undefined;
+  let connecting = false;
+  let timer: NodeJS.Timeout | undefined;
+  let delay = backoff.minMs;
+  let closed = false;
+  const tell = (lastId?: number) => {
+    for (const w of [...watchers])
+      try {
+        w(lastId);
+      } catch (err) {
+        process.emitWarning(`an events watcher failed: ${(err as Error).message}`, 'KickstandStoreWarning');
+      }
+  };
+  const schedule = () => {
+    if (closed || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, delay);
+    timer.unref();
+    delay = Math.min(delay * 2, backoff.maxMs);
+  };
+  const connect = async () => {
+    if (closed || current || connecting) return;
+    connecting = true;
+    const c = client();
+    let dropped = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      if (current === c) current = undefined;
+      c.end().catch(() => undefined);
+      schedule();
+    };
+    c.on('error', drop);
+    c.on('end', drop);
+    c.on('notification', (n) => {
+      if (n.channel !== EVENT_CHANNEL || dropped) return;
+      const id = Number(n.payload);
+      tell(Number.isSafeInteger(id) && id > 0 ? id : undefined);
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${EVENT_CHANNEL}`);
+      if (dropped) return;
+      if (closed) {
+        dropped = true;
+        await c.end().catch(() => undefined);
+        return;
+      }
+      current = c;
+      delay = backoff.minMs;
+      // Whatever committed while nobody here listened (before the first LISTEN, or between a
+      // drop and now) is read by the watchers themselves.
+      tell();
+    } catch {
+      drop();
+    } finally {
+      connecting = false;
+    }
+  };
+  return {
+    watch(onNew: (lastId?: number) => void): () => void {
+      watchers.add(onNew);
+      void connect();
+      return () => void watchers.delete(onNew);
+    },
+    async close() {
+      closed = true;
+      watchers.clear();
+      clearTimeout(timer);
+      const c = current;
+      current = undefined;
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
+
 export interface PostgresStoreOptions extends StoreOptions {
   /** Connections in the pool (10). One is held by a transaction while it runs. */
   max?: number;
@@ -330,6 +424,16 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
 async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
   const { instance } = opts;
+  const watcher = eventWatcher(
+    () =>
+      new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+        keepAlive: true,
+        application_name: instance === undefined ? 'kickstand events' : `kickstand ${instance} events`,
+        types,
+      }),
+  );
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
@@ -595,6 +699,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
 
   return {
     ...outside,
+    watchEvents: (onNew) => watcher.watch(onNew),
     check: () =>
       gated(async () => {
         if (nameLock?.lost) throw new StoreUnavailable(`instance ${instance} does not hold its name on the database now: ${nameLock.lost}`);
@@ -638,6 +743,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     close: () =>
       (closing ??= (async () => {
         try {
+          await watcher.close();
           await pool.end();
         } finally {
           await nameLock?.release();

@@ -142,6 +142,14 @@ export interface Store extends Repos {
    * tx while it runs wait for it to end; transactions run one at a time.
    */
   transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+  /**
+   * Hears of events committed by any writer on the same database (other instances included):
+   * onNew(lastId) after each committed batch, with its highest id, and onNew() (no id) when some
+   * may have been missed (the listening connection was re-established): a reader then reads again
+   * after the last id it has. Calls may come for events the caller already has; it reads by id.
+   * Returns the way to stop. Absent where no other process writes (SQLite: one kickstand per file).
+   */
+  watchEvents?(onNew: (lastId?: number) => void): () => void;
   /** Proves the store takes a durable write now (the health check); rejects with StoreUnavailable. */
   check(): Promise<void>;
   close(): Promise<void>;
