@@ -11,8 +11,8 @@ import type { HardwareRecord } from '../model/hardware.js';
 import { type InstanceLock, type InstanceLockOptions, lockInstanceName } from './instance-lock.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
 import type { Repos, Store, StoreOptions } from './store.js';
+import { parsedBodies, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
 
-type Row = Record<string, unknown>;
 
 /** The NOTIFY channel of committed events; the payload is the burst's highest id (ids only: payloads are small). */
 export const EVENT_CHANNEL = 'kickstand_events';
@@ -152,79 +152,6 @@ async function mapped<T>(p: Promise<T>): Promise<T> {
   } catch (err) {
     throw unavailable(err);
   }
-}
-
-function toLease(r: Row): Lease {
-  return {
-    mac: r.mac as string,
-    ip: r.ip as string,
-    subnet: r.subnet as string,
-    state: r.state as Lease['state'],
-    expiresAt: r.expires_at as number,
-    hostname: (r.hostname as string | null) ?? undefined,
-    clientId: (r.client_id as string | null) ?? undefined,
-    updatedAt: r.updated_at as number,
-  };
-}
-
-function toToken(r: Row | undefined): InstallToken | undefined {
-  if (!r) return undefined;
-  const token: InstallToken = { token: r.token as string, machine: r.machine as string, installId: r.install_id as string, expiresAt: r.expires_at as number };
-  if (r.revoked_at != null) token.revokedAt = r.revoked_at as number;
-  return Object.freeze(token);
-}
-
-function toDiscoveryToken(r: Row | undefined): DiscoveryToken | undefined {
-  if (!r) return undefined;
-  const token: DiscoveryToken = { token: r.token as string, mac: r.mac as string, ip: r.ip as string, expiresAt: r.expires_at as number };
-  if (r.entry_id != null) token.entryId = r.entry_id as string;
-  if (r.revoked_at != null) token.revokedAt = r.revoked_at as number;
-  return token;
-}
-
-function toEvent(r: Row): StoredEvent {
-  const e: StoredEvent = { id: r.id as number, at: r.at as number, kind: r.kind as StoredEvent['kind'], level: r.level as StoredEvent['level'], message: r.message as string };
-  if (r.machine != null) e.machine = r.machine as string;
-  if (r.mac != null) e.mac = r.mac as string;
-  if (r.ip != null) e.ip = r.ip as string;
-  if (r.data != null) e.data = JSON.parse(r.data as string);
-  if (r.instance != null) e.instance = r.instance as string;
-  return e;
-}
-
-/** The event with its id, time and instance, fields in the order `{ ...e, id, at, instance }` gives (see sqlite.ts). */
-function storedEvent(e: BootEvent, id: number, at: number, instance: string | undefined): StoredEvent {
-  const stored = Object.assign({}, e) as StoredEvent;
-  stored.id = id;
-  stored.at = at;
-  if (instance !== undefined) stored.instance = instance;
-  return stored;
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
-  }
-  return v;
-}
-
-/**
- * JSON bodies parsed once per distinct text (as in sqlite.ts). Keyed by the text itself, so a
- * changed row is never answered from it: this is not a row cache, and it stays correct with
- * any number of instances writing. Values are shared between callers, hence frozen.
- */
-function parsedBodies(max = 2048): (text: string) => unknown {
-  const cache = new Map<string, unknown>();
-  return (text) => {
-    let v = cache.get(text);
-    if (v === undefined) {
-      v = deepFreeze(JSON.parse(text));
-      if (cache.size >= max) cache.delete(cache.keys().next().value!);
-      cache.set(text, v);
-    }
-    return v;
-  };
 }
 
 /** int8 (BIGINT: epoch ms, ids) as a number, for this pool only: nothing process-wide is changed. */
