@@ -3,66 +3,17 @@
  * every instance writes, in id order, each once, and Last-Event-ID resumes on another instance
  * where the first one stopped. The lifecycle of an instance still observes its own events only.
  */
-import { get, type ClientRequest } from 'node:http';
 import t from 'tap';
 import type { StoredEvent } from '../../server/model/events.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { postgresForTest } from '../helpers/postgres.js';
 import { startTestService } from '../helpers/service.js';
+import { openStream } from '../helpers/sse.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const MAC_A = '52:54:00:aa:00:01';
 const MAC_B = '52:54:00:bb:00:01';
-
-/** An open SSE connection: the events so far, and a wait for a condition on them. */
-function openStream(base: string, opts: { query?: string; lastEventId?: number } = {}) {
-  const events: StoredEvent[] = [];
-  const waiters = new Set<() => void>();
-  let req: ClientRequest | undefined;
-  const opened = new Promise<void>((resolve, reject) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
-    if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
-    req = get(`${base}/api/v1/events?${opts.query ?? ''}`, { headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-        const blocks = text.split('\n\n');
-        text = blocks.pop()!;
-        for (const b of blocks) {
-          const data = b.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)));
-        }
-        for (const w of [...waiters]) w();
-      });
-      resolve();
-    });
-    req.on('error', (err) => (req!.destroyed ? undefined : reject(err)));
-  });
-  return {
-    events,
-    opened,
-    /** Resolves true once pred holds, false after ms. */
-    until(pred: (events: StoredEvent[]) => boolean, ms = 2_000): Promise<boolean> {
-      return new Promise((resolve) => {
-        const check = () => {
-          if (!pred(events)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(true);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          resolve(false);
-        }, ms);
-        waiters.add(check);
-        check();
-      });
-    },
-    close: () => req?.destroy(),
-  };
-}
 
 const increasing = (ids: number[]) => ids.every((id, i) => i === 0 || id > ids[i - 1]);
 
@@ -78,7 +29,7 @@ t.test('PostgreSQL: SSE spans instances', async (t) => {
     const localOnA: StoredEvent[] = [];
     a.svc.events.subscribe((e) => localOnA.push(e));
 
-    const onA = openStream(a.base);
+    const onA = openStream(a.base, { token: TOKEN });
     await onA.opened;
     t.equal((await b.api('POST', '/api/v1/profiles', minimalProfile('p1'))).status, 201);
     t.equal((await b.api('POST', '/api/v1/machines', { name: 'web-b', profile: 'p1', macs: [MAC_B] })).status, 201, 'registered on rack-b');
@@ -112,7 +63,7 @@ t.test('PostgreSQL: SSE spans instances', async (t) => {
     stored = await b.svc.reads.events({});
     const following = stored.filter((e) => e.id > lastSeen);
     t.ok(following.length >= 2, `${following.length} events after ${lastSeen}`);
-    const onB = openStream(b.base, { lastEventId: lastSeen });
+    const onB = openStream(b.base, { token: TOKEN, lastEventId: lastSeen });
     t.ok(await onB.until((es) => es.length >= following.length), 'rack-b sends the backlog after Last-Event-ID');
     // And then live events of both instances.
     await fetch(`${a.base}/boot/ipxe?mac=${MAC_A}`);
@@ -142,9 +93,9 @@ t.test('PostgreSQL: SSE spans instances', async (t) => {
     t.equal((await a.api('POST', '/api/v1/machines', { name: 'web-a', profile: 'p1', macs: [MAC_A] })).status, 201);
     t.equal((await b.api('POST', '/api/v1/machines', { name: 'web-b', profile: 'p1', macs: [MAC_B] })).status, 201);
 
-    const all = openStream(a.base);
-    const onlyA = openStream(a.base, { query: 'machine=web-a' });
-    const onlyB = openStream(b.base, { query: 'machine=web-a' });
+    const all = openStream(a.base, { token: TOKEN });
+    const onlyA = openStream(a.base, { token: TOKEN, query: 'machine=web-a' });
+    const onlyB = openStream(b.base, { token: TOKEN, query: 'machine=web-a' });
     await Promise.all([all.opened, onlyA.opened, onlyB.opened]);
     // rack-a's own events come to its streams both from its EventLog and from its own NOTIFY.
     const boots: Promise<Response>[] = [];

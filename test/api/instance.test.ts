@@ -5,7 +5,6 @@
  * refuses to start.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -13,37 +12,10 @@ import { InstanceNameTaken } from '../../server/store/instance-lock.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { postgresUnavailable, startPostgres } from '../helpers/postgres.js';
 import { startTestService } from '../helpers/service.js';
+import { sseEvents } from '../helpers/sse.js';
 
 const MAC = '52:54:00:12:34:56';
 const TOKEN = 'test-token-0123456789abcdef';
-
-/** The events of the SSE stream (GET /api/v1/events), read until `count` arrived or a second passed; then the connection is closed. */
-function sseEvents(base: string, query: string, count: number): Promise<{ id: number; message: string; instance?: string }[]> {
-  return new Promise((resolve, reject) => {
-    const events: { id: number; message: string; instance?: string }[] = [];
-    const req = get(`${base}/api/v1/events?${query}`, { headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-        const blocks = text.split('\n\n');
-        text = blocks.pop()!;
-        for (const b of blocks) {
-          const data = b.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)));
-        }
-        if (events.length >= count) done();
-      });
-    });
-    const timer = setTimeout(() => done(), 1_000);
-    const done = () => {
-      clearTimeout(timer);
-      req.destroy();
-      resolve(events);
-    };
-    req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
-  });
-}
 
 t.test('SQLite: /healthz, /metrics, progress and the event stream name the instance', async (t) => {
   const { api, base, svc } = await startTestService(t, { config: { instance: 'rack-a-1' } });
@@ -69,7 +41,7 @@ t.test('SQLite: /healthz, /metrics, progress and the event stream name the insta
   t.equal(progress.lastEvent.instance, 'rack-a-1');
 
   const stored = await svc.reads.events({ machine: 'web-01' });
-  const streamed = await sseEvents(base, 'machine=web-01', stored.length);
+  const streamed = await sseEvents(base, { token: TOKEN, query: 'machine=web-01', count: stored.length });
   t.equal(streamed.length, stored.length, 'the stream sends the backlog');
   t.ok(
     streamed.every((e) => e.instance === 'rack-a-1'),
@@ -106,7 +78,7 @@ t.test('PostgreSQL: two instances on one database each stamp their name; a secon
   const stored = await b.svc.reads.events({ machine: 'web-01' });
   const writers = new Set(stored.map((e) => e.instance));
   t.same([...writers].sort(), ['rack-a', 'rack-b'], `each instance's events carry its own name (${stored.map((e) => `${e.kind}@${e.instance}`).join(', ')})`);
-  const streamed = await sseEvents(b.base, 'machine=web-01', stored.length);
+  const streamed = await sseEvents(b.base, { token: TOKEN, query: 'machine=web-01', count: stored.length });
   t.same(
     streamed.map((e) => [e.id, e.instance]),
     stored.map((e) => [e.id, e.instance]),
