@@ -12,7 +12,8 @@ function banner(config: Config, svc: { port: number; apiPort: number; apiTokenFi
       : `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
     `  TFTP   ${config.tftp.enabled ? `udp ${config.tftp.host}:${config.tftp.port}, files from ${config.tftp.root}` : 'off'}`,
     `  DHCP   ${config.dhcp.mode === 'off' ? 'off' : `${config.dhcp.mode} on ${config.dhcp.interface}`}`,
-    `  data   ${config.dataDir}   inventory ${config.inventory}`,
+    `  data   ${config.dataDir}   inventory ${config.inventory}   instance ${config.instance}`,
+    `  unknown MACs  ${config.unknownMachines}${config.unknownMachines === 'discover' ? ' (the inventory agent: kickstand discovered list)' : ' (KICKSTAND_UNKNOWN_MACHINES=discover boots them into the inventory agent)'}`,
   ];
   if (config.dhcp.mode === 'off')
     lines.push(

@@ -16,6 +16,7 @@ t.test('serve, CLI, kill -9 durability and log redaction, as real processes', as
   t.teardown(() => first.proc.kill('SIGKILL'));
   t.match(first.stderr(), /DHCP\s+off/, 'banner says DHCP is off');
   t.match(first.stderr(), /KICKSTAND_DHCP_MODE/, 'and how to enable it');
+  t.match(first.stderr(), /unknown MACs\s+ignore \(KICKSTAND_UNKNOWN_MACHINES=discover/, 'what happens to unknown MACs, and how to discover them');
   const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
   t.notMatch(first.stderr(), token, 'the generated token is not printed (banners end up in journald and docker logs)');
   t.match(first.stderr(), `${join(dataDir, 'api-token')}`, 'the banner says where it is');
