@@ -14,6 +14,9 @@ import { KeyedLock } from './locks.js';
 import { decide, type Input } from './table.js';
 import { StateWriter } from './writer.js';
 
+/** Tries of one status change against concurrent writers before the conflict is the caller's. */
+const VERSION_ATTEMPTS = 5;
+
 /** What the lifecycle needs from a power driver (server/power implements it). */
 export interface PowerControl {
   bootOnceToPxe(firmware: Profile['firmware']): Promise<void>;
@@ -61,7 +64,7 @@ export class Lifecycle {
    * changed. The only way state changes, apart from registration, removal and host keys below.
    */
   step(name: string, input: Input): Promise<{ status: MachineStatus; moved: boolean }> {
-    return this.locks.run(name, async () => {
+    return this.serialised(name, async () => {
       const s = await this.current(name);
       const d = decide(s, input);
       if (d.kind === 'refuse') throw new LifecycleError(d.message, d.code);
@@ -116,7 +119,7 @@ export class Lifecycle {
    * A second report could swap the key the converger will trust for an impostor's.
    */
   recordHostKeys(name: string, installId: string, keys: string[]): Promise<MachineStatus> {
-    return this.locks.run(name, async () => {
+    return this.serialised(name, async () => {
       const s = await this.current(name);
       if (s.installId !== installId || s.netboot !== 'install') throw new LifecycleError(`${name}: the install of this token has ended`, 'gone');
       if (s.hostKeys.length) throw new LifecycleError(`${name}: host keys were already reported for this install`, 'busy');
@@ -129,11 +132,29 @@ export class Lifecycle {
    * tied to (this one, or an earlier one), or undefined when that install is no longer current.
    */
   bindAddress(name: string, installId: string, what: 'bootIp' | 'installerIp', ip: string): Promise<string | undefined> {
-    return this.locks.run(name, async () => {
+    return this.serialised(name, async () => {
       const s = await this.current(name);
       if (s.installId !== installId || s.netboot !== 'install') return undefined;
       if (s[what] === undefined) await this.writer.note(s, { [what]: ip });
       return s[what] ?? ip;
+    });
+  }
+
+  /**
+   * A read-decide-write of one machine's status, under its lock in this process. Another writer
+   * of the same store (another kickstand instance on one database) may write the status between
+   * the read and the write: the store refuses the stale version, nothing of the attempt is kept,
+   * and it runs again from a fresh read.
+   */
+  private serialised<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(name, async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (!(err instanceof ConflictError && err.field === 'version') || attempt >= VERSION_ATTEMPTS) throw err;
+        }
+      }
     });
   }
 

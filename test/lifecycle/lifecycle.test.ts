@@ -17,6 +17,7 @@ import { AddressBook } from '../../server/reads/address-book.js';
 import { Reads } from '../../server/reads/reads.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
 import { minimalProfile } from '../helpers/fixtures.js';
+import { slowStore } from '../store/fakes/slow-store.js';
 
 const MAC = '52:54:00:11:22:33';
 const HOSTKEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVbm9Z6m3uVZb6xO9w5q0rQ2m6Hq1sY3S9m1k8a0bXc';
@@ -171,4 +172,32 @@ t.test('a missed deadline revokes the token: its late callbacks are gone', async
   await lifecycle.tick();
   t.equal((await reads.status('m1'))!.state, 'failed');
   t.same(await installs.checkToken(token.token, 'callback', '10.0.0.5'), { ok: false, status: 410, reason: 'the install of this token has ended' });
+});
+
+t.test('two lifecycles on one store (two instances): a status written between read and write is read again, not lost', async (t) => {
+  const inner = await openSqliteStore(':memory:');
+  t.teardown(() => inner.close());
+  await inner.profiles.put(Profile.parse(minimalProfile('p1', 'uefi')));
+  // Each "instance" reaches the store with a delay, so both read version 1 before either writes.
+  const instance = () => {
+    const store = slowStore(inner, 5);
+    const reads = new Reads(store, new AddressBook());
+    const logger = pino({ level: 'silent' });
+    const events = new EventLog(store, reads, logger);
+    const lifecycle = new Lifecycle({ store, reads, events, config: Config.parse({}), logger, power: () => ({ bootOnceToPxe: async () => {}, cycle: async () => {} }) });
+    t.teardown(async () => {
+      await lifecycle.idle();
+      lifecycle.close();
+    });
+    return lifecycle;
+  };
+  const [a, b] = [instance(), instance()];
+  await a.register('m1', (tx) => tx.machines.put(Machine.parse({ name: 'm1', profile: 'p1', macs: [MAC] })));
+  const [first, second] = await Promise.all([a.reinstall('m1'), b.reinstall('m1', { force: true })]);
+  t.ok(first && second, 'neither instance saw a version conflict');
+  await Promise.all([a.idle(), b.idle()]);
+  const s = (await inner.status.get('m1'))!;
+  const states = (await inner.events.list({ machine: 'm1', limit: 100 })).filter((e) => e.kind === 'state').map((e) => `${e.data!.from}→${e.data!.to}`);
+  t.ok(states.length >= 2, `both reinstalls happened, one after the other: ${states.join(', ')}`);
+  t.equal(s.version, 1 + states.length, 'one status version per state change, none lost');
 });
