@@ -112,7 +112,6 @@ export const SQL = {
   retiredPut: `INSERT INTO retired_macs (mac, machine, retired_at) SELECT unnest($1::text[]), $2, $3
     ON CONFLICT (mac) DO UPDATE SET machine = excluded.machine, retired_at = excluded.retired_at`,
   retiredGet: 'SELECT machine, retired_at FROM retired_macs WHERE mac = $1',
-  retiredDelete: 'DELETE FROM retired_macs WHERE mac = $1',
   replacementAppend: 'INSERT INTO replacements (machine, at, body) VALUES ($1, $2, $3)',
   replacementList: 'SELECT body FROM replacements WHERE machine = $1 ORDER BY id',
 } as const;
@@ -570,7 +569,6 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
           const r = first(await exec('retiredGet', [mac]));
           return r && { machine: r.machine as string, at: r.retired_at as number };
         }),
-      delete: (mac) => write(async () => changed(await exec('retiredDelete', [mac]))),
     },
     replacements: {
       append: (r) => write(async () => void (await exec('replacementAppend', [r.machine, r.at, JSON.stringify(r)]))),

@@ -166,7 +166,6 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
     discoveryTokenByMac: db.prepare('SELECT * FROM discovery_tokens WHERE mac = ?'),
     retiredPut: db.prepare('INSERT OR REPLACE INTO retired_macs (mac, machine, retired_at) VALUES (?, ?, ?)'),
     retiredGet: db.prepare('SELECT machine, retired_at FROM retired_macs WHERE mac = ?'),
-    retiredDelete: db.prepare('DELETE FROM retired_macs WHERE mac = ?'),
     replacementAppend: db.prepare('INSERT INTO replacements (machine, at, body) VALUES (?, ?, ?)'),
     replacementList: db.prepare('SELECT body FROM replacements WHERE machine = ? ORDER BY id'),
     discoveryTokenPrune: db.prepare('DELETE FROM discovery_tokens WHERE token IN (SELECT token FROM discovery_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)'),
@@ -380,7 +379,6 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
         const r = q.retiredGet.get(mac) as Row | undefined;
         return r && { machine: r.machine as string, at: r.retired_at as number };
       },
-      delete: (mac) => write(() => q.retiredDelete.run(mac).changes > 0),
     },
     replacements: {
       append: (r) => write(() => void q.replacementAppend.run(r.machine, r.at, JSON.stringify(r))),

@@ -109,8 +109,6 @@ export interface RetiredMacRepo {
   /** Records the MACs as retired from `machine` at `at` (again: the newer record wins). */
   put(macs: string[], machine: string, at: number): Promise<void>;
   get(mac: string): Promise<{ machine: string; at: number } | undefined>;
-  /** Forgets a MAC (an operator registered it again). */
-  delete(mac: string): Promise<boolean>;
 }
 
 /** A machine's boxes over time; kept when events are pruned, deleted with nothing. */

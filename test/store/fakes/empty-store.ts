@@ -44,7 +44,7 @@ export function emptyStore(): Store & { readonly refused: string[] } {
     rules: { get: none, list: nothing, put: () => refuse('rules.put'), delete: () => refuse('rules.delete') },
     discovered: { get: none, list: nothing, put: () => refuse('discovered.put'), delete: () => refuse('discovered.delete') },
     discoveryTokens: { put: () => refuse('discoveryTokens.put'), get: none, byMac: none, prune: () => refuse('discoveryTokens.prune') },
-    retiredMacs: { put: () => refuse('retiredMacs.put'), get: none, delete: () => refuse('retiredMacs.delete') },
+    retiredMacs: { put: () => refuse('retiredMacs.put'), get: none },
     replacements: { append: () => refuse('replacements.append'), list: nothing },
     transaction: () => refuse('transaction'),
     check: () => refuse('check'),

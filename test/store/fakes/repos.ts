@@ -18,7 +18,7 @@ export const METHODS: { [R in keyof Repos]: { [M in keyof Repos[R]]-?: Access } 
   rules: { get: 'read', list: 'read', put: 'write', delete: 'write' },
   discovered: { get: 'read', list: 'read', put: 'write', delete: 'write' },
   discoveryTokens: { put: 'write', get: 'read', byMac: 'read', prune: 'write' },
-  retiredMacs: { put: 'write', get: 'read', delete: 'write' },
+  retiredMacs: { put: 'write', get: 'read' },
   replacements: { append: 'write', list: 'read' },
 };
 
