@@ -3,13 +3,14 @@
 # sshd, ipmi_sim, redfishtool, ignition-validate, docker-compose, lldpd as the switch and lldpad +
 # dmidecode as the discovery agent finds them in the installer; syslinux, mtools, dosfstools,
 # systemd's EFI stub and objcopy build the e2e VMs' boot disk; PostgreSQL 15 for the PostgreSQL
-# store, which its tests start as throwaway servers of their own). Installed from Debian's
+# store, which its tests start as throwaway servers of their own; chromium for the web console's
+# tests, driven by puppeteer-core). Installed from Debian's
 # packages when missing; `npm test` runs this first, so a fresh Debian machine needs nothing else.
 set -eu
 PKGS="qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base cpio kea-admin busybox isc-dhcp-client nmap
  openssh-server openipmi ipmitool redfishtool python3-sushy ignition docker-compose tftpd-hpa atftp
  tftp-hpa iproute2 sudo tcpdump openssl syslinux syslinux-common mtools dosfstools systemd-boot-efi
- binutils curl lldpd lldpad dmidecode postgresql"
+ binutils curl lldpd lldpad dmidecode postgresql chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
