@@ -21,6 +21,9 @@ t.test('defaults, the shipped kickstand.yaml, and KICKSTAND_* overrides', async 
 
 t.test('bad config names the key and the variable', async (t) => {
   t.throws(() => loadConfig({ env: { KICKSTAND_HTTP_PORT: 'eighty' } }), new ConfigError('KICKSTAND_HTTP_PORT: must be a whole number, got "eighty"'));
+  t.throws(() => loadConfig({ env: { KICKSTAND_DHCP_STANDBY: 'yes' } }), new ConfigError('KICKSTAND_DHCP_STANDBY: must be true or false, got "yes"'));
+  t.equal(loadConfig({ env: { KICKSTAND_DHCP_STANDBY: 'true' } }).dhcp.standby, true, 'a boolean variable');
+  t.equal(loadConfig({ env: { KICKSTAND_DHCP_STANDBY: 'false' } }).dhcp.standby, false);
   const err = t.throws(() => loadConfig({ env: { KICKSTAND_DHCP_MODE: 'sometimes' } })) as Error;
   t.match(err.message, /dhcp\.mode \(or KICKSTAND_DHCP_MODE\)/);
   const dir = mkdtempSync(join(tmpdir(), 'ks-cfg-'));

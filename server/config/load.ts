@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { Config, type ConfigInput } from './schema.js';
 
 /** KICKSTAND_* variables and the config path each one sets; numbers are converted. */
-export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?: boolean }> = {
+export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?: boolean; boolean?: boolean }> = {
   KICKSTAND_HTTP_PORT: { path: ['http', 'port'], number: true },
   KICKSTAND_HTTP_HOST: { path: ['http', 'host'] },
   KICKSTAND_PUBLIC_URL: { path: ['http', 'publicUrl'] },
@@ -14,6 +14,7 @@ export const ENV_KEYS: Record<string, { path: string[]; number?: boolean; list?:
   KICKSTAND_API_TOKEN: { path: ['api', 'token'] },
   KICKSTAND_DHCP_MODE: { path: ['dhcp', 'mode'] },
   KICKSTAND_DHCP_INTERFACE: { path: ['dhcp', 'interface'] },
+  KICKSTAND_DHCP_STANDBY: { path: ['dhcp', 'standby'], boolean: true },
   KICKSTAND_INVENTORY: { path: ['inventory'] },
   KICKSTAND_TEMPLATES_DIR: { path: ['templatesDir'] },
   KICKSTAND_IGNITION_DIR: { path: ['ignitionDir'] },
@@ -47,11 +48,12 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
       throw new ConfigError(`config ${opts.file}: ${(e as Error).message}`);
     }
   }
-  for (const [name, { path, number, list }] of Object.entries(ENV_KEYS)) {
+  for (const [name, { path, number, list, boolean }] of Object.entries(ENV_KEYS)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
     if (number && !/^\d+$/.test(v)) throw new ConfigError(`${name}: must be a whole number, got "${v}"`);
-    setPath(raw, path, number ? Number(v) : list ? v.split(':').filter(Boolean) : v);
+    if (boolean && v !== 'true' && v !== 'false') throw new ConfigError(`${name}: must be true or false, got "${v}"`);
+    setPath(raw, path, number ? Number(v) : boolean ? v === 'true' : list ? v.split(':').filter(Boolean) : v);
   }
   const parsed = Config.safeParse(raw as ConfigInput);
   if (!parsed.success) {

@@ -93,9 +93,12 @@ const ConfigFields = z.object({
           'uefi-ia32': z.string().optional(),
           'uefi-x64': z.string().optional().describe('ipxe.efi (default) or snponly.efi'),
           'uefi-arm64': z.string().optional(),
+          'shim-x64': z.string().optional().describe('secureBoot profiles, x64: the signed shim, a pinned asset under assets.dir (default efi/shimx64.efi; grubx64.efi beside it)'),
+          'shim-arm64': z.string().optional().describe('secureBoot profiles, ARM64: default efi/shimaa64.efi (grubaa64.efi beside it)'),
+          'grub-arm64': z.string().optional().describe('aarch64 profiles without Secure Boot: GRUB itself, default efi/grubaa64.efi'),
         })
         .default({})
-        .describe('iPXE binaries (under tftp.root) per client architecture'),
+        .describe('what DHCP hands out per client architecture: iPXE binaries under tftp.root, shim and GRUB as pinned assets'),
       subnets: z.array(Subnet).default([]),
       relays: z
         .array(IPv4)
@@ -113,6 +116,12 @@ const ConfigFields = z.object({
         .max(1)
         .default(0.5)
         .describe("unknownMachines local: share of each subnet's dynamic range that unknown MACs may hold at once; the rest stays for the inventory"),
+      standby: z
+        .boolean()
+        .default(false)
+        .describe(
+          'several instances on one PostgreSQL: each subnet is answered by the one instance that holds its lock. true: this instance waits as a hot standby for subnets another holds, and answers them within a second of that holder going away; false: it refuses to start when another instance holds one of its subnets',
+        ),
     })
     .default({
       mode: 'off',
@@ -125,6 +134,7 @@ const ConfigFields = z.object({
       relays: [],
       maxLeasesPerClient: 4,
       unknownLeaseShare: 0.5,
+      standby: false,
     }),
   store: z
     .object({
