@@ -102,7 +102,7 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
     if (!view && opts.unknownMachines === 'ignore')
       return { replies: [], dropped: 'unknown-mac', request: info.type, learned: opts.mode === 'proxy' ? learnedFromRequest : undefined };
 
-    const c = classify(info, mac, { publicUrl: opts.publicUrl, bootFiles: opts.bootFiles });
+    const c = classify(info, mac, { publicUrl: opts.publicUrl, bootFiles: opts.bootFiles }, view);
     const boot = c.boot;
     const base: Omit<BootEvent, 'level' | 'message'> = { kind: 'dhcp', mac, ...(view ? { machine: view.name } : {}) };
     const unsupported =

@@ -56,3 +56,4 @@ export class Views implements MachineDirectory {
     };
   }
 }
+      secureBoot: profile.secureBoot,

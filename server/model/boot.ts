@@ -13,6 +13,8 @@ export interface BootView {
   state: State;
   firmware: Firmware;
   arch: Profile['arch'];
+  /** UEFI Secure Boot: the signed shim → GRUB chain instead of iPXE (absent: off). */
+  secureBoot?: boolean;
   os: Profile['os'];
   /** static reservation (address/prefix) when the machine has one */
   ipv4?: Machine['ipv4'];

@@ -133,6 +133,10 @@ export const Profile = z
     os: z.enum(['rocky-9', 'fcos']),
     arch: z.enum(['x86_64', 'aarch64']).default('x86_64'),
     firmware: z.enum(['bios', 'uefi']),
+    secureBoot: z
+      .boolean()
+      .default(false)
+      .describe('UEFI Secure Boot on: the machine netboots the signed shim → GRUB → signed kernel chain instead of iPXE'),
     disks: z.array(Disk).min(1),
     storage: Storage,
     network: Network.default({ interfaces: [{ role: 'data0', ipv4: 'dhcp' }], bonds: [], vlans: [], bridges: [], dns: [], search: [] }),
@@ -147,6 +151,9 @@ export const Profile = z
     converge: z.array(ConvergeStep).default([]),
   })
   .superRefine((p, ctx) => {
+    // Secure Boot is a UEFI feature, and ARM64 servers have no BIOS to boot.
+    if (p.secureBoot && p.firmware !== 'uefi') ctx.addIssue({ code: 'custom', path: ['secureBoot'], message: 'Secure Boot needs firmware: uefi' });
+    if (p.arch === 'aarch64' && p.firmware !== 'uefi') ctx.addIssue({ code: 'custom', path: ['firmware'], message: 'arch aarch64 boots UEFI only: firmware: uefi' });
     const names = new Set<string>();
     p.disks.forEach((d, i) => {
       if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['disks', i, 'name'], message: `duplicate disk "${d.name}"` });
