@@ -107,6 +107,29 @@ t.test('curl shim over busybox wget and nc', async (t) => {
     t.equal(r.code, 7);
   });
 
+  t.test('a refused connection: retried only with --retry-connrefused, every --retry-delay seconds', async (t) => {
+    // A port that refuses now and answers 2 s later, as kickstand's address does during a failover.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    let started = Date.now();
+    let r = await curl('-fsS', '--retry', '3', '--retry-delay', '1', `http://127.0.0.1:${port}/cb/built`);
+    t.equal(r.code, 7, 'without --retry-connrefused: exit 7 at once, as curl');
+    t.ok(Date.now() - started < 900, `not retried (${Date.now() - started} ms)`);
+    for (const viaNc of [false, true]) {
+      const late = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end('late\n')));
+      const opening = setTimeout(() => late.listen(port, '127.0.0.1'), 2_000);
+      started = Date.now();
+      const wOpts = viaNc ? ['-w', '%{http_code}', '-o', join(dir, 'late')] : [];
+      r = await curl('-fsS', '--retry', '10', '--retry-connrefused', '--retry-delay', '1', ...wOpts, '-X', 'POST', '--data-binary', 'x', `http://127.0.0.1:${port}/cb/built`);
+      clearTimeout(opening);
+      await new Promise<void>((res) => late.close(() => res()));
+      t.equal(r.code, 0, `${viaNc ? 'nc' : 'wget'}: answered once the port opened (${Date.now() - started} ms): ${r.stderr}`);
+      t.ok(Date.now() - started >= 1_900 && Date.now() - started < 6_000, 'after about 2 s of 1 s retries');
+    }
+  });
+
   t.test('unsupported flags are refused, not ignored', async (t) => {
     for (const args of [['-k', `${base}/x`], ['-X', 'PUT', `${base}/x`], ['--upload-file', 'f', `${base}/x`]]) {
       const r = await curl(...args);

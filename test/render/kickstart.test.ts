@@ -144,7 +144,7 @@ t.test('callbacks carry the (URL-encoded) token; built and hostkeys fail the ins
   t.match(sections.at(-1)!, /^%post --erroronfail/, 'the final %post is --erroronfail');
   t.match(sections.at(-1)!, /\/built\?/, 'and reports built');
   t.match(ks, /%onerror\n(?:(?!%end)[^\n]*\n)*tail [^\n]*anaconda\.log[^\n]*\n[^\n]*\/failed\?/, '%onerror sends the log tail as failed');
-  t.match(ks, "curl -fsS --retry 3 -X POST -H 'Content-Type: text/plain' --data-binary \"@$2\" \"$1\"");
+  t.match(ks, "curl -fsS --retry 10 --retry-connrefused --retry-delay 2 -X POST -H 'Content-Type: text/plain' --data-binary \"@$2\" \"$1\"", 'callbacks ride out a failover: refused connections are retried for ~20 s');
 });
 
 t.test('an FCOS profile is not a kickstart', async (t) => {
