@@ -28,7 +28,8 @@ start_node() {
 }
 
 # Starts nginx with one worker, its own prefix $tmp/nginx (pid file there for bench_cleanup),
-# access log off, and the http-block directives read from stdin. Usage: start_nginx <<CONF … CONF
+# access log off, and the http-block directives read from stdin; inside network namespace
+# $bench_netns when set. Usage: start_nginx <<CONF … CONF
 start_nginx() {
   mkdir -p "$tmp/nginx"
   {
@@ -37,7 +38,7 @@ start_nginx() {
     cat
     printf '}\n'
   } >"$tmp/nginx/nginx.conf"
-  nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
+  ${bench_netns:+ip netns exec "$bench_netns"} nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx/"
 }
 
 # Stops what start_node and nginx (pid file $tmp/nginx/nginx.pid) started, then removes $tmp.
@@ -45,4 +46,66 @@ bench_cleanup() {
   for f in "$tmp"/*.pid "$tmp"/nginx/nginx.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   sleep 0.5
   rm -rf "$tmp"
+}
+
+# Two network namespaces joined by a veth pair, server side SNS/vs with SADDR, client side
+# CNS/vc with CADDR (both with their prefix length), loopback up in each. The caller deletes them
+# (netns_cleanup). Usage: netns_pair SNS CNS 10.201.0.1/24 10.201.0.2/24
+netns_pair() {
+  ip netns add "$1"
+  ip netns add "$2"
+  ip -n "$1" link set lo up
+  ip -n "$2" link set lo up
+  ip -n "$1" link add vs type veth peer name vc netns "$2"
+  ip -n "$1" addr add "$3" dev vs
+  ip -n "$2" addr add "$4" dev vc
+  ip -n "$1" link set vs up
+  ip -n "$2" link set vc up
+}
+
+# Deletes the namespaces given (killing what still runs in them first).
+netns_cleanup() {
+  for ns in "$@"; do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] && kill $pids 2>/dev/null
+  done
+  sleep 0.3
+  for ns in "$@"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# A throwaway PostgreSQL 15 in DIR (initdb as the postgres user, trust on 127.0.0.1), listening
+# on 127.0.0.1:5432 inside network namespace NS (the servers under test run there), with fsync
+# on: kickstand's SQLite store syncs every commit, so PostgreSQL does too. pg_stop DIR stops it.
+# Usage: pg_start DIR NS; then pg_psql DIR NS SQL
+pg_start() {
+  mkdir -p "$1"
+  chown postgres: "$1"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$1/data" -A trust -U postgres -E UTF8 --locale=C >/dev/null
+  ip netns exec "$2" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/log" \
+    -o "-p 5432 -k $1 -c listen_addresses=127.0.0.1 -c max_connections=200" -w -t 60 start >/dev/null
+}
+pg_psql() {
+  ip netns exec "$2" runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres -c "$3"
+}
+pg_stop() {
+  [ -f "$1/data/postmaster.pid" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# CPU seconds (user + system, with reaped children) of the given PIDs, from /proc/PID/stat.
+cpu_seconds() {
+  tck=$(getconf CLK_TCK)
+  for p in "$@"; do [ -r "/proc/$p/stat" ] && sed 's/^.*) //' "/proc/$p/stat"; done |
+    awk -v t="$tck" '{ s += $12 + $13 + $14 + $15 } END { printf "%.1f\n", s / t }'
+}
+
+# Peak resident set (VmHWM) of PID in MB.
+peak_rss_mb() {
+  awk '/^VmHWM:/ { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status"
+}
+
+# The 1-minute load average.
+load1() {
+  cut -d' ' -f1 /proc/loadavg
 }

@@ -1,0 +1,188 @@
+#!/bin/bash
+# Boot storm: N simulated machines power on within SPREAD seconds and each walks the install path
+# (PXE DHCP through a relay → TFTP ipxe.efi → iPXE DHCP → iPXE script → kernel and initrd, a HEAD
+# and 1 MiB each → kickstart → start, progress, hostkeys, built callbacks); see machine.ts.
+# Setups, in turns for every N, each from a fresh store:
+#   baseline  dnsmasq (DHCP, lease file) + tftpd-hpa (TFTP) + nginx (static script and kickstart,
+#             callbacks answered `return 200`): the floor
+#   sqlite    one kickstand, SQLite store
+#   pg        one kickstand, PostgreSQL 15 store (fsync on), the server in the same namespace
+#   pg2       two kickstands on one PostgreSQL database; machines dealt alternately to each for
+#             TFTP and HTTP; DHCP answered by the first (dhcp off on the second)
+# Usage (root, repository root): bench/storm/run.sh [ROUNDS=1] ["N …"="100 500 1000"] ["SETUP …"]
+# One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
+# Topology: the servers in namespace S (10.201.0.1 and .3 on vs), the machines in namespace C
+# behind a relay (giaddr 10.202.0.1, client subnet 10.202.0.0/16 routed through 10.201.0.2). C
+# holds the whole client subnet as local (an AnyIP route), so each machine binds its sockets to
+# the address DHCP gave it without 1,000 `ip addr add` calls competing with the servers for CPU.
+set -euo pipefail
+ROUNDS=${1:-1}
+SIZES=${2:-"100 500 1000"}
+SETUPS=${3:-"baseline sqlite pg pg2"}
+SPREAD=${SPREAD:-60}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+tmp=$(mktemp -d /tmp/ks-storm.XXXXXX)
+chmod 755 "$tmp"
+. "$here/../lib.sh"
+S=ksss$$ C=kssc$$
+bench_netns=$S
+cleanup() {
+  stop_servers
+  pg_stop "$tmp/pg"
+  netns_cleanup "$S" "$C"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+A=10.201.0.1 B=10.201.0.3 GIADDR=10.202.0.1
+netns_pair "$S" "$C" $A/24 10.201.0.2/24
+ip -n "$S" addr add $B/24 dev vs
+ip -n "$S" route add 10.202.0.0/16 via 10.201.0.2
+ip -n "$C" route add local 10.202.0.0/16 dev lo
+
+# Boot assets at their Rocky 9 sizes; only the first MiB of each is read, so the initrd's tail
+# is sparse. kickstand's assets.dir and nginx's document root are the same files.
+www=$tmp/www
+mkdir -p "$www/boot/assets/rocky-9" "$tmp/pg"
+head -c $((14 << 20)) /dev/urandom >"$www/boot/assets/rocky-9/vmlinuz"
+head -c $((1 << 20)) /dev/urandom >"$www/boot/assets/rocky-9/initrd.img"
+truncate -s $((100 << 20)) "$www/boot/assets/rocky-9/initrd.img"
+# Debian's ipxe.efi is a symlink into /boot, which tftpd-hpa's chroot cannot follow: a copy
+# serves both TFTP servers.
+mkdir -p "$tmp/tftp"
+cp -L /usr/lib/ipxe/ipxe.efi "$tmp/tftp/"
+chmod -R a+rX "$tmp"
+
+case " $SETUPS " in *" pg"*) pg_start "$tmp/pg" "$S" ;; esac
+
+# kickstand's config for instance NAME at ADDR; DHCP on when the third argument is "dhcp".
+ks_config() {
+  local name=$1 addr=$2 dhcp=$3 store=$4
+  local dhcpcfg='{"mode":"off"}'
+  [ "$dhcp" = dhcp ] && dhcpcfg='{"mode":"authoritative","interface":"vs","serverAddress":"'$A'","relays":["'$GIADDR'"],"subnets":[{"cidr":"10.202.0.0/16","range":["10.202.1.1","10.202.250.254"],"leaseSeconds":43200}]}'
+  echo '{"instance":"'$name'","dataDir":"'$tmp/$name'","inventory":"'$tmp/inventory'","store":{"url":"'$store'"},
+    "http":{"host":"'$addr'","port":8080,"publicUrl":"http://'$addr':8080"},
+    "tftp":{"host":"'$addr'","port":69,"root":"'$tmp/tftp'"},"assets":{"dir":"'$www/boot/assets'"},"dhcp":'$dhcpcfg'}'
+}
+
+SERVER_PIDS=() KS_PIDS=()
+# Starts serve.ts as NAME in S with SPEC; its PID (node itself) joins KS_PIDS.
+start_ks() {
+  local name=$1 spec=$2
+  (cd "$repo" && exec ip netns exec "$S" node --import tsx bench/storm/serve.ts "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
+  SERVER_PIDS+=($!)
+  local i=0
+  until grep -q '"ready"' "$tmp/$name.out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 3000 ] || ! kill -0 "${SERVER_PIDS[-1]}" 2>/dev/null; then
+      echo "kickstand $name did not start:" >&2
+      cat "$tmp/$name.err" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  KS_PIDS+=($(json_field "$tmp/$name.out" pid))
+}
+
+stop_servers() {
+  for p in "${KS_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${SERVER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -f "$tmp/nginx/nginx.pid" ] && kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
+  pkill -F "$tmp/dnsmasq.pid" 2>/dev/null || true
+  [ -n "${TFTPD:-}" ] && kill "$TFTPD" 2>/dev/null || true
+  sleep 0.5
+  SERVER_PIDS=() KS_PIDS=() TFTPD=
+}
+
+# machine 0's iPXE script and kickstart as kickstand previews them: the baseline's static files
+# (same URLs, same sizes; nginx answers the callbacks they name).
+rm -rf "$tmp/inventory" "$tmp/prep"
+start_ks prep '{"machines":1,"previewDir":"'$www'","config":'"$(ks_config prep $A nodhcp "sqlite:$tmp/prep.db")"'}'
+stop_servers
+
+start_baseline() {
+  : >"$tmp/dnsmasq.leases"
+  cat >"$tmp/dnsmasq.conf" <<CONF
+port=0
+interface=vs
+bind-interfaces
+dhcp-range=10.202.1.1,10.202.250.254,255.255.0.0,12h
+dhcp-leasefile=$tmp/dnsmasq.leases
+dhcp-authoritative
+no-ping
+pid-file=$tmp/dnsmasq.pid
+dhcp-userclass=set:ipxe,iPXE
+dhcp-boot=tag:!ipxe,ipxe.efi,,$A
+dhcp-boot=tag:ipxe,http://$A:8080/boot/ipxe?mac=\${net0/mac}
+CONF
+  ip netns exec "$S" dnsmasq --conf-file="$tmp/dnsmasq.conf"
+  ip netns exec "$S" /usr/sbin/in.tftpd -L -4 -a $A:69 -s "$tmp/tftp" &
+  TFTPD=$!
+  start_nginx <<CONF
+  default_type text/plain;
+  server {
+    listen $A:8080;
+    root $www;
+    location /boot/callback/ { return 200 '{"state":"ok"}\n'; }
+  }
+CONF
+  sleep 0.5
+}
+
+# Starts SETUP for N machines, runs the storm, prints one line.
+run_one() {
+  local setup=$1 n=$2 round=$3 targets='[]'
+  rm -rf "$tmp/inventory" "$tmp"/ks-* "$tmp"/*.db*
+  local db="storm_${round}_${n}_$setup"
+  case $setup in
+    baseline) start_baseline ;;
+    sqlite) start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "sqlite:$tmp/ks.db")"'}' ;;
+    pg | pg2)
+      pg_psql "$tmp/pg" "$S" "CREATE DATABASE $db" >/dev/null
+      start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
+      if [ "$setup" = pg2 ]; then
+        start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B nodhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
+        targets='[{"tftp":"'$A'","http":"http://'$A':8080"},{"tftp":"'$B'","http":"http://'$B':8080"}]'
+      fi
+      ;;
+  esac
+  local ns_pids pg_pids
+  ns_pids=$(ip netns pids "$S")
+  pg_pids=$(pgrep -u postgres -d ' ' postgres || true)
+  local cpu0 pgcpu0 load0
+  cpu0=$(cpu_seconds $ns_pids) pgcpu0=$(cpu_seconds $pg_pids) load0=$(load1)
+  (cd "$repo" && ip netns exec "$C" node --import tsx bench/storm/client.ts \
+    '{"n":'$n',"spreadSeconds":'$SPREAD',"giaddr":"'$GIADDR'","dhcpServer":"'$A'","tftpPort":69,"targets":'"$targets"',"windowsizes":[1,4],"out":"'$tmp/machines.jsonl'"}') >"$tmp/client.json"
+  # Servers started for this run (not PostgreSQL): their CPU over the storm, and peak RSS.
+  local srv_pids cpu pgcpu rss states=-
+  srv_pids=$(for p in $ns_pids; do case " $pg_pids " in *" $p "*) ;; *) echo "$p" ;; esac; done)
+  cpu=$(awk -v a="$(cpu_seconds $srv_pids)" -v b="$cpu0" -v pb="$pgcpu0" 'BEGIN { printf "%.1f", a - (b - pb) }')
+  # Backends started during the run count from zero; exited ones are in the postmaster's children time.
+  pgcpu=$(awk -v a="$(cpu_seconds $(pgrep -u postgres -d ' ' postgres || true))" -v b="$pgcpu0" 'BEGIN { printf "%.1f", a - b }')
+  [ "$setup" = baseline ] && pgcpu=-
+  if [ "$setup" = baseline ]; then
+    rss=$(for p in $srv_pids; do peak_rss_mb "$p"; done | awk '{ s += $1 } END { print s "(sum)" }')
+  else
+    rss=$(for p in "${KS_PIDS[@]}"; do peak_rss_mb "$p"; done | paste -sd/)
+  fi
+  local load
+  load="$load0→$(load1)"
+  stop_servers
+  [ -f "$tmp/ks-a.report" ] && states=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(Object.entries(r.states).map(([k,v])=>k+":"+v).join(",")+";dropped:"+r.eventsDropped)' "$tmp/ks-a.report")
+  rm -f "$tmp"/ks-*.report
+  [ "$setup" = pg ] || [ "$setup" = pg2 ] && pg_psql "$tmp/pg" "$S" "DROP DATABASE $db WITH (FORCE)" >/dev/null
+  node -e '
+    const [c, setup, n, round, cpu, pgcpu, rss, load, states] = process.argv.slice(1);
+    const r = JSON.parse(require("fs").readFileSync(c, "utf8"));
+    const ph = Object.values(r.phasesP50).join("/");
+    console.log([round, setup, n, r.ok, r.errors, r.p50, r.p99, r.max, r.wallS, rss, cpu, pgcpu, load, `${r.dhcpRetransmits}/${r.tftpRetries}`, ph, `${r.client.cpuS}/${r.client.loopDelayMaxMs}`, states, JSON.stringify(r.errorKinds)].join("\t"));
+  ' "$tmp/client.json" "$setup" "$n" "$round" "$cpu" "$pgcpu" "$rss" "$load" "$states"
+}
+
+printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	errors"
+for round in $(seq "$ROUNDS"); do
+  for n in $SIZES; do
+    for setup in $SETUPS; do run_one "$setup" "$n" "$round"; done
+  done
+done
