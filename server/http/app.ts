@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppDeps } from './deps.js';
-import { bearerAuth } from './auth.js';
+import { operatorAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { applyRoutes } from './routes/apply.js';
 import { bootRoutes } from './routes/boot.js';
@@ -17,14 +17,17 @@ import { machineRoutes } from './routes/machines.js';
 import { profileRoutes } from './routes/profiles.js';
 import { renderRoutes } from './routes/render.js';
 import { ruleRoutes } from './routes/rules.js';
+import { uiRoutes } from './routes/ui.js';
+import { Sessions } from './session.js';
 
 /** What one listener serves: everything, or (with api.listen) the machine side and the operator side apart. */
 export type AppPart = 'all' | 'boot' | 'api';
 
 /**
- * The HTTP app: /api/v1 (operators, bearer token) and /docs, /boot (machines, install tokens),
- * /healthz and /metrics. One encapsulated plugin per route family. With `tls`, the listener
- * speaks HTTPS (the operator side only: firmware fetches /boot over plain HTTP).
+ * The HTTP app: /api/v1 (operators: bearer token, or the console's session) and /docs, the web
+ * console at /ui/, /boot (machines, install tokens), /healthz and /metrics. One encapsulated
+ * plugin per route family. With `tls`, the listener speaks HTTPS (the operator side only:
+ * firmware fetches /boot over plain HTTP).
  */
 export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cert: Buffer; key: Buffer }) {
   const { http } = deps.config;
@@ -74,9 +77,11 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
       { prefix: '/boot' },
     );
   if (part === 'boot') return app;
+  const sessions = new Sessions(deps.apiToken);
+  await app.register(uiRoutes, { ...deps, sessions });
   await app.register(
     async (api) => {
-      api.addHook('onRequest', bearerAuth(deps.apiToken));
+      api.addHook('onRequest', operatorAuth(deps.apiToken, sessions));
       await api.register(machineRoutes, deps);
       await api.register(profileRoutes, deps);
       await api.register(ruleRoutes, deps);

@@ -5,7 +5,7 @@ import type { AppDeps } from '../deps.js';
 
 const NameParams = z.object({ name: Hostname });
 
-/** Reinstall, cancel and progress: operator actions that the lifecycle carries out. */
+/** Reinstall, cancel, progress and install history: operator actions that the lifecycle carries out, and its views. */
 export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lifecycle, views }) => {
   app.post(
     '/machines/:name/reinstall',
@@ -54,5 +54,15 @@ export const lifecycleRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { lif
       },
     },
     async (req) => views.progress(req.params.name, req.query.events),
+  );
+
+  app.get('/progress', { schema: { tags: ['lifecycle'], summary: 'Every machine: state, phase, step k of n, deadline and its last event (no event lists)' } }, async () =>
+    views.summaries(),
+  );
+
+  app.get(
+    '/machines/:name/installs',
+    { schema: { tags: ['lifecycle'], summary: 'Install history, newest first: start, end, how far it got and why it failed (as far back as events are kept)', params: NameParams } },
+    async (req) => views.installs(req.params.name),
   );
 };

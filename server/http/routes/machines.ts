@@ -10,7 +10,11 @@ const NameParams = z.object({ name: Hostname });
 
 /** Operator CRUD for machines. Responses never carry the BMC password. */
 export const machineRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, inventory, discovery }) => {
-  const withState = async (m: Machine) => ({ ...publicMachine(m), state: (await reads.status(m.name))?.state ?? 'registered' });
+  /** With its state, and where it answers (its static address, else its bound DHCP lease). */
+  const withState = async (m: Machine) => {
+    const [status, address] = await Promise.all([reads.status(m.name), reads.address(m)]);
+    return { ...publicMachine(m), state: status?.state ?? 'registered', ...(address ? { address } : {}) };
+  };
   /** The box in the machine's slot now: its serial (from its newest hardware report) and MACs. */
   const box = async (m: Machine) => {
     const serial = (await discovery.hardware(m.name))?.inventory.system?.serial;
