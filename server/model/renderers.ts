@@ -10,11 +10,25 @@ export interface RenderInput {
 }
 
 export type IpxeKind = 'install' | 'local' | 'unknown' | 'discover' | 'error';
+/** The boot script formats: iPXE scripts, and GRUB configurations for the signed (shim → GRUB) path. */
+export type ScriptFormat = 'ipxe' | 'grub';
+export interface ScriptInput {
+  mac: string;
+  base: string;
+  machine?: Machine;
+  profile?: Profile;
+  token?: string;
+  error?: string;
+}
 export type ConfigKind = 'kickstart' | 'ignition';
 
 /** What the boot routes and the render preview need from server/render. All pure and synchronous. */
 export interface Renderers {
-  ipxe(kind: IpxeKind, input: { mac: string; base: string; machine?: Machine; profile?: Profile; token?: string; error?: string }): string;
+  ipxe(kind: IpxeKind, input: ScriptInput): string;
+  /** The per-MAC GRUB configuration (grub/grub.cfg-01-<mac>), by the same kinds as the iPXE scripts. */
+  grub(kind: IpxeKind, input: ScriptInput): string;
+  /** grub/grub.cfg, the same for every machine: it sends GRUB on to the per-MAC file. */
+  grubLookup(): string;
   /** Throws RenderError when the machine cannot be rendered. */
   config(kind: ConfigKind, input: RenderInput): string;
   /** The kickstart of a discovery boot: its %pre runs the inventory agent with this token. */

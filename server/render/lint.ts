@@ -203,8 +203,8 @@ export function lintProfile(profile: Profile): Problem[] {
   lintNetwork(profile, add);
   lintTokens(profile, add);
   if (profile.os === 'fcos') lintFcos(profile, add);
-  // boot assets are laid out per OS only (assets/<os>/vmlinuz): one architecture per kickstand
-  if (profile.arch !== 'x86_64') add('arch', 'only x86_64 boot assets are served (assets/<os>/…)');
+  // ARM64 has no BIOS, and no iPXE: it boots GRUB from UEFI (boot-args.ts lays its assets out under <os>/aarch64/)
+  if (profile.arch === 'aarch64' && profile.firmware !== 'uefi') add('firmware', 'arch aarch64 boots UEFI only');
   return problems;
 }
 

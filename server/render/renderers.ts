@@ -3,6 +3,7 @@ import type { Renderers, RenderInput } from '../model/renderers.js';
 import type { RenderContext } from './context.js';
 import { renderEnvFromConfig } from './env.js';
 import { renderDiscoveryKickstart } from './discovery.js';
+import { renderGrub } from './grub.js';
 import { renderIgnition } from './ignition.js';
 import { renderIpxe } from './ipxe.js';
 import { renderKickstart } from './kickstart.js';
@@ -27,6 +28,22 @@ export function createRenderers(config: Config, convergerPublicKey: string): Ren
           return renderIpxe({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
       }
     },
+    grub(kind, i) {
+      const urls = { base: i.base };
+      switch (kind) {
+        case 'install':
+          return renderGrub({ kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) }, env);
+        case 'local':
+          return renderGrub({ kind, name: i.machine!.name, urls }, env);
+        case 'unknown':
+          return renderGrub({ kind, mac: i.mac, urls }, env);
+        case 'discover':
+          return renderGrub({ kind, mac: i.mac, token: i.token!, urls, config }, env);
+        case 'error':
+          return renderGrub({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
+      }
+    },
+    grubLookup: () => renderGrub({ kind: 'lookup' }, env),
     config(kind, i) {
       return kind === 'kickstart' ? renderKickstart(ctx(i), env) : renderIgnition(ctx(i), env);
     },

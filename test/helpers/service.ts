@@ -11,6 +11,8 @@ import { startService, type ServiceOptions } from '../../server/main.js';
 /** Renderers that echo their inputs: for tests of routes and lifecycle, not of rendering. */
 export const echoRenderers: Renderers = {
   ipxe: (kind, i) => `#!ipxe\n# ${kind} ${i.mac}${i.token ? ` token=${i.token}` : ''}${i.error ? ` error=${i.error}` : ''}\n`,
+  grub: (kind, i) => `# grub ${kind} ${i.mac}${i.token ? ` token=${i.token}` : ''}${i.error ? ` error=${i.error}` : ''}\n`,
+  grubLookup: () => '# grub lookup\n',
   config: (kind, i) => `# ${kind} for ${i.machine.name} (${i.profile.name}) token=${i.token}\n`,
   discoveryKickstart: (i) => `# discovery kickstart token=${i.token}\n`,
   agent: () => '#!/bin/sh\n# agent\n',

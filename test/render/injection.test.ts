@@ -19,7 +19,8 @@ import { config, CONVERGER_KEY, machinesDir, TOKEN, URLS } from './helpers.js';
  * must be refused by the schema naming that field (the API's 400 issues), or refused by the
  * renderers naming it, or rendered so that it cannot start anything: the kickstart keeps its lines,
  * its sections and the words of each command, no shell line gains a backtick or $( outside single
- * quotes, the iPXE script keeps its lines and words and its ${…} count, the Ignition config parses
+ * quotes, the iPXE script keeps its lines and words and its ${…} count, the GRUB configuration its
+ * lines, words, $ and operators outside quotes, the Ignition config parses
  * and the scripts and units kickstand writes into it keep their shape.
  */
 const PAYLOADS: Record<string, string> = {
@@ -174,7 +175,8 @@ function mutate(input: unknown, path: Path, key: boolean, change: (s: string) =>
 /** Renders what a machine of this profile is served: its install config and its install iPXE script. */
 function outputs(r: Renderers, machine: Machine, profile: Profile) {
   const input = { machine, profile, token: TOKEN, base: URLS.base };
-  return { config: r.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', input), ipxe: r.ipxe('install', { ...input, mac: machine.macs[0] }) };
+  const script = { ...input, mac: machine.macs[0] };
+  return { config: r.config(profile.os === 'fcos' ? 'ignition' : 'kickstart', input), ipxe: r.ipxe('install', script), grub: r.grub('install', script) };
 }
 
 /* ---------- what "cannot start anything" means, per format ---------- */
@@ -248,6 +250,27 @@ function ipxeDiff(base: string, text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * GRUB parses like a shell: the same lines, each with the same words (quotes balanced), no new $
+ * outside single quotes, and no new ; | & < > { } outside quotes (they would end or redirect the command).
+ */
+function grubDiff(base: string, text: string): string | undefined {
+  const b = base.split('\n');
+  const m = text.split('\n');
+  if (m.length !== b.length) return `${m.length} lines instead of ${b.length}`;
+  const bare = (line: string) => line.replace(/'[^']*'/g, "''").replace(/"[^"]*"/g, '""');
+  for (let i = 0; i < b.length; i++) {
+    if (m[i] === b[i]) continue;
+    if (/[\r\0]/.test(m[i])) return `line ${i + 1} holds a control character`;
+    const [bw, mw] = [words(b[i]), words(m[i])];
+    if (mw === 'unbalanced') return `line ${i + 1} has an unclosed quote: ${m[i]}`;
+    if (bw === 'unbalanced' || mw.length !== bw.length) return `line ${i + 1} changes its words: ${m[i]}`;
+    if (count(unquoted(m[i]), '$') !== count(unquoted(b[i]), '$')) return `line ${i + 1} gains an expansion: ${m[i]}`;
+    if (/[;|&<>{}]/.test(bare(m[i])) !== /[;|&<>{}]/.test(bare(b[i]))) return `line ${i + 1} gains an operator: ${m[i]}`;
+  }
+  return undefined;
+}
+
 type Ignition = { storage: { files: Array<{ path: string; contents: { source: string } }> }; systemd: { units: Array<{ name: string; contents?: string }> }; passwd: { users: unknown[] } };
 const KICKSTAND_FILES = ['/etc/hostname', '/usr/local/bin/kickstand-report'];
 const decoded = (source: string) => decodeURIComponent(source.replace(/^data:,/, ''));
@@ -294,7 +317,7 @@ interface Case {
   machine: unknown;
 }
 
-function attempt(c: Case, at: string, profileInput: unknown, machineInput: unknown, base: { config: string; ipxe: string; os: string }): string | undefined {
+function attempt(c: Case, at: string, profileInput: unknown, machineInput: unknown, base: { config: string; ipxe: string; grub: string; os: string }): string | undefined {
   const schema = c.kind === 'profile' ? Profile : Machine;
   const parsed = schema.safeParse(c.kind === 'profile' ? profileInput : machineInput);
   if (!parsed.success) {
@@ -303,7 +326,7 @@ function attempt(c: Case, at: string, profileInput: unknown, machineInput: unkno
   }
   const profile = c.kind === 'profile' ? (parsed.data as Profile) : Profile.parse(profileInput);
   const machine = c.kind === 'machine' ? (parsed.data as Machine) : Machine.parse(machineInput);
-  let out: { config: string; ipxe: string };
+  let out: { config: string; ipxe: string; grub: string };
   try {
     out = outputs(renderers, machine, profile);
   } catch (err) {
@@ -314,7 +337,9 @@ function attempt(c: Case, at: string, profileInput: unknown, machineInput: unkno
   const configDiff = base.os === 'fcos' ? ignitionDiff(base.config, out.config) : kickstartDiff(base.config, out.config);
   if (configDiff) return `rendered: ${configDiff}`;
   const scriptDiff = ipxeDiff(base.ipxe, out.ipxe);
-  return scriptDiff ? `iPXE: ${scriptDiff}` : undefined;
+  if (scriptDiff) return `iPXE: ${scriptDiff}`;
+  const grub = grubDiff(base.grub, out.grub);
+  return grub ? `GRUB: ${grub}` : undefined;
 }
 
 /**
