@@ -23,11 +23,14 @@ export async function startBrowser(t: Test): Promise<Browser> {
 }
 
 /**
- * A page that fails the test on any script error or console error, so a broken module (a typo,
- * a CSP refusal) cannot pass as "the element did not show up yet".
+ * A page in a context of its own (its own cookies: signed out), failing the test on any script
+ * error or console error, so a broken module (a typo, a CSP refusal) cannot pass as "the
+ * element did not show up yet". Closed with the test.
  */
 export async function openPage(t: Test, browser: Browser, width = 1280, height = 900): Promise<Page> {
-  const page = await browser.newPage();
+  const context = await browser.createBrowserContext();
+  t.teardown(() => context.close());
+  const page = await context.newPage();
   await page.setViewport({ width, height });
   page.setDefaultTimeout(10_000);
   page.on('pageerror', (err) => t.fail(`script error in the page: ${(err as Error).message}`));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Page } from 'puppeteer-core';
 import { memoryBackend, startFakeBmc } from '../e2e/fake-bmc/redfish.js';
+import { STATES, type State } from '../../server/model/status.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
 import { ARTIFACTS, openPage, startBrowser, textOf } from './browser.js';
@@ -68,5 +69,133 @@ t.test('sign-in: a wrong token is refused with a message, the right one opens th
   t.match(cookie, { name: 'kickstand_session', httpOnly: true, sameSite: 'Strict', path: '/' });
   t.notMatch(cookie.value, TOKEN);
   t.notOk(logs.lines.some((l) => l.includes(TOKEN)), 'no log line carries the token');
-  await page.close();
+});
+
+/** A signed-in page at `hash`. */
+async function console_(t: Parameters<Parameters<typeof t.test>[1]>[0], hash = '#/', width = 1280) {
+  const page = await openPage(t, browser, width);
+  await signIn(page);
+  await page.waitForSelector('table.machines tbody tr');
+  if (hash !== '#/') await page.evaluate((h) => (location.hash = h), hash);
+  return page;
+}
+
+t.test('the example machines are listed with profile, state, progress, address, MACs and BMC driver', async (t) => {
+  const page = await console_(t);
+  const rows = await page.$$eval('tr[data-machine]', (trs) => trs.map((tr) => tr.getAttribute('data-machine')));
+  for (const name of ['web-01', 'util-01', 'edge-01']) t.ok(rows.includes(name), `${name} is listed`);
+  const web = await textOf(page, 'tr[data-machine="web-01"]');
+  t.match(web, 'r640-raid1-bond', 'profile');
+  t.match(web, /registered/, 'state, in words');
+  t.match(web, 'step 0 of 8', 'progress');
+  t.match(web, '10.0.10.21', 'address');
+  t.match(web, '52:54:00:12:34:56 52:54:00:12:34:57', 'MACs');
+  t.match(web, 'redfish', 'BMC driver');
+  t.match(await textOf(page, 'tr[data-machine="edge-01"]'), 'manual');
+  t.match(await textOf(page, '.bar .link'), 'live', 'the event stream is connected');
+});
+
+t.test('a reinstall started from the machine page power-cycles through the Redfish BMC, and the list row moves through the states live', async (t) => {
+  const list = await console_(t);
+  // Every state the row shows, as the DOM changes, and a mark that a reload would wipe.
+  await list.evaluate(() => {
+    const w = window as unknown as { seen: string[]; notReloaded: boolean };
+    w.seen = [];
+    w.notReloaded = true;
+    const note = () => {
+      const s = document.querySelector('tr[data-machine="rf-01"]')?.getAttribute('data-state');
+      if (s && s !== w.seen[w.seen.length - 1]) w.seen.push(s);
+    };
+    new MutationObserver(note).observe(document.querySelector('table.machines')!, { subtree: true, attributes: true, childList: true });
+    note();
+  });
+  const waitRow = (state: string) => list.waitForSelector(`tr[data-machine="rf-01"][data-state="${state}"]`);
+
+  const detail = await console_(t, '#/machines/rf-01');
+  await detail.waitForSelector('#machine-title');
+  await detail.click('.actions button');
+  await detail.waitForSelector('dialog[open]');
+  t.match(await textOf(detail, 'dialog[open]'), /Reinstall rf-01\?.*rf-01 will be power-cycled/, 'the confirmation names the machine');
+  await detail.click('dialog[open] button[value=yes]');
+
+  await waitRow('power-cycling');
+  t.match(bmc.log.map((e) => e.kind), ['patch', 'reset'], 'the BMC was told: one-time boot override, then power');
+  t.match(bmc.boot, { enabled: 'Disabled' }, 'the override was for one boot, and that boot happened');
+  t.match(bmc.boots.at(-1), { device: 'Pxe', mode: 'UEFI' }, 'the machine booted from the network');
+  t.equal(backend.state, 'On', 'and is on');
+
+  const token = await machine.token(RF_MAC);
+  await waitRow('pxe-booting');
+  t.equal(await machine.kickstart(token), 200);
+  await waitRow('installing');
+  t.match(await textOf(list, 'tr[data-machine="rf-01"]'), /step 5 of 8.*installing for \d+ s/, 'progress and the current step with its age');
+  t.equal(await machine.callback(token, 'start'), 200);
+  t.equal(await machine.callback(token, 'progress', 'packages 120/300'), 200);
+  await list.waitForFunction(() => /packages 120\/300/.test(document.querySelector('tr[data-machine="rf-01"] .last-event')!.textContent!));
+  t.equal(await machine.callback(token, 'built'), 200);
+  await waitRow('ready');
+  t.match(await textOf(list, 'tr[data-machine="rf-01"]'), /✓ ready step 8 of 8/);
+  const { seen, notReloaded } = await list.evaluate(() => {
+    const w = window as unknown as { seen: string[]; notReloaded: boolean };
+    return { seen: w.seen, notReloaded: w.notReloaded };
+  });
+  t.ok(notReloaded, 'the list was never reloaded');
+  // Moves a few milliseconds apart (reinstall-requested → power-cycling) may show as one.
+  const paced = ['registered', 'power-cycling', 'pxe-booting', 'installing', 'ready'];
+  t.same(seen.filter((s) => paced.includes(s)), paced, 'the row showed each state the test waited in');
+  t.same([...seen].sort((a, b) => STATES.indexOf(a as State) - STATES.indexOf(b as State)), seen, 'in order, never back');
+
+  // The machine page followed the same install: its timeline, with the protocol events and their spacing.
+  await detail.waitForSelector('#machine-title .badge.ready');
+  const timeline = await detail.$$eval('table.timeline tbody tr', (trs) => trs.map((tr) => ({ kind: tr.getAttribute('data-kind'), text: (tr as HTMLElement).innerText.replace(/\s+/g, ' ') })));
+  const kinds = timeline.map((e) => e.kind);
+  for (const kind of ['state', 'power', 'ipxe-script', 'kickstart', 'callback']) t.ok(kinds.includes(kind), `the timeline has ${kind} events`);
+  t.match(timeline[0].text, /^\d\d:\d\d:\d\d\.\d{3} state reinstall requested/, 'it starts at the reinstall request, with its time');
+  t.ok(timeline.slice(1).every((e) => /^\d\d:\d\d:\d\d\.\d{3} \+\d/.test(e.text)), 'every later event has the time since the one before');
+  t.ok(timeline.some((e) => /power-cycling → pxe-booting/.test(e.text)), 'state changes are in it');
+  t.match(timeline.at(-1)!.text, /state converged: ready$/, 'up to the end');
+  t.match(await textOf(detail, 'table.history'), /✓ ready/, 'the install history has it, ready');
+});
+
+t.test('a failed install: phase, reason and hint at the top of its page, with the installer log tail; failed machines first in the list', async (t) => {
+  t.equal((await api('POST', '/api/v1/machines/bad-01/reinstall')).status, 202);
+  const token = await machine.token(BAD_MAC);
+  t.equal(await machine.kickstart(token), 200);
+  const log = ['anaconda 34.25.4.9 for Rocky Linux 9 started.', 'Storage configuration failed:', '<img src=x onerror="document.title=1">', 'disk /dev/disk/by-path/pci-0000:00:04.0 not found'].join('\n');
+  t.equal(await machine.callback(token, 'failed', log), 200);
+
+  const page = await console_(t);
+  await page.waitForSelector('tr[data-machine="bad-01"][data-state="failed"]');
+  t.equal(await page.$eval('tbody tr', (tr) => tr.getAttribute('data-machine')), 'bad-01', 'the failed machine is the first row');
+  t.match(await textOf(page, 'tr[data-machine="bad-01"]'), /✗ failed.*failed in installing/, 'failed, in words and a symbol, with its phase');
+
+  await page.click('tr[data-machine="bad-01"] a');
+  await page.waitForSelector('.failure');
+  t.ok(await page.$eval('.failure', (f) => f.compareDocumentPosition(document.querySelector('table.timeline')!) & Node.DOCUMENT_POSITION_FOLLOWING), 'the failure comes before the timeline');
+  t.match(await textOf(page, '.failure h2'), 'Failed in installing');
+  t.match(await textOf(page, '.failure .reason'), 'the installer reported failure');
+  t.match(await textOf(page, '.failure .hint'), /\w/, 'a hint');
+  const shown = await page.$eval('.failure pre.log', (p) => p.textContent);
+  t.equal(shown, log, 'the log tail, as the installer sent it');
+  t.equal(await page.$('.failure img'), null, 'markup in the log is shown as text, never made into elements');
+  t.not(await page.title(), '1', 'nor run');
+
+  const status = (await api('GET', '/api/v1/machines/bad-01/progress')).json;
+  t.equal(await textOf(page, '.failure .reason'), status.reason, 'the reason the API gives');
+  t.equal(await textOf(page, '.failure .hint'), status.hint, 'and its hint');
+  t.match(await textOf(page, 'table.history'), /✗ failed in installing/, 'the history shows the failed install');
+
+  for (const width of [1280, 390]) {
+    await page.setViewport({ width, height: 900 });
+    await page.screenshot({ path: join(ARTIFACTS, `machine-failed-${width}.png`), fullPage: true });
+  }
+});
+
+t.test('screenshots at 1280 px and 390 px; nothing wider than a phone at 390 px', async (t) => {
+  for (const width of [1280, 390]) {
+    const page = await console_(t, '#/', width);
+    await page.waitForSelector('tr[data-machine="rf-01"][data-state="ready"]');
+    t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `no horizontal scrolling at ${width} px`);
+    await page.screenshot({ path: join(ARTIFACTS, `machines-${width}.png`), fullPage: width === 390 });
+  }
 });

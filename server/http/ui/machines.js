@@ -33,6 +33,7 @@ function useLiveRows(setLink) {
     let stop = () => {};
     let reloading;
     const refreshing = new Set();
+    const asks = new Map();
     const changed = () => (dirty = true);
     const tick = setInterval(() => {
       // Ages move every second even with no event.
@@ -57,15 +58,19 @@ function useLiveRows(setLink) {
       changed();
       return Math.max(0, ...progress.map((p) => p.lastEvent?.id ?? 0));
     };
-    /** A state change moves step k of n: the API says where the machine is now. */
+    /** Where the machine is now (state, step k of n, deadline), after a state event. */
     const refresh = (name) => {
       if (refreshing.has(name)) return;
+      const asked = (asks.get(name) ?? 0) + 1;
+      asks.set(name, asked);
+      // A moment's wait takes a burst of moves (installed → converging → ready) in one read.
       refreshing.add(name);
       setTimeout(async () => {
         refreshing.delete(name);
         const p = await api('GET', `/machines/${encodeURIComponent(name)}/progress?events=1`).catch(() => undefined);
         const row = rows.current.get(name);
-        if (!p || !row) return;
+        // A later read was asked for meanwhile: its answer is the one to show.
+        if (!p || !row || asks.get(name) !== asked) return;
         const { events, ...summary } = p;
         row.p = { ...summary, lastEvent: row.p.lastEvent?.id > (summary.lastEvent?.id ?? 0) ? row.p.lastEvent : summary.lastEvent };
         changed();
@@ -80,11 +85,8 @@ function useLiveRows(setLink) {
       }
       if (row.p.lastEvent && e.id <= row.p.lastEvent.id) return;
       row.p = { ...row.p, lastEvent: e };
-      if (e.kind === 'state') {
-        row.p.state = e.data?.to ?? row.p.state;
-        row.p.stateSince = new Date(e.at).toISOString();
-        refresh(e.machine);
-      }
+      // The state moves with its step k of n, from one read, so the two never disagree on screen.
+      if (e.kind === 'state') refresh(e.machine);
       if (e.kind === 'replaced' || e.kind === 'inventory') reloading ??= setTimeout(() => load().finally(() => (reloading = undefined)), 500);
       changed();
     };
