@@ -4,13 +4,14 @@
 # dmidecode as the discovery agent finds them in the installer; syslinux, mtools, dosfstools,
 # systemd's EFI stub and objcopy build the e2e VMs' boot disk; PostgreSQL 15 for the PostgreSQL
 # store, which its tests start as throwaway servers of their own; chromium for the web console's
-# tests, driven by puppeteer-core). Installed from Debian's
-# packages when missing; `npm test` runs this first, so a fresh Debian machine needs nothing else.
+# tests, driven by puppeteer-core; keepalived for the failover test's floating boot address).
+# Installed from Debian's packages when missing; `npm test` runs this first, so a fresh Debian
+# machine needs nothing else.
 set -eu
 PKGS="qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base cpio kea-admin busybox isc-dhcp-client nmap
  openssh-server openipmi ipmitool redfishtool python3-sushy ignition docker-compose tftpd-hpa atftp
  tftp-hpa iproute2 sudo tcpdump openssl syslinux syslinux-common mtools dosfstools systemd-boot-efi
- binutils curl lldpd lldpad dmidecode postgresql chromium"
+ binutils curl lldpd lldpad dmidecode postgresql chromium keepalived"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -29,3 +30,5 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 systemctl disable --now tftpd-hpa >/dev/null 2>&1 || true
 # So does postgresql's (its cluster "main" on 5432); the tests start their own servers.
 case " $missing " in *" postgresql "*) systemctl disable --now postgresql >/dev/null 2>&1 || pg_ctlcluster 15 main stop >/dev/null 2>&1 || true ;; esac
+# And keepalived's: the failover test runs its own, one per namespace.
+case " $missing " in *" keepalived "*) systemctl disable --now keepalived >/dev/null 2>&1 || true ;; esac

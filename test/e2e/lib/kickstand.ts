@@ -5,6 +5,7 @@
  * inventory of the test's VMs (BMC `manual` unless a machine names one). The operator API is
  * reached through a unix-socket relay.
  */
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,6 +56,8 @@ export interface Kickstand {
   /** kickstand's own log lines (pino JSON on stdout). */
   logs: JsonLines;
   stderr(): string;
+  /** The kickstand process itself (bin/kickstand execs node: this pid is the service). */
+  process: ChildProcess;
 }
 
 async function sha256(file: string): Promise<string> {
@@ -102,6 +105,13 @@ export interface KickstandOptions {
    * kickstand runs, as an operator registers a new rack.
    */
   register?: 'inventory' | 'api';
+  /**
+   * The address machines are told to use (http.publicUrl, dhcp.serverAddress), when it is not
+   * the namespace's own: a floating address that follows whichever instance is alive.
+   */
+  address?: string;
+  /** Merged over the dhcp section (e.g. `{ standby: true }`). */
+  dhcp?: Record<string, unknown>;
 }
 
 export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise<Kickstand> {
@@ -121,7 +131,8 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
   const subnet = parseCidr(`${ns.serverAddress}/${ns.prefixLength}`);
   const hostAt = (n: number) => subnet.network.replace(/\d+$/, String(n));
   const token = randomBytes(24).toString('hex');
-  const url = `http://${ns.serverAddress}:${HTTP_PORT}`;
+  const address = opts.address ?? ns.serverAddress;
+  const url = `http://${address}:${HTTP_PORT}`;
   const config = {
     dataDir: join(dir, 'data'),
     inventory,
@@ -130,8 +141,9 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
     dhcp: {
       mode: 'authoritative',
       interface: ns.bridge,
-      serverAddress: ns.serverAddress,
+      serverAddress: address,
       subnets: [{ cidr: `${subnet.network}/${subnet.prefix}`, range: [hostAt(50), hostAt(150)], leaseSeconds: 3600 }],
+      ...opts.dhcp,
     },
     api: { token },
     assets: {
@@ -179,5 +191,5 @@ export async function startKickstand(ns: Netns, opts: KickstandOptions): Promise
     for (const m of machines) await post('/api/v1/machines', m);
     for (const r of rules) await post('/api/v1/rules', r);
   }
-  return { url, token, api, logs, stderr: () => stderr };
+  return { url, token, api, logs, stderr: () => stderr, process: child };
 }
