@@ -199,3 +199,43 @@ t.test('screenshots at 1280 px and 390 px; nothing wider than a phone at 390 px'
     await page.screenshot({ path: join(ARTIFACTS, `machines-${width}.png`), fullPage: width === 390 });
   }
 });
+
+t.test('the session cookie alone does not change anything: a POST without the CSRF token is refused', async (t) => {
+  const page = await console_(t);
+  const call = (path: string, headers: Record<string, string> = {}) =>
+    page.evaluate(async (path, headers) => (await fetch(path, { method: 'POST', headers })).status, path, headers);
+  const csrf = await page.evaluate(async () => (await (await fetch('/ui/session')).json()).csrf as string);
+  t.equal(await page.evaluate(async () => (await fetch('/api/v1/machines/util-01/progress')).status), 200, 'the cookie is enough to read');
+  t.equal(await call('/api/v1/machines/util-01/reinstall'), 403, 'a POST without the CSRF token is refused');
+  t.equal(await call('/api/v1/machines/util-01/reinstall', { 'x-csrf-token': csrf.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) }), 403, 'and with a wrong one');
+  t.equal((await api('GET', '/api/v1/machines/util-01')).json.state, 'registered', 'nothing happened');
+
+  // The same from outside the browser: the cookie, as a forged cross-site form would send it.
+  const [cookie] = await page.cookies();
+  const post = (headers: Record<string, string>) => fetch(`${base}/api/v1/machines/util-01/cancel`, { method: 'POST', headers: { cookie: `${cookie.name}=${cookie.value}`, ...headers } });
+  const refused = await post({ 'content-type': 'application/x-www-form-urlencoded' });
+  t.equal(refused.status, 403);
+  t.match(await refused.json(), { error: 'Forbidden', message: /CSRF/ });
+  t.not((await post({ 'x-csrf-token': csrf })).status, 403, 'with the token the request reaches the route');
+  t.equal((await fetch(`${base}/api/v1/machines`, { headers: { cookie: `${cookie.name}=${cookie.value.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))}` } })).status, 401, 'a tampered cookie is no session');
+
+  // Signing out needs the token too, and ends the session in this browser.
+  t.equal(await page.evaluate(async () => (await fetch('/ui/session', { method: 'DELETE' })).status), 403, 'a forged sign-out is refused');
+  await page.click('.bar button');
+  await page.waitForSelector('#signin', { visible: true });
+  t.same(await page.cookies(), [], 'signed out: the cookie is gone');
+});
+
+t.test('a bad sign-in body is a 400 naming the field', async (t) => {
+  const res = await fetch(`${base}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ tok: 'x' }) });
+  t.equal(res.status, 400);
+  t.match(await res.json(), { issues: [{ path: 'token' }] });
+  // A form posted without the page's script: a redirect to the form with a message, the token only ever in the body.
+  const form = await fetch(`${base}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=wrong-token-here', redirect: 'manual' });
+  t.equal(form.status, 303);
+  t.equal(form.headers.get('location'), '/ui/?signin=refused');
+  const ok = await fetch(`${base}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: TOKEN }), redirect: 'manual' });
+  t.equal(ok.status, 303);
+  t.equal(ok.headers.get('location'), '/ui/');
+  t.match(ok.headers.get('set-cookie'), /^kickstand_session=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
+});
