@@ -4,6 +4,7 @@ import t from 'tap';
 import type { Page } from 'puppeteer-core';
 import { memoryBackend, startFakeBmc } from '../e2e/fake-bmc/redfish.js';
 import { STATES, type State } from '../../server/model/status.js';
+import { report } from '../helpers/discovery.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
 import { ARTIFACTS, openPage, startBrowser, textOf } from './browser.js';
@@ -17,11 +18,12 @@ import { ARTIFACTS, openPage, startBrowser, textOf } from './browser.js';
 const EXAMPLES = fileURLToPath(new URL('../../machines/', import.meta.url));
 const RF_MAC = '52:54:00:c0:11:01';
 const BAD_MAC = '52:54:00:c0:11:02';
+const DISCOVERED_MAC = '52:54:00:c0:11:03';
 
 const backend = memoryBackend('Off');
 const bmc = await startFakeBmc({ backend, password: 'bmc-pass-123' });
 t.teardown(() => bmc.close());
-const { base, api, config, logs } = await startTestService(t, { inventory: EXAMPLES });
+const { base, api, config, logs } = await startTestService(t, { inventory: EXAMPLES, config: { unknownMachines: 'discover' } });
 const TOKEN = config.api.token!;
 const browser = await startBrowser(t);
 
@@ -238,4 +240,70 @@ t.test('a bad sign-in body is a 400 naming the field', async (t) => {
   t.equal(ok.status, 303);
   t.equal(ok.headers.get('location'), '/ui/');
   t.match(ok.headers.get('set-cookie'), /^kickstand_session=[^;]+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
+});
+
+t.test('filters by state and text; every control has a label; it works by keyboard', async (t) => {
+  const page = await console_(t);
+  const names = () => page.$$eval('tbody tr[data-machine]', (trs) => trs.map((tr) => tr.getAttribute('data-machine')));
+  await page.select('select', 'failed');
+  t.same(await names(), ['bad-01'], 'state: failed');
+  await page.select('select', '');
+  await page.type('input[type=search]', 'WEB');
+  t.same(await names(), ['web-01'], 'text, any case');
+  await page.$eval('input[type=search]', (i) => ((i as HTMLInputElement).value = ''));
+  await page.type('input[type=search]', 'c0:11:01');
+  t.same(await names(), ['rf-01'], 'a MAC fragment');
+  await page.type('input[type=search]', 'x');
+  t.same(await names(), [], 'nothing');
+  t.match(await textOf(page, 'main'), 'No machine matches.');
+
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('#app input, #app select, #app button, #app progress')]
+      .filter((el) => !(el as HTMLInputElement).labels?.length && !el.getAttribute('aria-label') && !(el as HTMLElement).innerText?.trim())
+      .map((el) => el.outerHTML),
+  );
+  t.same(unlabelled, [], 'every control has a label or text');
+
+  // From the search box, Tab reaches the rows' links; Enter opens a machine; its reinstall asks first, and Escape keeps the machine.
+  await page.$eval('input[type=search]', (i) => ((i as HTMLInputElement).value = ''));
+  await page.type('input[type=search]', 'util');
+  await page.keyboard.press('Tab');
+  t.equal(await page.evaluate(() => document.activeElement?.textContent), 'util-01', 'Tab goes from the search to the first row');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#machine-title');
+  t.match(await textOf(page, '#machine-title'), 'util-01');
+  await page.focus('.actions button');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('dialog[open]');
+  t.equal(await page.evaluate(() => document.activeElement?.textContent), 'Keep it', 'the safe choice has the focus');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog:not([open])');
+  t.equal((await api('GET', '/api/v1/machines/util-01')).json.state, 'registered', 'Escape started nothing');
+});
+
+t.test('discovered machines: the rule verdicts, and accept with a profile from the list', async (t) => {
+  t.equal((await api('POST', '/api/v1/profiles', minimalProfile('p1'))).status, 201);
+  const script = await (await fetch(`${base}/boot/ipxe?mac=${DISCOVERED_MAC}`)).text();
+  const token = /token=([A-Za-z0-9_-]+)/.exec(script)![1];
+  const reported = await fetch(`${base}/boot/inventory?token=${token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report({}, [DISCOVERED_MAC])) });
+  t.equal(reported.status, 200);
+
+  const page = await console_(t, '#/discovered');
+  await page.waitForSelector('article.discovered .verdicts');
+  const entry = await textOf(page, 'article.discovered');
+  t.match(entry, DISCOVERED_MAC, 'its MACs');
+  t.match(entry, /r640-web \(priority 100\): does not match — system\.manufacturer is "QEMU", not In \[Dell Inc\.\]/, 'the example rule, and why it does not match');
+  t.same(await page.$$eval('form.accept select option', (os) => os.map((o) => (o as HTMLOptionElement).value).filter(Boolean).sort()), ['fcos-edge', 'p1', 'r640-raid1-bond', 'small-bios', 'uefi1'], 'the profiles to choose from');
+
+  await page.type('form.accept input:not([type])', 'disc-01');
+  await page.select('form.accept select', 'uefi1');
+  await page.click('form.accept input[type=checkbox]');
+  await page.click('form.accept button[type=submit]');
+  await page.waitForFunction(() => /Refused/.test(document.querySelector('article.discovered [role=status]')?.textContent ?? ''));
+  t.match(await textOf(page, 'article.discovered [role=status]'), /Refused: .*firmware/i, 'a profile that does not fit is refused, saying why');
+  await page.select('form.accept select', 'p1');
+  await page.click('form.accept button[type=submit]');
+  await page.waitForFunction(() => /Accepted/.test(document.querySelector('article.discovered [role=status]')?.textContent ?? ''));
+  t.match(await textOf(page, 'article.discovered [role=status]'), 'Accepted as disc-01.');
+  t.match((await api('GET', '/api/v1/machines/disc-01')).json, { profile: 'p1', macs: [DISCOVERED_MAC] });
 });
