@@ -12,7 +12,8 @@ import { runSsh } from './converge/run-ssh.js';
 import type { SshTarget } from './converge/types.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
-import { verifyAssets } from './http/boot-assets.js';
+import { pinnedAssetPaths, verifyAssets } from './http/boot-assets.js';
+import { bootScripts, type BootScript } from './http/boot-script.js';
 import { Discovery } from './discovery/service.js';
 import { loadInventory } from './inventory/load.js';
 import { poolOverlap } from './inventory/pool-overlap.js';
@@ -24,7 +25,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Views } from './lifecycle/views.js';
 import type { Logger } from './log.js';
 import { type Clock, systemClock } from './model/clock.js';
-import type { LeaseBook } from './model/lease.js';
+import type { LeaseBook, SubnetOwnership } from './model/lease.js';
 import type { Machine } from './model/machine.js';
 import type { Renderers } from './model/renderers.js';
 import { STATES } from './model/status.js';
@@ -36,6 +37,7 @@ import { createRenderers } from './render/renderers.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 import { isPostgresUrl, openStore } from './store/open.js';
 import type { StoreFactory } from './store/store.js';
+import { grubContent } from './tftp/grub-content.js';
 import { startTftpServer } from './tftp/server.js';
 
 /** What tests swap; kickstand itself runs on the defaults. */
@@ -70,6 +72,13 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   await verifyAssets(config.assets);
   const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
   const store = await (opts.store ?? (() => openStore(config)))({ instance: config.instance });
+  const subnets = config.dhcp.mode === 'authoritative' ? config.dhcp.subnets.map((s) => s.cidr) : [];
+  // Instances sharing the store answer each subnet one at a time; taken before anything listens,
+  // so a second instance on a subnet without dhcp.standby refuses to start.
+  const claims = subnets.length && store.claimSubnets ? await store.claimSubnets(subnets, { standby: config.dhcp.standby }).catch(async (err) => {
+    await store.close();
+    throw err;
+  }) : undefined;
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
   await keepPrivate(config.dataDir, logger);
   const clock = opts.clock ?? systemClock;
@@ -158,7 +167,23 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   }
 
   const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
-  const deps = { config, reads, lifecycle, installs, views, events, inventory, discovery, renderers, metrics, logger, apiToken: token, addresses, checkStore: () => store.check() };
+  const deps = {
+    config,
+    reads,
+    lifecycle,
+    installs,
+    views,
+    events,
+    inventory,
+    discovery,
+    renderers,
+    metrics,
+    logger,
+    apiToken: token,
+    addresses,
+    checkStore: () => store.check(),
+    dhcpRoles: subnets.length ? () => claims?.roles() ?? { answering: subnets, standby: [] } : undefined,
+  };
   const { listen, tls } = config.api;
   const app = await buildApp(deps, listen ? 'boot' : 'all');
   await app.listen({ host: config.http.host, port: config.http.port });
@@ -168,7 +193,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   if (apiApp) await apiApp.listen({ host: listen!.host, port: listen!.port });
   const apiPort = apiApp ? (apiApp.server.address() as { port: number }).port : port;
 
-  const boot = await startBootServers(config, port, { events, views, leases: store.leases, addresses, metrics, logger });
+  const boot = await startBootServers(config, port, { events, views, leases: store.leases, ownership: claims, addresses, metrics, logger, renderers, script: bootScripts(deps) });
 
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
@@ -205,6 +230,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
       clearInterval(timer);
       clearInterval(retention);
       for (const s of boot.reverse()) await s.close();
+      await claims?.release();
       await app.close();
       if (apiApp) await apiApp.close();
       await lifecycle.idle();
@@ -228,10 +254,24 @@ async function keepPrivate(dir: string, logger: Logger): Promise<void> {
 async function startBootServers(
   config: Config,
   httpPort: number,
-  deps: { events: EventLog; views: Views; leases: LeaseBook; addresses: AddressBook; metrics: Registry; logger: Logger },
+  deps: {
+    events: EventLog;
+    views: Views;
+    leases: LeaseBook;
+    ownership?: SubnetOwnership;
+    addresses: AddressBook;
+    metrics: Registry;
+    logger: Logger;
+    renderers: Renderers;
+    script: BootScript;
+  },
 ): Promise<{ close(): Promise<void> }[]> {
   const { events, addresses, logger } = deps;
   const servers: { close(): Promise<void> }[] = [];
+  // A GRUB configuration served over TFTP names kickstand's HTTP base (kickstart URLs): publicUrl,
+  // else the address DHCP answers from; neither, and GRUB's per-MAC file is not found.
+  let dhcpAddress: string | undefined;
+  const httpBase = () => config.http.publicUrl ?? (dhcpAddress && `http://${dhcpAddress}:${httpPort}`);
   if (config.tftp.enabled)
     servers.push(
       await startTftpServer({
@@ -245,26 +285,36 @@ async function startBootServers(
         port: config.tftp.port,
         maxTransfers: config.tftp.maxTransfers,
         idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
+        assets: { dir: config.assets.dir, paths: pinnedAssetPaths(config.assets) },
+        generate: grubContent({
+          lookup: () => deps.renderers.grubLookup(),
+          perMac: async (mac, ip) => {
+            const base = httpBase();
+            return base && deps.script('grub', { mac, ip, base });
+          },
+        }),
         sink: events,
         logger: logger.child({ component: 'tftp' }),
       }),
     );
-  if (config.dhcp.mode !== 'off')
-    servers.push(
-      await startDhcpServer({
-        config: config.dhcp,
-        publicUrl: config.http.publicUrl,
-        httpPort,
-        tftpServer: config.dhcp.tftpServer,
-        bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
-        directory: deps.views,
-        leases: deps.leases,
-        addresses,
-        sink: events,
-        logger: logger.child({ component: 'dhcp' }),
-        registry: deps.metrics,
-      }),
-    );
+  if (config.dhcp.mode !== 'off') {
+    const dhcp = await startDhcpServer({
+      config: config.dhcp,
+      publicUrl: config.http.publicUrl,
+      httpPort,
+      tftpServer: config.dhcp.tftpServer,
+      bootFiles: Object.fromEntries(Object.entries(config.dhcp.bootFiles).filter(([, v]) => v)),
+      directory: deps.views,
+      leases: deps.leases,
+      ownership: deps.ownership,
+      addresses,
+      sink: events,
+      logger: logger.child({ component: 'dhcp' }),
+      registry: deps.metrics,
+    });
+    dhcpAddress = dhcp.serverAddress || undefined;
+    servers.push(dhcp);
+  }
   return servers;
 }
 

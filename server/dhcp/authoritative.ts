@@ -126,6 +126,7 @@ export function answerAuthoritative(
         hostname: info.hostname ?? current?.hostname,
         clientId: info.clientId?.toString('hex') ?? current?.clientId,
         updatedAt: now,
+        ...(ip === reserved ? { reserved: true } : {}),
       },
       client !== undefined ? { client } : undefined,
     );

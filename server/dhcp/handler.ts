@@ -7,7 +7,7 @@ import { readClientInfo } from './client-info.js';
 import { BOOTREQUEST, parseDhcp, type DhcpPacket } from './codec.js';
 import type { LeaseTable } from './lease-table.js';
 import { messageTypeName, Opt, type MessageTypeName } from './options.js';
-import type { Pool } from './pool.js';
+import { findPool, type Pool } from './pool.js';
 import { answerProxy } from './proxy.js';
 import { destination, echoRelayAgent, type Destination } from './reply.js';
 
@@ -28,6 +28,12 @@ export interface HandlerOptions {
   directory: MachineDirectory;
   /** Authoritative mode only. */
   pools: Pool[];
+  /**
+   * Authoritative mode, several instances on one store: whether this instance answers a subnet
+   * now (it holds the subnet's lock and has its leases loaded). A standby stays silent. Absent:
+   * every subnet.
+   */
+  answers?: (subnet: string) => boolean;
   leases?: LeaseTable;
   /** Authoritative mode, unknown MACs answered: caps on the addresses they may hold. */
   limits?: UnknownLimits;
@@ -87,6 +93,12 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
         ? { kind: 'dhcp', mac, level: 'warn', message: `${info.type} relayed through ${req.giaddr}, which is not in dhcp.relays: dropped`, data: { request: info.type, relay: req.giaddr, from: from.address, outcome: 'relay-not-allowed' } }
         : undefined;
       return { replies: [], dropped: 'relay-not-allowed', request: info.type, event };
+    }
+
+    if (opts.mode === 'authoritative' && opts.answers) {
+      const pool = findPool(opts.pools, req.giaddr !== ZERO ? req.giaddr : opts.serverAddress);
+      // Before the directory lookup: a standby hears every broadcast of the segment.
+      if (pool && !opts.answers(pool.cidr)) return { replies: [], dropped: 'standby', request: info.type };
     }
 
     const viaProxyPort = localPort === opts.ports.proxy && opts.ports.proxy !== opts.ports.server;

@@ -45,6 +45,24 @@ export class LeaseTable {
     return t;
   }
 
+  /**
+   * Everything forgotten and `leases` taken as they are, nothing dirty: the store's leases when
+   * this instance takes over a subnet another one was answering.
+   */
+  reset(leases: Lease[]): void {
+    for (const m of [this.macs, this.ips, this.counted, this.bySubnet, this.byClient, this.scheduled]) m.clear();
+    this.dirty = new Map();
+    this.deadlines.clear();
+    this.version++;
+    for (const l of leases) this.index(l);
+  }
+
+  /** A lease the store holds for another MAC (a write refused by putMany): indexed as the store has it, not dirty. */
+  adopt(lease: Lease): void {
+    this.index(lease);
+    this.version++;
+  }
+
   byMac(mac: string): Lease | undefined {
     return this.macs.get(mac);
   }
@@ -174,6 +192,10 @@ function bump(map: Map<string, number>, key: string, by: number): void {
 /** Binary min-heap of (deadline, address). Entries are never removed early: stale ones are skipped when they surface. */
 class Heap {
   private readonly items: Array<{ at: number; ip: string }> = [];
+
+  clear(): void {
+    this.items.length = 0;
+  }
 
   peek(): { at: number; ip: string } | undefined {
     return this.items[0];

@@ -3,7 +3,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { EventSink } from '../model/events.js';
 import type { AddressSink, MachineDirectory } from '../model/boot.js';
-import type { LeaseBook } from '../model/lease.js';
+import type { LeaseBook, SubnetOwnership } from '../model/lease.js';
 import { openDeviceSockets } from './bind-device.js';
 import { DEFAULT_BOOT_FILES, type BootFiles } from './classify.js';
 import { interfaceAddress } from './interface-address.js';
@@ -37,6 +37,8 @@ export interface DhcpServerOptions {
   bootFiles?: Partial<BootFiles>;
   directory: MachineDirectory;
   leases: LeaseBook;
+  /** Several instances on one store: which subnets this one answers (absent: all of them). */
+  ownership?: SubnetOwnership;
   /** Told which MAC uses which address, so TFTP and HTTP downloads land on the machine's record. */
   addresses?: AddressSink;
   sink: EventSink;
@@ -76,15 +78,21 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const pools = config.subnets.map((s) => new Pool(s));
   if (mode === 'authoritative' && pools.length === 0)
     throw new Error('authoritative DHCP needs at least one dhcp.subnets entry');
-  const table = mode === 'authoritative' ? await LeaseTable.load(opts.leases) : undefined;
-  if (table && config.unknownMachines !== 'ignore') {
-    // Leases from before a restart count against the unknown-machine caps like new ones (by client id, else MAC).
+  const { ownership } = opts;
+  /** Subnets whose leases the table has as the store had them when this instance took the subnet. */
+  const loaded = new Set(config.subnets.map((s) => s.cidr).filter((cidr) => !ownership || ownership.answers(cidr)));
+  const table = mode === 'authoritative' ? new LeaseTable() : undefined;
+  /** The store's leases into the table; those of MACs not in the inventory count against the unknown-machine caps like new ones. */
+  async function load(t: LeaseTable): Promise<void> {
+    t.reset(await opts.leases.list());
+    if (config.unknownMachines === 'ignore') return;
     const now = Date.now();
-    for (const lease of table.all()) {
+    for (const lease of t.all()) {
       if (await opts.directory.byMac(lease.mac).catch(() => 'unreadable')) continue;
-      table.countUnknown(lease, { client: lease.clientId ? `client-id ${lease.clientId}` : `mac ${lease.mac}` }, now);
+      t.countUnknown(lease, { client: lease.clientId ? `client-id ${lease.clientId}` : `mac ${lease.mac}` }, now);
     }
   }
+  if (table) await load(table);
 
   const registers = opts.registry ? [opts.registry] : [];
   const mRequests = new Counter({ name: 'kickstand_dhcp_requests_total', help: 'DHCP requests received, by message type', labelNames: ['type'], registers });
@@ -106,6 +114,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     directory: opts.directory,
     pools,
     leases: table,
+    answers: ownership && ((subnet) => loaded.has(subnet) && ownership.answers(subnet)),
     relays: config.relays,
     limits: { maxLeasesPerClient: config.maxLeasesPerClient, unknownLeaseShare: config.unknownLeaseShare },
   });
@@ -115,11 +124,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const byPort = new Map(sockets.map((s) => [s.address().port, s]));
 
   type Pending = { buf: Buffer; socket: Socket; localPort: number; from: Destination };
-  let queue: Pending[] = [];
+  /** A packet, or the reload of a subnet just taken over, decided in the order they came. */
+  let queue: Array<Pending | { takeOver: string }> = [];
   let draining: Promise<void> | undefined;
   let closed = false;
   /** ACKs waiting for the commit that makes their lease durable. */
-  let acks: Array<{ version: number; send: () => void }> = [];
+  let acks: Array<{ version: number; mac: string; send: () => void }> = [];
   let committing: Promise<void> | undefined;
   let lazyCommit: NodeJS.Timeout | undefined;
 
@@ -147,9 +157,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       const dirty = table.takeDirty();
       if (dirty.length === 0 && acks.length === 0) return;
       let ok = true;
+      const refused = new Set<string>();
       if (dirty.length > 0) {
         try {
-          await opts.leases.putMany(dirty);
+          for (const holder of await opts.leases.putMany(dirty)) {
+            // Another instance gave the address while this one was not answering its subnet.
+            const lost = dirty.find((l) => l.ip === holder.ip && l.mac !== holder.mac);
+            if (lost) refused.add(lost.mac);
+            table.adopt(holder);
+            log.warn({ ip: holder.ip, holder: holder.mac, refused: lost?.mac }, 'dhcp lease refused by the store: the address is held by another MAC; its ACK is withheld');
+          }
         } catch (err) {
           ok = false;
           log.error({ err, leases: dirty.length }, 'dhcp lease commit failed; ACKs withheld');
@@ -157,7 +174,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       const ready = acks.filter((a) => a.version <= version);
       acks = acks.filter((a) => a.version > version);
-      for (const a of ready) (ok ? a.send() : drop('store-error'));
+      for (const a of ready) (!ok ? drop('store-error') : refused.has(a.mac) ? drop('lease-held') : a.send());
       // A synchronous store blocks the loop while it syncs, and libuv reads at most 32
       // datagrams per loop turn: a short pause lets several turns read and decide the backlog,
       // so the next commit carries it all.
@@ -197,11 +214,47 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (ex.learned) opts.addresses?.learn(ex.learned.ip, ex.learned.mac);
     for (const r of ex.replies) {
       const isAck = r.packet.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.ACK && r.packet.yiaddr !== '0.0.0.0';
-      if (table && isAck) acks.push({ version: table.version, send: () => send(p.socket, r.packet, r.to) });
+      if (table && isAck) acks.push({ version: table.version, mac: ex.learned?.mac ?? '', send: () => send(p.socket, r.packet, r.to) });
       else send(p.socket, r.packet, r.to);
     }
     if (ex.event) sink.report(ex.event);
     commitSoonIfDirty();
+  }
+
+  /** Everything of this instance's committed, then the store's leases read afresh: the holder before may have given any address. */
+  async function takeOver(subnet: string): Promise<void> {
+    if (!table || !ownership?.answers(subnet)) return;
+    try {
+      while (committing || table.hasDirty() || acks.length) {
+        commitSoon(true);
+        await committing;
+      }
+      await load(table);
+      loaded.add(subnet);
+      log.info({ subnet }, 'dhcp: answering the subnet, leases loaded from the store');
+    } catch (err) {
+      log.error({ err, subnet }, 'dhcp: could not load the leases of a subnet taken over; trying again');
+      setTimeout(() => enqueue({ takeOver: subnet }), 1000).unref();
+    }
+  }
+  ownership?.onChange((subnet, answering, reason) => {
+    loaded.delete(subnet);
+    if (answering) enqueue({ takeOver: subnet });
+    else log.warn({ subnet, reason }, 'dhcp: not answering the subnet (another instance answers it now, or it will once this one is cut off)');
+    sink.report({
+      kind: 'dhcp',
+      level: answering ? 'info' : 'warn',
+      message: answering ? `answering DHCP for ${subnet}` : `no longer answering DHCP for ${subnet}: ${reason ?? 'lock released'}`,
+      data: { subnet, answering, reason },
+    });
+  });
+  // Taken between the load above and the listener.
+  for (const cidr of config.subnets.map((s) => s.cidr)) if (ownership?.answers(cidr) && !loaded.has(cidr)) enqueue({ takeOver: cidr });
+
+  function enqueue(item: Pending | { takeOver: string }): void {
+    queue.push(item);
+    stats.queued = queue.length;
+    draining ??= drain().finally(() => (draining = undefined));
   }
 
   async function drain(): Promise<void> {
@@ -209,7 +262,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     while (queue.length > 0 && !closed) {
       const p = queue.shift()!;
       stats.queued = queue.length;
-      await decide(p);
+      if ('takeOver' in p) await takeOver(p.takeOver);
+      else await decide(p);
       // Let the commit loop and the socket run during long bursts.
       if (++n % 64 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -220,9 +274,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     socket.on('message', (buf, rinfo) => {
       stats.received++;
       if (queue.length >= MAX_QUEUE) return drop('queue-full');
-      queue.push({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port } });
-      stats.queued = queue.length;
-      draining ??= drain().finally(() => (draining = undefined));
+      enqueue({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port } });
     });
   }
   log.info({ mode, interface: config.interface, serverAddress, ports }, 'dhcp listening');

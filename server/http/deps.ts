@@ -27,6 +27,8 @@ export interface AppDeps {
   apiToken: string;
   /** Resolves when the store takes a durable write (the health check). */
   checkStore: () => Promise<void>;
+  /** Authoritative DHCP: the subnets this instance answers, and those it is a standby for. */
+  dhcpRoles?: () => { answering: string[]; standby: string[] };
   /** Told when a machine asks for its iPXE script: that IP is that MAC (works without our DHCP). */
   addresses: AddressBook;
 }

@@ -83,17 +83,19 @@ export class Reads {
     return { mac, machine: mac ? (await this.machineByMac(mac))?.name : undefined };
   }
 
-  /** The address this MAC used in its latest DHCP exchange with kickstand (or its bound lease). */
   /** When a MAC was last heard from in DHCP or HTTP, if this process has heard it. */
   lastHeard(mac: string): number | undefined {
     return this.addresses.lastHeard(mac);
   }
 
+  /**
+   * The address kickstand's DHCP acknowledged for this MAC: its bound lease in the store (an ACK
+   * is sent only once its lease is stored), which any instance may have given; else what this
+   * process learned (a store without the lease: tests of DHCP alone).
+   */
   async dhcpAddressOf(mac: string): Promise<string | undefined> {
-    const seen = this.addresses.dhcpAddressOf(mac);
-    if (seen) return seen;
     const lease = await this.store.leases.byMac(mac);
-    return lease?.state === 'bound' ? lease.ip : undefined;
+    return lease?.state === 'bound' ? lease.ip : this.addresses.dhcpAddressOf(mac);
   }
 
   /** Where the installed host answers: its static address, else its bound DHCP lease. */

@@ -9,9 +9,10 @@ import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { type InstanceLock, type InstanceLockOptions, lockInstanceName } from './instance-lock.js';
+import { claimSubnets } from './subnet-locks.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
 import type { Repos, Store, StoreOptions } from './store.js';
-import { parsedBodies, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
+import { parsedBodies, refuseHeld, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
 
 
 /** The NOTIFY channel of committed events; the payload is the burst's highest id (ids only: payloads are small). */
@@ -84,8 +85,13 @@ export const SQL = {
   leaseByIp: 'SELECT * FROM leases WHERE ip = $1',
   leaseList: 'SELECT * FROM leases ORDER BY ip COLLATE "C"',
   leaseListSubnet: 'SELECT * FROM leases WHERE subnet = $1 ORDER BY ip COLLATE "C"',
-  leaseDeleteIp: 'DELETE FROM leases WHERE ip = $1 AND mac <> $2',
-  leasePut: `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+  // mayTakeAddress (model/lease.ts) in SQL: the other MAC's lease of the address goes only when it may be taken.
+  leaseFreeIp: "DELETE FROM leases WHERE ip = $1 AND mac <> $2 AND (state = 'released' OR expires_at <= $3 OR $4::boolean)",
+  leaseHolder: 'SELECT * FROM leases WHERE ip = $1 AND mac <> $2',
+  // Written only while no other MAC holds the address; another instance's lease put between the
+  // two statements still meets the UNIQUE (ip) constraint.
+  leasePut: `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM leases WHERE ip = $2 AND mac <> $1)
     ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
     hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at`,
   leaseDelete: 'DELETE FROM leases WHERE mac = $1',
@@ -457,12 +463,24 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     const ids = (await exec('eventsInsert', [...cols, instance ?? null])).rows.map((r) => r.id as number).sort((a, b) => a - b);
     return batch.map((b, i) => storedEvent(b.event, ids[i], b.at, instance));
   };
-  const putLeases = async (exec: Exec, ls: Lease[]) => {
+  /** Writes each lease, or returns the lease of the other MAC that holds its address. */
+  const putLeases = async (exec: Exec, ls: Lease[]): Promise<Lease[]> => {
+    const held: Lease[] = [];
     for (const l of ls) {
-      // An address moves to a new owner only when the DHCP logic decided so; drop the stale row.
-      await exec('leaseDeleteIp', [l.ip, l.mac]);
-      await exec('leasePut', [l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt]);
+      // Twice at most: a holder seen by the put may have let go of the address before the read.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await exec('leaseFreeIp', [l.ip, l.mac, l.updatedAt, l.reserved === true]);
+        const put = await exec('leasePut', [l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt]);
+        if (changed(put)) break;
+        const holder = first(await exec('leaseHolder', [l.ip, l.mac]));
+        if (holder) {
+          held.push(toLease(holder));
+          break;
+        }
+        if (attempt === 1) throw new StoreUnavailable(`lease of ${l.ip} for ${l.mac}: neither written nor held by another MAC`);
+      }
     }
+    return held;
   };
   const putHardware = async (exec: Exec, machine: string, rec: HardwareRecord) => {
     const missing = () => new ConflictError(`no machine named ${machine}`, 'machine');
@@ -528,8 +546,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
       byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
       byIp: (ip) => read(async () => (await exec('leaseByIp', [ip])).rows.map(toLease)[0]),
       list: (subnet) => read(async () => (subnet ? await exec('leaseListSubnet', [subnet]) : await exec('leaseList', [])).rows.map(toLease)),
-      put: (l) => write(() => atomic((x) => putLeases(x, [l]))),
-      putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve())),
+      put: (l) => write(async () => refuseHeld(await atomic((x) => putLeases(x, [l])))),
+      putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve([]))),
       delete: (mac) => write(async () => void (await exec('leaseDelete', [mac]))),
     },
     hardware: {
@@ -625,6 +643,19 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
   return {
     ...outside,
     watchEvents: (onNew) => watcher.watch(onNew),
+    claimSubnets: (subnets, { standby }) =>
+      claimSubnets(subnets, {
+        standby,
+        ...opts.instanceLock,
+        client: () =>
+          new pg.Client({
+            connectionString: url,
+            connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+            keepAlive: true,
+            application_name: instance === undefined ? 'kickstand dhcp' : `kickstand ${instance} dhcp`,
+            types,
+          }),
+      }),
     check: () =>
       gated(async () => {
         if (nameLock?.lost) throw new StoreUnavailable(`instance ${instance} does not hold its name on the database now: ${nameLock.lost}`);

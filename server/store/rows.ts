@@ -1,4 +1,5 @@
 import type { DiscoveryToken } from '../model/discovery.js';
+import { ConflictError } from '../model/errors.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { Lease } from '../model/lease.js';
 import type { InstallToken } from '../model/token.js';
@@ -20,6 +21,12 @@ export function toLease(r: Row): Lease {
     clientId: (r.client_id as string | null) ?? undefined,
     updatedAt: r.updated_at as number,
   };
+}
+
+/** leases.put's answer to a refused write (putMany's held leases): the address is another MAC's. */
+export function refuseHeld(held: Lease[]): void {
+  const h = held[0];
+  if (h) throw new ConflictError(`address ${h.ip} is held by ${h.mac} (${h.state} until ${new Date(h.expiresAt).toISOString()})`, 'ip');
 }
 
 export function toToken(r: unknown): InstallToken | undefined {

@@ -12,7 +12,7 @@ import type { DiscoveredEntry, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import { parsedBodies, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
+import { parsedBodies, refuseHeld, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
 import type { Repos, Store, StoreOptions } from './store.js';
 
 
@@ -137,7 +137,9 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
     leaseByIp: db.prepare('SELECT * FROM leases WHERE ip = ?'),
     leaseList: db.prepare('SELECT * FROM leases ORDER BY ip'),
     leaseListSubnet: db.prepare('SELECT * FROM leases WHERE subnet = ? ORDER BY ip'),
-    leaseDeleteIp: db.prepare('DELETE FROM leases WHERE ip = ? AND mac <> ?'),
+    // mayTakeAddress (model/lease.ts) in SQL: the other MAC's lease of the address goes only when it may be taken.
+    leaseFreeIp: db.prepare("DELETE FROM leases WHERE ip = ? AND mac <> ? AND (state = 'released' OR expires_at <= ? OR ?)"),
+    leaseHolder: db.prepare('SELECT * FROM leases WHERE ip = ? AND mac <> ?'),
     leasePut: db.prepare(
       `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
@@ -254,12 +256,15 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
     q.statusUpsert.run(s.machine, JSON.stringify(s), s.version);
   });
-  const putLease = (l: Lease) => {
-    // An address moves to a new owner only when the DHCP logic decided so; drop the stale row.
-    q.leaseDeleteIp.run(l.ip, l.mac);
+  /** Writes the lease, or returns the lease of the other MAC that holds its address. */
+  const putLease = (l: Lease): Lease | undefined => {
+    q.leaseFreeIp.run(l.ip, l.mac, l.updatedAt, l.reserved ? 1 : 0);
+    const holder = q.leaseHolder.get(l.ip, l.mac) as Row | undefined;
+    if (holder) return toLease(holder);
     q.leasePut.run(l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt);
+    return undefined;
   };
-  const putLeases = db.transaction((ls: Lease[]) => ls.forEach(putLease));
+  const putLeases = db.transaction((ls: Lease[]) => ls.flatMap((l) => putLease(l) ?? []));
 
   const repos = (write: <T>(fn: () => T) => Promise<T>, eventBurst: typeof appendEvents): Repos => ({
     machines: {
@@ -333,7 +338,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
         return r && toLease(r);
       },
       list: async (subnet) => ((subnet ? q.leaseListSubnet.all(subnet) : q.leaseList.all()) as Row[]).map(toLease),
-      put: (l) => write(() => putLeases([l])),
+      put: (l) => write(() => void refuseHeld(putLeases([l]))),
       putMany: (ls) => write(() => putLeases(ls)),
       delete: (mac) => write(() => void q.leaseDelete.run(mac)),
     },

@@ -1,5 +1,6 @@
 import type { InstallToken } from '../model/token.js';
 import type { Lease } from '../model/lease.js';
+import type { SubnetClaims } from './subnet-locks.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
@@ -65,9 +66,10 @@ export interface LeaseRepo {
   byMac(mac: string): Promise<Lease | undefined>;
   byIp(ip: string): Promise<Lease | undefined>;
   list(subnet?: string): Promise<Lease[]>;
+  /** Rejects with ConflictError (field ip) when another MAC holds the address (mayTakeAddress). */
   put(lease: Lease): Promise<void>;
-  /** Several lease writes in one transaction: one fsync for a burst of DHCP traffic. */
-  putMany(leases: Lease[]): Promise<void>;
+  /** LeaseBook.putMany: the leases written, and the holders of the addresses refused. */
+  putMany(leases: Lease[]): Promise<Lease[]>;
   delete(mac: string): Promise<void>;
 }
 
@@ -148,6 +150,12 @@ export interface Store extends Repos {
    * Returns the way to stop. Absent where no other process writes (SQLite: one kickstand per file).
    */
   watchEvents?(onNew: (lastId?: number) => void): () => void;
+  /**
+   * Takes the DHCP subnets this instance answers, one lock each, against the other instances on
+   * the database (subnet-locks.ts): standby waits for a subnet another holds instead of
+   * rejecting with SubnetTaken. Absent where no other process shares the store (SQLite).
+   */
+  claimSubnets?(subnets: string[], opts: { standby: boolean }): Promise<SubnetClaims>;
   /** Proves the store takes a durable write now (the health check); rejects with StoreUnavailable. */
   check(): Promise<void>;
   close(): Promise<void>;

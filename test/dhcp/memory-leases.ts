@@ -1,6 +1,6 @@
-import type { Lease, LeaseBook } from '../../server/model/lease.js';
+import { type Lease, type LeaseBook, mayTakeAddress } from '../../server/model/lease.js';
 
-/** LeaseBook in memory with the store's rule that one address belongs to one MAC. */
+/** LeaseBook in memory with the store's rule that one address belongs to one MAC (mayTakeAddress). */
 export class MemoryLeases implements LeaseBook {
   readonly rows = new Map<string, Lease>();
   commits = 0;
@@ -14,15 +14,19 @@ export class MemoryLeases implements LeaseBook {
   async list(subnet?: string) {
     return [...this.rows.values()].filter((l) => !subnet || l.subnet === subnet);
   }
-  async put(lease: Lease) {
-    await this.putMany([lease]);
-  }
   async putMany(leases: Lease[]) {
     this.commits++;
-    for (const l of leases) {
-      for (const [mac, other] of this.rows) if (other.ip === l.ip && mac !== l.mac) this.rows.delete(mac);
-      this.rows.set(l.mac, { ...l });
+    const held: Lease[] = [];
+    for (const { reserved: _, ...l } of leases) {
+      const holder = [...this.rows.values()].find((o) => o.ip === l.ip && o.mac !== l.mac);
+      if (holder && !mayTakeAddress(holder, { ...l, reserved: _ })) {
+        held.push(holder);
+        continue;
+      }
+      if (holder) this.rows.delete(holder.mac);
+      this.rows.set(l.mac, l);
     }
+    return held;
   }
   async delete(mac: string) {
     this.rows.delete(mac);

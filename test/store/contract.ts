@@ -622,22 +622,34 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.same(await store.leases.list('10.0.1.0/24'), [lc]);
       t.same(await store.leases.list('192.168.0.0/24'), [], 'a subnet without leases');
 
-      const lb2 = lease(B, '10.0.0.11', { updatedAt: 2_000 });
-      await store.leases.put(lb2);
+      // A's lease of 10.0.0.11 runs until 9,000: nobody else gets the address before.
+      const early = lease(B, '10.0.0.11', { updatedAt: 2_000 });
+      await t.rejects(store.leases.put(early), { name: 'Error', field: 'ip', message: /10\.0\.0\.11 is held by 52:54:00:00:00:0a/ }, 'put: a live lease of another MAC refuses the address');
+      t.same(await store.leases.putMany([early, lease(D, '10.0.0.30')]), [la2], 'putMany: the holder comes back for the refused lease');
+      t.same(await store.leases.byIp('10.0.0.11'), la2, 'and it keeps its address');
+      t.same(await store.leases.byMac(B), lb, "B's own lease is untouched");
+      t.equal((await store.leases.byMac(D))?.ip, '10.0.0.30', 'the rest of the burst is written');
+
+      const lb2 = lease(B, '10.0.0.11', { updatedAt: 9_000 });
+      t.same(await store.leases.putMany([lb2]), [], 'an expired lease gives its address up');
       t.same(await store.leases.byIp('10.0.0.11'), lb2, "an address put for B is B's");
       t.equal(await store.leases.byMac(A), undefined, "A's row for that address is gone");
-      t.same(byMac(await store.leases.list('10.0.0.0/24')), [lb2], 'and one row holds the address');
 
-      await store.leases.putMany([lease(D, '10.0.0.20'), lease(E, '10.0.0.20', { state: 'declined' })]);
-      t.equal((await store.leases.byIp('10.0.0.20'))?.mac, E, 'within a burst, the later lease of an address wins');
+      await store.leases.putMany([lease(D, '10.0.0.20', { state: 'released' })]);
+      await store.leases.put(lease(E, '10.0.0.20', { state: 'declined' }));
+      t.equal((await store.leases.byIp('10.0.0.20'))?.mac, E, 'a released address is free at once');
       t.equal(await store.leases.byMac(D), undefined);
+      await store.leases.put(lease(A, '10.0.0.11', { reserved: true }));
+      t.same(await store.leases.byIp('10.0.0.11'), lease(A, '10.0.0.11'), "a reservation takes the address from a live lease (the flag is not stored)");
+      t.equal(await store.leases.byMac(B), undefined, "B's row is gone");
+      t.same(byMac(await store.leases.list('10.0.0.0/24')).map((l) => [l.mac, l.ip]), [[A, '10.0.0.11'], [E, '10.0.0.20']], 'one row per address');
 
       await store.leases.delete(C);
       t.equal(await store.leases.byMac(C), undefined, 'delete by MAC');
       t.equal(await store.leases.byIp('10.0.1.5'), undefined);
       t.same(await store.leases.list('10.0.1.0/24'), []);
       await store.leases.delete(C);
-      t.same(byMac(await store.leases.list()).map((l) => l.mac), [B, E], 'deleting an absent lease changes nothing');
+      t.same(byMac(await store.leases.list()).map((l) => l.mac), [A, E], 'deleting an absent lease changes nothing');
     });
 
     t.test('transaction: the writes of a resolved fn are all there after', async (t) => {
@@ -749,7 +761,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
           await tx.status.put(status('m2', 1));
           await tx.profiles.put(p1b);
           await tx.profiles.put(profile('p9'));
-          await tx.leases.put(lease(B, '10.0.0.10'));
+          await tx.leases.put(lease(B, '10.0.0.10', { updatedAt: 9_000 }));
           // Reads through tx see its own writes.
           seen = {
             status: await tx.status.get('m1'),
