@@ -11,6 +11,8 @@
 #             TFTP and HTTP; DHCP answered by the first (dhcp off on the second)
 # Usage (root, repository root): bench/storm/run.sh [ROUNDS=1] ["N …"="100 500 1000"] ["SETUP …"]
 # One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
+# LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
+# kickstand (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
 # Topology: the servers in namespace S (10.201.0.1 and .3 on vs), the machines in namespace C
 # behind a relay (giaddr 10.202.0.1, client subnet 10.202.0.0/16 routed through 10.201.0.2). C
 # holds the whole client subnet as local (an AnyIP route), so each machine binds its sockets to
@@ -70,7 +72,7 @@ SERVER_PIDS=() KS_PIDS=()
 # Starts serve.ts as NAME in S with SPEC; its PID (node itself) joins KS_PIDS.
 start_ks() {
   local name=$1 spec=$2
-  (cd "$repo" && exec ip netns exec "$S" node --import tsx bench/storm/serve.ts "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
+  (cd "$repo" && exec ip netns exec "$S" node ${KS_NODE_ARGS:-} --import tsx bench/storm/serve.ts "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
   SERVER_PIDS+=($!)
   local i=0
   until grep -q '"ready"' "$tmp/$name.out" 2>/dev/null; do
@@ -130,6 +132,12 @@ CONF
   sleep 0.5
 }
 
+# The PostgreSQL processes of this benchmark (other PostgreSQL servers on the machine are not in S).
+pg_pids() {
+  for p in $(ip netns pids "$S"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = postgres ] && printf '%s ' "$p"; done
+  true
+}
+
 # Starts SETUP for N machines, runs the storm, prints one line.
 run_one() {
   local setup=$1 n=$2 round=$3 targets='[]'
@@ -149,7 +157,7 @@ run_one() {
   esac
   local ns_pids pg_pids
   ns_pids=$(ip netns pids "$S")
-  pg_pids=$(pgrep -u postgres -d ' ' postgres || true)
+  pg_pids=$(pg_pids)
   local cpu0 pgcpu0 load0
   cpu0=$(cpu_seconds $ns_pids) pgcpu0=$(cpu_seconds $pg_pids) load0=$(load1)
   (cd "$repo" && ip netns exec "$C" node --import tsx bench/storm/client.ts \
@@ -159,7 +167,7 @@ run_one() {
   srv_pids=$(for p in $ns_pids; do case " $pg_pids " in *" $p "*) ;; *) echo "$p" ;; esac; done)
   cpu=$(awk -v a="$(cpu_seconds $srv_pids)" -v b="$cpu0" -v pb="$pgcpu0" 'BEGIN { printf "%.1f", a - (b - pb) }')
   # Backends started during the run count from zero; exited ones are in the postmaster's children time.
-  pgcpu=$(awk -v a="$(cpu_seconds $(pgrep -u postgres -d ' ' postgres || true))" -v b="$pgcpu0" 'BEGIN { printf "%.1f", a - b }')
+  pgcpu=$(awk -v a="$(cpu_seconds $(pg_pids))" -v b="$pgcpu0" 'BEGIN { printf "%.1f", a - b }')
   [ "$setup" = baseline ] && pgcpu=-
   if [ "$setup" = baseline ]; then
     rss=$(for p in $srv_pids; do peak_rss_mb "$p"; done | awk '{ s += $1 } END { print s "(sum)" }')
@@ -169,7 +177,12 @@ run_one() {
   local load
   load="$load0→$(load1)"
   stop_servers
-  [ -f "$tmp/ks-a.report" ] && states=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(Object.entries(r.states).map(([k,v])=>k+":"+v).join(",")+";dropped:"+r.eventsDropped)' "$tmp/ks-a.report")
+  # LOGS=DIR keeps each run's server logs and per-machine results.
+  if [ -n "${LOGS:-}" ]; then
+    mkdir -p "$LOGS"
+    for f in "$tmp"/ks-*.err "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
+  fi
+  [ -f "$tmp/ks-a.report" ] && states=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(Object.entries(r.states).map(([k,v])=>k+":"+v).join(",")+";dropped:"+r.eventsDropped+";loop_p99/max_ms:"+r.loop.p99Ms+"/"+r.loop.maxMs)' "$tmp/ks-a.report")
   rm -f "$tmp"/ks-*.report
   [ "$setup" = pg ] || [ "$setup" = pg2 ] && pg_psql "$tmp/pg" "$S" "DROP DATABASE $db WITH (FORCE)" >/dev/null
   node -e '

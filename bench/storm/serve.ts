@@ -8,10 +8,11 @@
  * `kickstand reinstall` would; the storm then finds them waiting for their power-on.
  * spec.previewDir gets machine 0's iPXE script and kickstart as the API previews them (the
  * baseline's static files). stdout: one JSON line {ready, pid} once it serves. On SIGTERM it
- * writes {states, eventsDropped} to spec.reportFile after background work settled, then stops.
+ * writes {states, eventsDropped, loop (event-loop delay p99 and max)} to spec.reportFile after background work settled, then stops.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Config, type ConfigInput } from '../../server/config/schema.js';
 import { createLogger } from '../../server/log.js';
 import { startService } from '../../server/main.js';
@@ -69,13 +70,17 @@ if (spec.previewDir) {
     writeFileSync(join(spec.previewDir, 'boot', kind), await res.text());
   }
 }
+// How long the event loop was held up while serving: a synchronous store write blocks it.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 console.log(JSON.stringify({ ready: true, pid: process.pid }));
 
 process.once('SIGTERM', async () => {
   await svc.lifecycle.idle();
   const states: Record<string, number> = {};
   for (const s of await svc.reads.statuses()) states[s.state] = (states[s.state] ?? 0) + 1;
-  if (spec.reportFile) writeFileSync(spec.reportFile, JSON.stringify({ states, eventsDropped: svc.events.dropped }) + '\n');
+  const loop = { p99Ms: Math.round(loopDelay.percentile(99) / 1e6), maxMs: Math.round(loopDelay.max / 1e6) };
+  if (spec.reportFile) writeFileSync(spec.reportFile, JSON.stringify({ states, eventsDropped: svc.events.dropped, loop }) + '\n');
   await svc.close();
   process.exit(0);
 });
