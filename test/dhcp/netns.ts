@@ -125,6 +125,10 @@ export class ServerHarness {
     return this.ask('metrics', 'metrics');
   }
 
+  roles(): Promise<{ answering: string[]; standby: string[] } | null> {
+    return this.ask('roles', 'roles');
+  }
+
   ipToMac(ip: string): Promise<string | null> {
     return this.ask(`mac ${ip}`, 'mac');
   }

@@ -2,7 +2,7 @@
  * Runs startDhcpServer inside a network namespace for the socket tests and the benchmark:
  *   ip netns exec NS node --import tsx test/dhcp/serve.ts '<json spec>'
  * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac},
- * "metrics" → {metrics} (Prometheus text).
+ * "metrics" → {metrics} (Prometheus text), "roles" → {roles} (subnets answered and waited for, with postgres).
  */
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
@@ -11,6 +11,7 @@ import { startDhcpServer } from '../../server/dhcp/server.js';
 import type { BootView } from '../../server/model/boot.js';
 import type { LeaseBook } from '../../server/model/lease.js';
 import { AddressBook } from '../../server/reads/address-book.js';
+import type { SubnetClaims } from '../../server/store/subnet-locks.js';
 import { MemoryLeases } from './memory-leases.js';
 
 interface Spec {
@@ -19,6 +20,8 @@ interface Spec {
   machines?: BootView[];
   /** SQLite file for the real store; in-memory leases otherwise. */
   sqlite?: string;
+  /** The PostgreSQL store instead, as one of several instances: its subnets claimed (dhcp.standby as the spec says). */
+  postgres?: { url: string; instance: string };
   /** Every lease commit fails, as with a full disk. */
   failingStore?: boolean;
   quiet?: boolean;
@@ -35,6 +38,18 @@ if (spec.failingStore)
     throw new Error('disk full');
   };
 let closeStore = async () => {};
+let ownership: SubnetClaims | undefined;
+if (spec.postgres) {
+  const { openPostgresStore } = await import('../../server/store/postgres.js');
+  const store = await openPostgresStore(spec.postgres.url, { instance: spec.postgres.instance });
+  leases = store.leases;
+  const dhcp = Config.parse({ dhcp: spec.dhcp }).dhcp;
+  ownership = await store.claimSubnets!(dhcp.subnets.map((s) => s.cidr), { standby: dhcp.standby });
+  closeStore = async () => {
+    await ownership!.release();
+    await store.close();
+  };
+}
 if (spec.sqlite) {
   const { openSqliteStore } = await import('../../server/store/sqlite.js');
   const store = await openSqliteStore(spec.sqlite);
@@ -49,6 +64,7 @@ const server = await startDhcpServer({
   publicUrl: spec.publicUrl,
   directory: { byMac: async (mac) => machines.get(mac) },
   leases,
+  ownership,
   addresses,
   sink: { report: (event) => !spec.quiet && out({ event, at: Date.now() }) },
   logger: { info: () => {}, warn: (o, m) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`), error: (o, m) => process.stderr.write(`${m} ${String((o as { err?: unknown }).err ?? '')}\n`) },
@@ -60,6 +76,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (cmd === 'stats') out({ stats: server.stats() });
   if (cmd === 'mac') out({ mac: addresses.macAt(arg) ?? null });
   if (cmd === 'metrics') void registry.metrics().then((metrics) => out({ metrics }));
+  if (cmd === 'roles') out({ roles: ownership?.roles() ?? null });
 });
 process.on('SIGTERM', async () => {
   await server.close();
