@@ -212,6 +212,8 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
   t.comment(`DHCP ACKs: ${acks.map((e) => `${e.ip}@${e.instance}`).join(' ')}`);
   t.ok(ackedBy('rack-a').length > 0, `rack-a acknowledged the VM’s lease before the kill (${ackedBy('rack-a').join(', ')})`);
   t.ok(acks.some((e) => e.instance === 'rack-b' && e.at > killedAt), `rack-b acknowledged it after (${ackedBy('rack-b').join(', ')})`);
+  const early = events.filter((e) => e.kind === 'dhcp' && e.mac === MAC && e.instance === 'rack-b' && e.at <= killedAt);
+  t.same(early.map((e) => e.message), [], 'the standby answered no DHCP while rack-a held the subnet');
   t.equal(new Set(acks.map((e) => e.ip)).size, 1, `one address for the VM from both: ${[...new Set(acks.map((e) => e.ip))].join(', ')}`);
   const rows = pg
     .psql('SELECT mac, ip, subnet, state FROM leases ORDER BY ip', database)
@@ -225,6 +227,21 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
   const naks = events.filter((e) => e.kind === 'dhcp' && e.mac === MAC && e.data?.reply === 'NAK');
   t.same(naks.map((e) => e.message), [], 'no NAK for the VM');
 
+  // rack-b's own word on the takeover, in the stream.
+  const takeover = events.find((e) => e.kind === 'dhcp' && e.instance === 'rack-b' && e.data?.subnet === SUBNET && e.data?.answering === true);
+  t.ok(takeover && takeover.at > killedAt, `rack-b streamed "${takeover?.message}" ${takeover ? takeover.at - killedAt : '?'} ms after the kill`);
+
+  // The installer's callbacks after the kill went to rack-b through the moved address.
+  const callbacks = events.filter((e) => e.kind === 'callback' && e.machine === NAME);
+  for (const cb of ['hostkeys', 'built'])
+    t.ok(callbacks.some((e) => e.data?.event === cb && e.instance === 'rack-b'), `the ${cb} callback reached rack-b`);
+  const story = events
+    .filter((e) => e.machine === NAME || e.mac === MAC)
+    .map((e) => `${((e.at - killedAt) / 1000).toFixed(1).padStart(6)} s ${e.instance} ${e.kind}: ${e.message.slice(0, 100)}`);
+  t.comment(`rack-b's stream, seconds from the kill:\n${story.join('\n')}`);
+  const standin = (await vm.serial()).split('\n').filter((l) => /KS-STANDIN|KS-INSTALLED/.test(l) && /callback|FAILED|fail|retry|section|end:|lease|sshd up/i.test(l));
+  t.comment(`the VM's console (installer and installed system):\n${standin.join('\n')}`);
+
   // What rack-b's API tells afterwards agrees with what it streamed.
   const p = await b.api('GET', `/api/v1/machines/${NAME}/progress?events=2000`, { token: b.token });
   t.equal((p.json as { state: string }).state, 'ready', 'progress on rack-b: ready');
@@ -233,5 +250,5 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
   t.equal((serial.match(/KS-INSTALLED \[[\d.]+\] sshd up .*/g) ?? []).length, 2, 'the installed system booted from its disk twice (after the install, after the converge reboot)');
 
   const wall = (performance.now() - wallStart) / 1000;
-  t.comment(`failover: DHCP on rack-b ${dhcpTakenMs} ms, boot address ${vipMovedMs} ms after kill -9; power-on to ready ${seconds.toFixed(1)} s; whole test ${wall.toFixed(1)} s`);
+  t.comment(`failover: DHCP on rack-b ${dhcpTakenMs} ms (healthz; its event ${takeover ? takeover.at - killedAt : '?'} ms), boot address ${vipMovedMs} ms after kill -9; power-on to ready ${seconds.toFixed(1)} s; whole test ${wall.toFixed(1)} s`);
 });
