@@ -201,3 +201,60 @@ t.test('two lifecycles on one store (two instances): a status written between re
   t.ok(states.length >= 2, `both reinstalls happened, one after the other: ${states.join(', ')}`);
   t.equal(s.version, 1 + states.length, 'one status version per state change, none lost');
 });
+
+t.test('two instances on one store: a deadline fails the machine once, a callback delivered to both converges once', async (t) => {
+  const inner = await openSqliteStore(':memory:');
+  t.teardown(() => inner.close());
+  await inner.profiles.put(Profile.parse({ ...minimalProfile('p1', 'uefi'), converge: [{ name: 'motd', kind: 'file', path: '/etc/motd', content: 'hi\n' }] }));
+  const clock = { t: 1_000_000, now() { return this.t; } };
+  const power: string[] = [];
+  const converged: string[] = [];
+  // Each "instance" reaches the store with a delay, so both read the same version before either writes.
+  const instance = (name: string) => {
+    const store = slowStore(inner, 5);
+    const reads = new Reads(store, new AddressBook());
+    const logger = pino({ level: 'silent' });
+    const events = new EventLog(store, reads, logger, clock);
+    const lifecycle = new Lifecycle({
+      store,
+      reads,
+      events,
+      config: Config.parse({}),
+      logger,
+      clock,
+      power: () => ({ bootOnceToPxe: async () => void power.push(`${name} pxe`), cycle: async () => void power.push(`${name} cycle`) }),
+      converge: async (r) => (converged.push(`${name} ${r.machine.name}`), { ok: true }),
+    });
+    t.teardown(async () => {
+      await lifecycle.idle();
+      lifecycle.close();
+    });
+    return lifecycle;
+  };
+  const [a, b] = [instance('a'), instance('b')];
+  const transitions = async (m: string) =>
+    (await inner.events.list({ machine: m, limit: 100 })).filter((e) => e.kind === 'state').map((e) => `${e.data!.from}→${e.data!.to}`);
+
+  await a.register('m1', (tx) => tx.machines.put(Machine.parse({ name: 'm1', profile: 'p1', macs: [MAC] })));
+  await a.reinstall('m1');
+  await Promise.all([a.idle(), b.idle()]);
+  t.same(power, ['a pxe', 'a cycle'], 'the instance that took the reinstall powers the machine, once');
+  clock.t += 300_000;
+  await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
+  t.same(await transitions('m1'), ['registered→reinstall-requested', 'reinstall-requested→power-cycling', 'power-cycling→failed'], 'both instances saw the deadline pass: one failure');
+
+  await a.register('m2', (tx) => tx.machines.put(Machine.parse({ name: 'm2', profile: 'p1', macs: ['52:54:00:11:22:34'] })));
+  await b.reinstall('m2');
+  await Promise.all([a.idle(), b.idle()]);
+  await a.step('m2', { kind: 'callback', event: 'start' });
+  // The installer's `built`, retried after a failover, reaches both instances at once.
+  await Promise.all([a.step('m2', { kind: 'callback', event: 'built' }), b.step('m2', { kind: 'callback', event: 'built' })]);
+  await Promise.all([a.idle(), b.idle()]);
+  t.equal(converged.length, 1, `converged once, by one instance (${converged.join(', ')})`);
+  t.same(
+    (await transitions('m2')).slice(-3),
+    ['installing→installed', 'installed→converging', 'converging→ready'],
+    'installed, converging and ready written once each',
+  );
+  t.equal((await transitions('m2')).filter((s) => s.endsWith('→installed')).length, 1);
+});
