@@ -58,7 +58,7 @@ kea_config() {
 } }
 CONF
 }
-pg_db() { pg_psql "$W/pg" $S "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null; pg_psql "$W/pg" $S "CREATE DATABASE $1" >/dev/null; }
+pg_db() { pg_psql "$W/pg" $S "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1; pg_psql "$W/pg" $S "CREATE DATABASE $1" >/dev/null; }
 
 # Runs the server command in the server namespace and waits until its output says ready.
 start_node_server() {
@@ -74,12 +74,12 @@ start() {
     kea-memfile)
       rm -f $W/kea-leases4.csv*
       kea_config '{ "type": "memfile", "persist": true, "lfc-interval": 0, "name": "'$W'/kea-leases4.csv" }'
-      KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=$W ip netns exec $S kea-dhcp4 -c $W/kea.json & SRV=$! ;;
+      KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=$W ip netns exec $S kea-dhcp4 -c $W/kea.json >$W/kea.out 2>&1 & SRV=$! ;;
     kea-pg)
       pg_db kea
-      ip netns exec $S kea-admin db-init pgsql -h 127.0.0.1 -u postgres -n kea >/dev/null
+      ip netns exec $S kea-admin db-init pgsql -h 127.0.0.1 -u postgres -n kea >$W/kea-admin.log 2>&1 || { cat $W/kea-admin.log >&2; exit 1; }
       kea_config '{ "type": "postgresql", "host": "127.0.0.1", "port": 5432, "name": "kea", "user": "postgres" }'
-      KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=$W ip netns exec $S kea-dhcp4 -c $W/kea.json & SRV=$! ;;
+      KEA_PIDFILE_DIR=$W KEA_LOCKFILE_DIR=$W ip netns exec $S kea-dhcp4 -c $W/kea.json >$W/kea.out 2>&1 & SRV=$! ;;
   esac
   sleep 0.5
 }

@@ -8,7 +8,8 @@
 #   sqlite    one kickstand, SQLite store
 #   pg        one kickstand, PostgreSQL 15 store (fsync on), the server in the same namespace
 #   pg2       two kickstands on one PostgreSQL database; machines dealt alternately to each for
-#             TFTP and HTTP; DHCP answered by the first (dhcp off on the second)
+#             TFTP and HTTP; DHCP answered by the first, the second its hot standby (dhcp.standby)
+#   pg2off    the same with DHCP off on the second (install tokens then bound on first use there)
 # Usage (root, repository root): bench/storm/run.sh [ROUNDS=1] ["N …"="100 500 1000"] ["SETUP …"]
 # One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
 # LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
@@ -58,11 +59,12 @@ chmod -R a+rX "$tmp"
 
 case " $SETUPS " in *" pg"*) pg_start "$tmp/pg" "$S" ;; esac
 
-# kickstand's config for instance NAME at ADDR; DHCP on when the third argument is "dhcp".
+# kickstand's config for instance NAME at ADDR; DHCP "dhcp" (answering), "standby" (a hot
+# standby for the same subnet, dhcp.standby) or "nodhcp".
 ks_config() {
   local name=$1 addr=$2 dhcp=$3 store=$4
   local dhcpcfg='{"mode":"off"}'
-  [ "$dhcp" = dhcp ] && dhcpcfg='{"mode":"authoritative","interface":"vs","serverAddress":"'$A'","relays":["'$GIADDR'"],"subnets":[{"cidr":"10.202.0.0/16","range":["10.202.1.1","10.202.250.254"],"leaseSeconds":43200}]}'
+  [ "$dhcp" != nodhcp ] && dhcpcfg='{"mode":"authoritative","interface":"vs","serverAddress":"'$A'","relays":["'$GIADDR'"],"standby":'$([ "$dhcp" = standby ] && echo true || echo false)',"subnets":[{"cidr":"10.202.0.0/16","range":["10.202.1.1","10.202.250.254"],"leaseSeconds":43200}]}'
   echo '{"instance":"'$name'","dataDir":"'$tmp/$name'","inventory":"'$tmp/inventory'","store":{"url":"'$store'"},
     "http":{"host":"'$addr'","port":8080,"publicUrl":"http://'$addr':8080"},
     "tftp":{"host":"'$addr'","port":69,"root":"'$tmp/tftp'"},"assets":{"dir":"'$www/boot/assets'"},"dhcp":'$dhcpcfg'}'
@@ -146,11 +148,11 @@ run_one() {
   case $setup in
     baseline) start_baseline ;;
     sqlite) start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "sqlite:$tmp/ks.db")"'}' ;;
-    pg | pg2)
+    pg | pg2 | pg2off)
       pg_psql "$tmp/pg" "$S" "CREATE DATABASE $db" >/dev/null
       start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
-      if [ "$setup" = pg2 ]; then
-        start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B nodhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
+      if [ "$setup" != pg ]; then
+        start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B "$([ $setup = pg2 ] && echo standby || echo nodhcp)" "postgres://postgres@127.0.0.1:5432/$db")"'}'
         targets='[{"tftp":"'$A'","http":"http://'$A':8080"},{"tftp":"'$B'","http":"http://'$B':8080"}]'
       fi
       ;;
@@ -182,9 +184,13 @@ run_one() {
     mkdir -p "$LOGS"
     for f in "$tmp"/ks-*.err "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
   fi
-  [ -f "$tmp/ks-a.report" ] && states=$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(Object.entries(r.states).map(([k,v])=>k+":"+v).join(",")+";dropped:"+r.eventsDropped+";loop_p99/max_ms:"+r.loop.p99Ms+"/"+r.loop.maxMs)' "$tmp/ks-a.report")
+  # Machine states (one store, so the first instance's view), events dropped and event-loop delay per instance.
+  [ -f "$tmp/ks-a.report" ] && states=$(node -e '
+    const rs = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+    console.log(Object.entries(rs[0].states).map(([k, v]) => k + ":" + v).join(",") + ";dropped:" + rs.map((r) => r.eventsDropped).join("/") +
+      ";loop_p99/max_ms:" + rs.map((r) => r.loop.p99Ms + "/" + r.loop.maxMs).join(","))' "$tmp"/ks-*.report)
   rm -f "$tmp"/ks-*.report
-  [ "$setup" = pg ] || [ "$setup" = pg2 ] && pg_psql "$tmp/pg" "$S" "DROP DATABASE $db WITH (FORCE)" >/dev/null
+  case $setup in pg*) pg_psql "$tmp/pg" "$S" "DROP DATABASE $db WITH (FORCE)" >/dev/null ;; esac
   node -e '
     const [c, setup, n, round, cpu, pgcpu, rss, load, states] = process.argv.slice(1);
     const r = JSON.parse(require("fs").readFileSync(c, "utf8"));
