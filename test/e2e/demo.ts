@@ -4,18 +4,20 @@
  * installer stand-in) and the VM's disk (the installed system: sshd and the converge shims),
  * starts a namespace, kickstand, and one switched-off QEMU VM behind the fake Redfish BMC, asks
  * kickstand for a reinstall, and follows it with the CLI's `kickstand watch`: power-on, PXE,
- * install, the boot from disk, and the converger's steps over SSH, reboot included.
+ * install, the boot from disk, and the converger's steps over SSH, reboot included. The web
+ * console is offered on this host's loopback meanwhile (the URL is printed).
  * Everything is removed at the end, on Ctrl-C too. Exit status: 0 ready, 1 failed, 2 usage.
  * `npm run demo -- --fail` makes the installer fail, to show how a failed install reads.
  */
 import { rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cleanEnv } from '../helpers/env.js';
 import { atExit } from './lib/cleanup.js';
 import { guestImage } from './lib/guest-image.js';
+import { hostPort } from './lib/host-port.js';
 import { installedSystemDisk } from './lib/installed-system.js';
 import { startKickstand, type Kickstand } from './lib/kickstand.js';
 import { Netns, scratchDir } from './lib/netns.js';
@@ -27,6 +29,8 @@ const NAME = 'demo';
 const MAC = '52:54:00:77:08:d0';
 /** A TCG boot on a busy machine can take minutes; past this the demo gives up. */
 const WATCH_SECONDS = 600;
+/** Where the web console is offered on this host's loopback (any free port if taken). */
+const CONSOLE_PORT = 8080;
 
 const say = (s: string) => process.stdout.write(`\n==> ${s}\n`);
 
@@ -63,6 +67,7 @@ async function main(): Promise<number> {
   let ns: Netns | undefined;
   let vm: Vm | undefined;
   let bmc: NsFakeBmc | undefined;
+  let consolePort: { close(): void } | undefined;
   try {
     say('building the guest image (Debian kernel + installer stand-in; the first run downloads ~70 MB)');
     const guest = await guestImage({ workDir: join(work, 'guest'), perMac: values.fail ? { [MAC]: 'standin.fail=install' } : undefined });
@@ -83,6 +88,12 @@ async function main(): Promise<number> {
 
     const ks = await startKickstand(ns, { guest, machines: [{ name: NAME, mac: MAC, firmware: 'bios', bmc: bmc.bmc, installed: true }], register: 'api' });
     say(`kickstand at ${ks.url}: DHCP, TFTP, HTTP boot and the API; profile and machine "${NAME}" (bmc.driver redfish) registered with POST /api/v1/profiles and /machines`);
+    const forward = await hostPort(ns, '127.0.0.1', Number(new URL(ks.url).port), CONSOLE_PORT);
+    consolePort = forward;
+    // The token goes in a file of the demo's own (removed at the end), never on the screen.
+    const tokenFile = join(work, 'api-token');
+    await writeFile(tokenFile, `${ks.token}\n`, { mode: 0o600 });
+    say(`web console: http://127.0.0.1:${forward.port}/ui/ — sign in with the API token in ${tokenFile}; watch ${NAME}'s row and its page live`);
 
     const requested = performance.now();
     const r = await ks.api('POST', `/api/v1/machines/${NAME}/reinstall`, { token: ks.token });
@@ -104,6 +115,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     say('cleaning up: VM, BMC, kickstand, namespace');
+    consolePort?.close();
     await bmc?.stop().catch(() => undefined);
     await vm?.stop();
     await ns?.destroy();

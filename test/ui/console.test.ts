@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Page } from 'puppeteer-core';
 import { memoryBackend, startFakeBmc } from '../e2e/fake-bmc/redfish.js';
 import { STATES, type State } from '../../server/model/status.js';
@@ -74,7 +74,7 @@ t.test('sign-in: a wrong token is refused with a message, the right one opens th
 });
 
 /** A signed-in page at `hash`. */
-async function console_(t: Parameters<Parameters<typeof t.test>[1]>[0], hash = '#/', width = 1280) {
+async function signedIn(t: Test, hash = '#/', width = 1280) {
   const page = await openPage(t, browser, width);
   await signIn(page);
   await page.waitForSelector('table.machines tbody tr');
@@ -83,7 +83,7 @@ async function console_(t: Parameters<Parameters<typeof t.test>[1]>[0], hash = '
 }
 
 t.test('the example machines are listed with profile, state, progress, address, MACs and BMC driver', async (t) => {
-  const page = await console_(t);
+  const page = await signedIn(t);
   const rows = await page.$$eval('tr[data-machine]', (trs) => trs.map((tr) => tr.getAttribute('data-machine')));
   for (const name of ['web-01', 'util-01', 'edge-01']) t.ok(rows.includes(name), `${name} is listed`);
   const web = await textOf(page, 'tr[data-machine="web-01"]');
@@ -98,7 +98,7 @@ t.test('the example machines are listed with profile, state, progress, address, 
 });
 
 t.test('a reinstall started from the machine page power-cycles through the Redfish BMC, and the list row moves through the states live', async (t) => {
-  const list = await console_(t);
+  const list = await signedIn(t);
   // Every state the row shows, as the DOM changes, and a mark that a reload would wipe.
   await list.evaluate(() => {
     const w = window as unknown as { seen: string[]; notReloaded: boolean };
@@ -113,7 +113,7 @@ t.test('a reinstall started from the machine page power-cycles through the Redfi
   });
   const waitRow = (state: string) => list.waitForSelector(`tr[data-machine="rf-01"][data-state="${state}"]`);
 
-  const detail = await console_(t, '#/machines/rf-01');
+  const detail = await signedIn(t, '#/machines/rf-01');
   await detail.waitForSelector('#machine-title');
   await detail.click('.actions button');
   await detail.waitForSelector('dialog[open]');
@@ -166,7 +166,7 @@ t.test('a failed install: phase, reason and hint at the top of its page, with th
   const log = ['anaconda 34.25.4.9 for Rocky Linux 9 started.', 'Storage configuration failed:', '<img src=x onerror="document.title=1">', 'disk /dev/disk/by-path/pci-0000:00:04.0 not found'].join('\n');
   t.equal(await machine.callback(token, 'failed', log), 200);
 
-  const page = await console_(t);
+  const page = await signedIn(t);
   await page.waitForSelector('tr[data-machine="bad-01"][data-state="failed"]');
   t.equal(await page.$eval('tbody tr', (tr) => tr.getAttribute('data-machine')), 'bad-01', 'the failed machine is the first row');
   t.match(await textOf(page, 'tr[data-machine="bad-01"]'), /✗ failed.*failed in installing/, 'failed, in words and a symbol, with its phase');
@@ -195,7 +195,7 @@ t.test('a failed install: phase, reason and hint at the top of its page, with th
 
 t.test('screenshots at 1280 px and 390 px; nothing wider than a phone at 390 px', async (t) => {
   for (const width of [1280, 390]) {
-    const page = await console_(t, '#/', width);
+    const page = await signedIn(t, '#/', width);
     await page.waitForSelector('tr[data-machine="rf-01"][data-state="ready"]');
     t.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `no horizontal scrolling at ${width} px`);
     await page.screenshot({ path: join(ARTIFACTS, `machines-${width}.png`), fullPage: width === 390 });
@@ -203,7 +203,7 @@ t.test('screenshots at 1280 px and 390 px; nothing wider than a phone at 390 px'
 });
 
 t.test('the session cookie alone does not change anything: a POST without the CSRF token is refused', async (t) => {
-  const page = await console_(t);
+  const page = await signedIn(t);
   const call = (path: string, headers: Record<string, string> = {}) =>
     page.evaluate(async (path, headers) => (await fetch(path, { method: 'POST', headers })).status, path, headers);
   const csrf = await page.evaluate(async () => (await (await fetch('/ui/session')).json()).csrf as string);
@@ -243,7 +243,7 @@ t.test('a bad sign-in body is a 400 naming the field', async (t) => {
 });
 
 t.test('filters by state and text; every control has a label; it works by keyboard', async (t) => {
-  const page = await console_(t);
+  const page = await signedIn(t);
   const names = () => page.$$eval('tbody tr[data-machine]', (trs) => trs.map((tr) => tr.getAttribute('data-machine')));
   await page.select('select', 'failed');
   t.same(await names(), ['bad-01'], 'state: failed');
@@ -288,7 +288,7 @@ t.test('discovered machines: the rule verdicts, and accept with a profile from t
   const reported = await fetch(`${base}/boot/inventory?token=${token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(report({}, [DISCOVERED_MAC])) });
   t.equal(reported.status, 200);
 
-  const page = await console_(t, '#/discovered');
+  const page = await signedIn(t, '#/discovered');
   await page.waitForSelector('article.discovered .verdicts');
   const entry = await textOf(page, 'article.discovered');
   t.match(entry, DISCOVERED_MAC, 'its MACs');

@@ -24,9 +24,12 @@ export interface NsHttpOptions {
 
 export type NsHttp = (method: string, path: string, opts?: NsHttpOptions) => Promise<HttpAnswer>;
 
-/** An HTTP client for a server listening on host:port inside `ns` (through a unix-socket relay). */
-export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsHttp> {
-  const socketPath = join(ns.workDir, `http-${host}-${port}.sock`);
+let relays = 0;
+
+/** A unix socket outside `ns` that reaches host:port inside it (a relay running in the namespace). */
+export async function unixRelay(ns: Netns, host: string, port: number): Promise<string> {
+  // One socket per relay: a test's client and the demo's console port may reach the same server.
+  const socketPath = join(ns.workDir, `http-${host}-${port}-${++relays}.sock`);
   const child = ns.spawn(process.execPath, ['--import', 'tsx', FORWARDER, socketPath, host, String(port)], { cwd: REPO_ROOT });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('unix relay did not start')), 20_000);
@@ -35,6 +38,12 @@ export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsH
       resolve();
     });
   });
+  return socketPath;
+}
+
+/** An HTTP client for a server listening on host:port inside `ns` (through a unix-socket relay). */
+export async function nsHttp(ns: Netns, host: string, port: number): Promise<NsHttp> {
+  const socketPath = await unixRelay(ns, host, port);
   return (method, path, opts = {}) =>
     new Promise((resolve, reject) => {
       const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
