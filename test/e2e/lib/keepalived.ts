@@ -2,7 +2,8 @@
  * keepalived (Debian's, VRRP only) holding a floating address on a host namespace's bridge: the
  * boot address machines are given (http.publicUrl, dhcp.serverAddress) follows whichever
  * kickstand is alive. A track script asks the local kickstand's /healthz every second; when it
- * fails (the process died), keepalived goes to FAULT and drops the address, and the peer, which
+ * fails twice running (a dead process is refused at once; one slow answer on a loaded machine is
+ * not enough), keepalived goes to FAULT and drops the address, and the peer, which
  * no longer hears advertisements at a higher priority, becomes MASTER and announces the address
  * with gratuitous ARP. Runs in the foreground (-n), logging to stdout (-l), tied to the test
  * process (ns.spawn); its config, pid files and check script live in the namespace's scratch
@@ -42,7 +43,7 @@ export async function startKeepalived(ns: Netns, opts: KeepalivedOptions): Promi
   const dir = join(ns.workDir, 'keepalived');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const check = join(dir, 'check-kickstand.sh');
-  await writeFile(check, `#!/bin/sh\nexec curl -fsS -m 1 -o /dev/null ${opts.healthUrl}\n`);
+  await writeFile(check, `#!/bin/sh\nexec curl -fsS -m 2 -o /dev/null ${opts.healthUrl}\n`);
   await chmod(check, 0o755);
   const conf = join(dir, 'keepalived.conf');
   await writeFile(
@@ -57,8 +58,8 @@ export async function startKeepalived(ns: Netns, opts: KeepalivedOptions): Promi
 vrrp_script kickstand {
   script "${check}"
   interval 1
-  timeout 1
-  fall 1
+  timeout 3
+  fall 2
   rise 1
 }
 vrrp_instance boot {
