@@ -19,6 +19,8 @@ const EXAMPLES = fileURLToPath(new URL('../../machines/', import.meta.url));
 const RF_MAC = '52:54:00:c0:11:01';
 const BAD_MAC = '52:54:00:c0:11:02';
 const DISCOVERED_MAC = '52:54:00:c0:11:03';
+/** rf-01's installer reports it, so the converger may reach rf-01 (its audit has no steps to run). */
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINms1/gbQhNAwQvYrW/z14iZp2Ua0C9R3LSpYzJOg3TM root@rf-01';
 
 const backend = memoryBackend('Off');
 const bmc = await startFakeBmc({ backend, password: 'bmc-pass-123' });
@@ -134,6 +136,7 @@ t.test('a reinstall started from the machine page power-cycles through the Redfi
   t.equal(await machine.callback(token, 'start'), 200);
   t.equal(await machine.callback(token, 'progress', 'packages 120/300'), 200);
   await list.waitForFunction(() => /packages 120\/300/.test(document.querySelector('tr[data-machine="rf-01"] .last-event')!.textContent!));
+  t.equal(await machine.callback(token, 'hostkeys', HOST_KEY), 200);
   t.equal(await machine.callback(token, 'built'), 200);
   await waitRow('ready');
   t.match(await textOf(list, 'tr[data-machine="rf-01"]'), /✓ ready step 8 of 8/);
@@ -306,4 +309,37 @@ t.test('discovered machines: the rule verdicts, and accept with a profile from t
   await page.waitForFunction(() => /Accepted/.test(document.querySelector('article.discovered [role=status]')?.textContent ?? ''));
   t.match(await textOf(page, 'article.discovered [role=status]'), 'Accepted as disc-01.');
   t.match((await api('GET', '/api/v1/machines/disc-01')).json, { profile: 'p1', macs: [DISCOVERED_MAC] });
+});
+
+t.test('machine page: hardware facts, what it is served (as the API previews it), converge plan and audit', async (t) => {
+  const page = await signedIn(t, '#/machines/disc-01');
+  await page.waitForSelector('#hardware-title + p time');
+  const hardware = await page.$eval('#hardware-title', (h) => (h.parentElement as HTMLElement).innerText);
+  t.match(hardware, /Reported by discovery/);
+  t.match(hardware, /QEMU, Standard PC \(Q35 \+ ICH9, 2009\), serial KS-0001/);
+  t.match(hardware, /Memory\s+2\.0 GiB/);
+  t.match(hardware, /vda\s+20 GiB/);
+  t.match(hardware, new RegExp(`eth0\\s+${DISCOVERED_MAC}\\s+1000 Mb/s\\s+up\\s+sw-a3 Ethernet1/1`));
+
+  await page.click('details[data-render=kickstart] summary');
+  await page.waitForFunction(() => !/Loading/.test(document.querySelector('details[data-render=kickstart] pre')!.textContent!));
+  t.equal(await page.$eval('details[data-render=kickstart] pre', (p) => p.textContent), (await api('GET', '/api/v1/machines/disc-01/render/kickstart')).text, 'the kickstart preview, as the API renders it');
+  await page.click('details[data-render=ipxe] summary');
+  await page.waitForFunction(() => /PREVIEW-TOKEN/.test(document.querySelector('details[data-render=ipxe] pre')!.textContent!));
+
+  await page.evaluate(() => (location.hash = '#/machines/edge-01'));
+  await page.waitForSelector('details[data-render=ignition]', { timeout: 5000 });
+  t.match(await textOf(page, 'details[data-render=ignition] summary'), 'Ignition config', 'an fcos profile shows its Ignition');
+
+  // A converge needs the host key an install reported: bad-01's never came, and the page says so.
+  const audit = async (name: string) => {
+    await page.evaluate((n) => (location.hash = `#/machines/${n}`), name);
+    await page.waitForFunction((n) => document.querySelector('#machine-title')?.textContent?.startsWith(n), {}, name);
+    await page.click('#converge-title ~ button:last-of-type');
+    await page.waitForFunction(() => /done|refused/.test(document.querySelector('.notice')?.textContent ?? ''));
+    return textOf(page, '.notice');
+  };
+  t.match(await audit('bad-01'), 'Converge audit refused: bad-01 has no host key reported by an install');
+  t.equal(await audit('rf-01'), 'Converge audit: done');
+  t.match(await textOf(page, '.converge-report'), /^audit: ok/, 'the audit result');
 });

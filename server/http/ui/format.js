@@ -20,6 +20,14 @@ export function duration(ms) {
   return `${Math.floor(s / 86400)} d ${Math.floor(s / 3600) % 24} h`;
 }
 
+/** 512 MiB, 1.5 GiB, 480 GiB, 3.8 TiB: memory and disks as firmware and vendors size them. */
+export function bytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+}
+
 export const age = (at) => duration(Date.now() - (typeof at === 'number' ? at : Date.parse(at)));
 
 /** A point in time as the server logs it (UTC), to the millisecond; the full date in the tooltip. */

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { html } from './html.js';
-import { age, currentStep, delta, duration, isActive, ProgressBar, StateBadge, Time } from './format.js';
+import { age, bytes, currentStep, delta, duration, isActive, ProgressBar, StateBadge, Time } from './format.js';
 import { followEvents } from './stream.js';
 
 const path = (name) => `/machines/${encodeURIComponent(name)}`;
@@ -197,11 +197,11 @@ function Hardware({ name }) {
         ${inv.system && html`<dt>System</dt><dd>${[inv.system.manufacturer, inv.system.product, inv.system.serial && `serial ${inv.system.serial}`].filter(Boolean).join(', ')}</dd>`}
         ${inv.firmware && html`<dt>Firmware</dt><dd>${[inv.firmware.mode, inv.firmware.vendor, inv.firmware.version].filter(Boolean).join(', ')}</dd>`}
         ${inv.cpu && html`<dt>CPU</dt><dd>${[inv.cpu.count && `${inv.cpu.count} ×`, inv.cpu.model, inv.cpu.architecture].filter(Boolean).join(' ')}</dd>`}
-        ${inv.memory && html`<dt>Memory</dt><dd>${Math.round(inv.memory.totalMiB / 1024)} GiB</dd>`}
+        ${inv.memory && html`<dt>Memory</dt><dd>${bytes(inv.memory.totalMiB * 2 ** 20)}</dd>`}
         ${inv.bmc && html`<dt>BMC</dt><dd>${[inv.bmc.address, inv.bmc.mac].filter(Boolean).join(', ')}</dd>`}
       </dl>
       ${inv.disks?.length > 0 && html`<table><caption>Disks</caption><thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Model</th><th scope="col">Path</th></tr></thead>
-        <tbody>${inv.disks.map((d) => html`<tr><td>${d.name}</td><td>${d.sizeBytes ? `${Math.round(d.sizeBytes / 2 ** 30)} GiB` : ''}</td><td>${d.model ?? ''}</td><td>${d.byPath ?? ''}</td></tr>`)}</tbody></table>`}
+        <tbody>${inv.disks.map((d) => html`<tr><td>${d.name}</td><td>${d.sizeBytes ? bytes(d.sizeBytes) : ''}</td><td>${d.model ?? ''}</td><td>${d.byPath ?? ''}</td></tr>`)}</tbody></table>`}
       ${inv.interfaces?.length > 0 && html`<table><caption>Network interfaces</caption><thead><tr><th scope="col">Name</th><th scope="col">MAC</th><th scope="col">Speed</th><th scope="col">Link</th><th scope="col">Switch port (LLDP)</th></tr></thead>
         <tbody>${inv.interfaces.map((n) => html`<tr><td>${n.name}</td><td>${n.mac}</td><td>${n.speedMbps ? `${n.speedMbps} Mb/s` : ''}</td><td>${n.carrier === undefined ? '' : n.carrier ? 'up' : 'down'}</td><td>${n.lldp ? `${n.lldp.systemName ?? n.lldp.chassisId ?? ''} ${n.lldp.portId ?? ''}` : ''}</td></tr>`)}</tbody></table>`}`}
   </section>`;
