@@ -269,9 +269,18 @@ async function startBootServers(
   const { events, addresses, logger } = deps;
   const servers: { close(): Promise<void> }[] = [];
   // A GRUB configuration served over TFTP names kickstand's HTTP base (kickstart URLs): publicUrl,
-  // else the address DHCP answers from; neither, and GRUB's per-MAC file is not found.
+  // else the address DHCP answers from, else the address TFTP is bound to; none, and GRUB's
+  // per-MAC file is not found (said once in the log).
   let dhcpAddress: string | undefined;
-  const httpBase = () => config.http.publicUrl ?? (dhcpAddress && `http://${dhcpAddress}:${httpPort}`);
+  const tftpAddress = /^[0-9.]+$/.test(config.tftp.host) && config.tftp.host !== '0.0.0.0' ? config.tftp.host : undefined;
+  let warned = false;
+  const httpBase = () => {
+    const address = dhcpAddress ?? tftpAddress;
+    const base = config.http.publicUrl ?? (address && `http://${address}:${httpPort}`);
+    if (!base && !warned) logger.warn('GRUB asked for its configuration over TFTP: set http.publicUrl (or run DHCP, or bind TFTP to one address) so it can name kickstand');
+    warned ||= !base;
+    return base;
+  };
   if (config.tftp.enabled)
     servers.push(
       await startTftpServer({

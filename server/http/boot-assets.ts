@@ -12,6 +12,16 @@ async function sha256(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** The paths of the pinned assets under assets.dir, as TFTP serves them too (shim, GRUB, what GRUB loads). */
+export function pinnedAssetPaths(assets: Config['assets']): Set<string> {
+  const paths = new Set<string>();
+  for (const a of Object.values(assets.files)) {
+    const safe = safeRelativePath(a.path);
+    if (safe.ok) paths.add(safe.path);
+  }
+  return paths;
+}
+
 /**
  * Checks every configured boot asset against its sha256 at start-up: a machine must never
  * boot a truncated or swapped kernel. All problems are reported at once, each naming the file.

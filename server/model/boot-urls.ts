@@ -16,6 +16,15 @@ export function baseUrl(publicUrl: string | undefined, host: string | undefined)
   return host.length <= 261 && HOST.test(host) ? `http://${host}` : undefined;
 }
 
+/** GRUB's network lookup of its configuration, under the TFTP root (and /boot/ over HTTP). */
+export const GRUB_CONFIG = 'grub/grub.cfg';
+
+/** `grub/grub.cfg-01-52-54-00-12-34-56` → the MAC, for any case of hex digits; undefined for any other name. */
+export function grubConfigMac(path: string): string | undefined {
+  const m = /^grub\/grub\.cfg-01-([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5})$/.exec(path);
+  return m ? m[1].replace(/-/g, ':').toLowerCase() : undefined;
+}
+
 export class BootUrls {
   readonly base: string;
   constructor(base: string) {

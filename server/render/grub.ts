@@ -1,3 +1,4 @@
+import { GRUB_CONFIG } from '../model/boot-urls.js';
 import { canonicalMac } from '../model/primitives.js';
 import { RenderError, type Problem } from '../model/errors.js';
 import { dashMac, discoverBoot, echoText, installArgs, installAssets, type BootAssets } from './boot-args.js';
@@ -99,7 +100,7 @@ export function renderGrub(req: GrubRequest, env: RenderEnv): string {
               .flatMap((p) => `${p.path}: ${p.message}`.split('\n'))
               .slice(0, 20)
               .map(echoText),
-            retry: `${tftpDevice(req.urls)}/grub/grub.cfg-01-${dashMac(canonicalMac(req.mac) ?? '00:00:00:00:00:00')}`,
+            retry: `${tftpDevice(req.urls)}/${GRUB_CONFIG}-01-${dashMac(canonicalMac(req.mac) ?? '00:00:00:00:00:00')}`,
           },
           ERROR_KINDS,
         ),
@@ -107,10 +108,4 @@ export function renderGrub(req: GrubRequest, env: RenderEnv): string {
     case 'lookup':
       return env.render('templates', 'grub/grub.cfg', {});
   }
-}
-
-/** `grub/grub.cfg-01-52-54-00-12-34-56` → the MAC, for any case of hex digits; undefined for any other name. */
-export function macOfGrubConfig(path: string): string | undefined {
-  const m = /^grub\/grub\.cfg-01-([0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5})$/.exec(path);
-  return m ? canonicalMac(m[1].replace(/-/g, ':')) : undefined;
 }

@@ -33,6 +33,12 @@ export interface TftpServerOptions {
   maxTransfers: number;
   /** A transfer whose client stays silent this long is dropped. */
   idleTimeoutSeconds: number;
+  /**
+   * Pinned boot assets (assets.files: shim, GRUB, and the kernels and initrds GRUB loads over
+   * TFTP), served at their path under `dir`, before the root. Only the listed paths: the rest of
+   * the assets directory is not TFTP's to hand out.
+   */
+  assets?: { dir: string; paths: ReadonlySet<string> };
   /** Consulted before the filesystem with the root-relative path; undefined = not generated. */
   generate?: (path: string, remote: Remote) => Promise<Buffer | undefined>;
   /** IP → MAC (and machine) from the DHCP exchange, to put transfers on the machine's record. */
@@ -89,6 +95,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const host = options.host ?? '0.0.0.0';
   const type = host.includes(':') ? 'udp6' : 'udp4';
   const files = new RootFiles(options);
+  const assetFiles = options.assets && new RootFiles({ ...options, root: options.assets.dir, symlinkDirs: [] });
   const idleMs = options.idleTimeoutSeconds * 1000;
   const retransmitMs = options.retransmitMs ?? 1000;
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
@@ -135,7 +142,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
 
   async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
     const generated = options.generate && (await options.generate(path, { address: plainIp(remote.address), port: remote.port }));
-    if (!generated) return files.open(path, netascii ? 'netascii' : 'octet');
+    if (!generated) return (assetFiles && options.assets!.paths.has(path) ? assetFiles : files).open(path, netascii ? 'netascii' : 'octet');
     if (!netascii) return { body: new MemoryBody(generated) };
     return { body: new NetasciiBody(new MemoryBody(generated), generated.length + netasciiExtra(generated)) };
   }
@@ -270,7 +277,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
 
   return {
     port,
-    stats: () => ({ ...counters, active: transfers.size, cacheHits: files.hits, cacheMisses: files.misses }),
+    stats: () => ({ ...counters, active: transfers.size, cacheHits: files.hits + (assetFiles?.hits ?? 0), cacheMisses: files.misses + (assetFiles?.misses ?? 0) }),
     close: async () => {
       if (closing) return;
       closing = true;

@@ -4,7 +4,8 @@ import t, { type Test } from 'tap';
 import { RenderError } from '../../server/model/errors.js';
 import { Profile } from '../../server/model/profile.js';
 import { RenderEnv } from '../../server/render/env.js';
-import { macOfGrubConfig, renderGrub } from '../../server/render/grub.js';
+import { grubConfigMac } from '../../server/model/boot-urls.js';
+import { renderGrub } from '../../server/render/grub.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { config, ctxFor, examples, goldenDir, URLS } from './helpers.js';
 
@@ -97,7 +98,7 @@ t.test('hostile input: a forged base URL, an error text full of GRUB syntax, a M
 });
 
 t.test('grub.cfg-01-<mac> names: any case of hex, nothing else', async (t) => {
-  t.equal(macOfGrubConfig('grub/grub.cfg-01-52-54-00-AB-cd-01'), '52:54:00:ab:cd:01');
+  t.equal(grubConfigMac('grub/grub.cfg-01-52-54-00-AB-cd-01'), '52:54:00:ab:cd:01');
   for (const bad of ['grub/grub.cfg', 'grub/grub.cfg-01-52-54-00-ab-cd', 'grub/grub.cfg-01-52-54-00-ab-cd-01-02', 'grub/grub.cfg-0A000001', 'x/grub/grub.cfg-01-52-54-00-ab-cd-01', 'grub/grub.cfg-01-52:54:00:ab:cd:01', 'grub/grub.cfg-01-52-54-00-ab-cd-0g'])
-    t.equal(macOfGrubConfig(bad), undefined, bad);
+    t.equal(grubConfigMac(bad), undefined, bad);
 });

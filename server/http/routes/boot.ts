@@ -1,62 +1,47 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { baseUrl } from '../../model/boot-urls.js';
-import { RenderError } from '../../model/errors.js';
+import { baseUrl, GRUB_CONFIG, grubConfigMac } from '../../model/boot-urls.js';
 import { Mac } from '../../model/primitives.js';
-import { configKindOf } from '../../model/renderers.js';
+import { bootScripts } from '../boot-script.js';
 import type { AppDeps } from '../deps.js';
 import { machineSide } from '../machine-side.js';
 import { TokenQuery, tokenQueryValidator } from '../token-query.js';
 
 /**
- * The machine side: iPXE scripts, kickstart/Ignition by install token, installer callbacks.
+ * The machine side: iPXE scripts and GRUB configurations, kickstart/Ignition by install token, installer callbacks.
  * No bearer token here — machines authenticate with their per-install token.
  */
 export const bootRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  const { reads, installs, events, renderers, addresses, discovery } = deps;
+  const { reads, installs, events, renderers } = deps;
   machineSide(app, deps.config.http.publicUrl);
   const base = (host: string | undefined) => baseUrl(deps.config.http.publicUrl, host)!;
 
+  const script = bootScripts(deps);
+
   app.get('/ipxe', { schema: { tags: ['boot'], summary: 'The iPXE script for this MAC, by machine state', querystring: z.object({ mac: Mac }) } }, async (req, reply) => {
-    const { mac } = req.query;
-    const url = base(req.headers.host);
-    addresses.seen(req.ip, mac);
     reply.type('text/plain; charset=utf-8');
-    const record = await reads.recordByMac(mac);
-    const report = (script: string, level: 'info' | 'error' = 'info', message?: string) =>
-      events.report({ machine: record?.machine.name, mac, ip: req.ip, kind: 'ipxe-script', level, message: message ?? `iPXE script: ${script}`, data: { script } });
-    if (!record) {
-      if (deps.config.unknownMachines === 'discover') {
-        const { token, withheld } = await discovery.bootToken(mac, req.ip);
-        if (token) {
-          report('discover');
-          return renderers.ipxe('discover', { mac, base: url, token });
-        }
-        events.report({ mac, ip: req.ip, kind: 'ipxe-script', level: 'warn', message: `discovery token withheld from ${req.ip}: ${withheld}` });
-      }
-      report('unknown');
-      return renderers.ipxe('unknown', { mac, base: url });
-    }
-    const { machine, profile } = record;
-    const { token, withheld } = await installs.scriptToken(record, mac, req.ip);
-    if (withheld) events.report({ machine: machine.name, mac, ip: req.ip, kind: 'ipxe-script', level: 'warn', message: `install token withheld from ${req.ip}: ${withheld}` });
-    if (!token) {
-      report('local');
-      return renderers.ipxe('local', { mac, base: url, machine, profile });
-    }
-    try {
-      // Render the install config now: a profile that cannot render must stop here, visibly,
-      // not in the installer ten minutes later.
-      renderers.config(configKindOf(profile), { machine, profile, token: token.token, base: url });
-      report('install');
-      return renderers.ipxe('install', { mac, base: url, machine, profile, token: token.token });
-    } catch (err) {
-      const message = err instanceof RenderError ? err.message : `render failed: ${(err as Error).message}`;
-      events.report({ machine: machine.name, mac, ip: req.ip, kind: 'render', level: 'error', message });
-      report('error', 'error', `iPXE script: error (${message})`);
-      return renderers.ipxe('error', { mac, base: url, machine, profile, error: message });
-    }
+    return script('ipxe', { mac: req.query.mac, ip: req.ip, base: base(req.headers.host) });
   });
+
+  // GRUB's own lookup, as over TFTP: for GRUBs that fetch their configuration over HTTP.
+  app.get(
+    '/grub/:file',
+    {
+      schema: {
+        tags: ['boot'],
+        summary: 'GRUB configuration: grub.cfg (sends GRUB on to its per-MAC file), or grub.cfg-01-<mac with dashes> by machine state',
+        params: z.object({ file: z.string().max(64) }),
+      },
+    },
+    async (req, reply) => {
+      const { file } = req.params;
+      if (`grub/${file}` === GRUB_CONFIG) return reply.type('text/plain; charset=utf-8').send(renderers.grubLookup());
+      const mac = grubConfigMac(`grub/${file}`);
+      if (!mac) return reply.code(404).type('text/plain').send('# no such GRUB configuration\n');
+      reply.type('text/plain; charset=utf-8');
+      return script('grub', { mac, ip: req.ip, base: base(req.headers.host) });
+    },
+  );
 
   const configRoute = (kind: 'kickstart' | 'ignition') =>
     app.get(`/${kind}`, { schema: { tags: ['boot'], summary: `The ${kind} of the install this token belongs to`, querystring: TokenQuery }, validatorCompiler: tokenQueryValidator }, async (req, reply) => {
