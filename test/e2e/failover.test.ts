@@ -190,6 +190,24 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
     `every state once, in order: ${states.map((e) => `${e.data!.to}@${e.instance}`).join(' → ')}`,
   );
   t.equal(states[0]?.data?.from, 'registered', 'the first transition leaves registered');
+  // The database agrees: the events table holds each state once, and the stream sent every event in it.
+  const stored = pg
+    .psql(`SELECT id, instance, kind, data FROM events ORDER BY id`, database)
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [id, instance, kind, ...data] = l.split('|');
+      return { id: Number(id), instance, kind, data: data.join('|') ? (JSON.parse(data.join('|')) as Record<string, unknown>) : undefined };
+    });
+  t.same(
+    stored.filter((e) => e.kind === 'state' && e.data?.to).map((e) => `${e.data!.to}@${e.instance}`),
+    states.map((e) => `${e.data!.to}@${e.instance}`),
+    'the events table holds the same states, each once',
+  );
+  const streamed = new Set(events.map((e) => e.id));
+  const missed = stored.filter((e) => e.id > (events[0]?.id ?? 0) && e.id <= (events.at(-1)?.id ?? 0) && !streamed.has(e.id));
+  t.same(missed.map((e) => `${e.id} ${e.kind}@${e.instance}`), [], `the stream on rack-b sent every stored event from its first to its last (${stored.length} stored, ${events.length} streamed)`);
   const ids = events.map((e) => e.id);
   t.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), 'the stream sent events in id order, none twice');
 
