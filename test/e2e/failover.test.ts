@@ -13,6 +13,7 @@
  * once and in order, rack-a's events before the kill and rack-b's after, one lease row per
  * address and one address for the VM's MAC, acknowledged by both instances.
  */
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
@@ -31,6 +32,7 @@ import { hostOnSwitch, namespacePids } from './lib/rack-hosts.js';
 import { Vm } from './lib/vm.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
+else if (spawnSync('keepalived', ['--version']).error) t.plan(0, 'needs keepalived (test/peers.sh installs Debian’s)');
 t.setTimeout(600_000);
 
 const VIP = '10.77.0.1';
