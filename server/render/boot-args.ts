@@ -1,13 +1,48 @@
 import { BootUrls } from '../model/boot-urls.js';
+import { RenderError, type Problem } from '../model/errors.js';
 import type { Profile } from '../model/profile.js';
 import { canonicalMac } from '../model/primitives.js';
 import { consoleArgs, type RenderContext } from './context.js';
+import { lintValues, type ValueKind } from './kickstart-lint.js';
+import { baseUrlProblem } from './lint.js';
 import { planNetwork } from './network-plan.js';
 
 /**
  * What every boot loader's script (iPXE, GRUB) puts on the installer's kernel command line, and
  * which boot assets it loads: one place, so the two formats cannot drift apart. Pure.
  */
+
+export type Urls = RenderContext['urls'];
+
+/** One boot situation of a machine, as every boot script format (iPXE, GRUB) renders it. */
+export type ScriptRequest =
+  | { kind: 'install'; ctx: RenderContext }
+  | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; urls: Urls }
+  | { kind: 'unknown'; mac: string; urls: Urls }
+  /** an unknown MAC under unknownMachines: discover; token is its discovery token */
+  | { kind: 'discover'; mac: string; token: string; urls: Urls; config: RenderContext['config'] }
+  | { kind: 'error'; name: string; mac: string; problems: Problem[]; urls: Urls };
+
+/**
+ * Every string of a view checked against what its place in the script allows (`kinds` by dotted
+ * path, a `word` when unlisted): the profile and machine were linted already; this also catches
+ * what a view composes (URLs from the base URL, mirrors from the config).
+ */
+export function checkedView<T>(format: string, view: T, kinds: Array<[RegExp, ValueKind]>): T {
+  const problems = lintValues(view, (path) => kinds.find(([re]) => re.test(path))?.[1] ?? 'word').map((p) => ({
+    ...p,
+    message: `${format} value ${p.path} ${p.message}`,
+  }));
+  if (problems.length) throw new RenderError(problems);
+  return view;
+}
+
+/** The base URL goes into scripts; a bad one (a forged Host header) is refused before it reaches one. */
+export function checkedBase(urls: Urls): Urls {
+  const problem = baseUrlProblem(urls.base);
+  if (problem) throw new RenderError([problem]);
+  return urls;
+}
 
 /** Boot assets (paths under assets.dir) per OS and CPU architecture. */
 const ASSETS = {

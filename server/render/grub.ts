@@ -1,11 +1,10 @@
 import { GRUB_CONFIG } from '../model/boot-urls.js';
 import { canonicalMac } from '../model/primitives.js';
-import { RenderError, type Problem } from '../model/errors.js';
-import { dashMac, discoverBoot, echoText, installArgs, installAssets, type BootAssets } from './boot-args.js';
+import { checkedBase, checkedView, dashMac, discoverBoot, echoText, installArgs, installAssets, type BootAssets, type ScriptRequest, type Urls } from './boot-args.js';
 import { renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
-import { lintValues, type ValueKind } from './kickstart-lint.js';
-import { assertRenderable, baseUrlProblem } from './lint.js';
+import type { ValueKind } from './kickstart-lint.js';
+import { assertRenderable } from './lint.js';
 
 /**
  * GRUB configurations for the signed network boot path (shim → GRUB → signed kernel), one per
@@ -17,15 +16,8 @@ import { assertRenderable, baseUrlProblem } from './lint.js';
  * under assets.dir): the signed netboot GRUBs of Debian and Rocky carry no HTTP module, and under
  * Secure Boot GRUB loads no module it does not carry.
  */
-export type Urls = RenderContext['urls'];
-
 export type GrubRequest =
-  | { kind: 'install'; ctx: RenderContext }
-  | { kind: 'local'; name: string; urls: Urls }
-  | { kind: 'unknown'; mac: string; urls: Urls }
-  /** an unknown MAC under unknownMachines: discover; token is its discovery token */
-  | { kind: 'discover'; mac: string; token: string; urls: Urls; config: RenderContext['config'] }
-  | { kind: 'error'; name: string; mac: string; problems: Problem[]; urls: Urls }
+  | ScriptRequest
   /** `grub/grub.cfg`: the same for every machine */
   | { kind: 'lookup' };
 
@@ -38,20 +30,11 @@ const GRUB_KINDS: Array<[RegExp, ValueKind]> = [[/^args\.\d+$/, 'url']];
 /** The error config's lines were made printable by echoText. */
 const ERROR_KINDS: Array<[RegExp, ValueKind]> = [[/^(lines\.\d+|name)$/, 'line'], ...GRUB_KINDS];
 
-function checked<T>(view: T, kinds = GRUB_KINDS): T {
-  const problems = lintValues(view, (path) => kinds.find(([re]) => re.test(path))?.[1] ?? 'word').map((p) => ({
-    ...p,
-    message: `GRUB value ${p.path} ${p.message}`,
-  }));
-  if (problems.length) throw new RenderError(problems);
-  return view;
-}
+const checked = <T>(view: T, kinds = GRUB_KINDS): T => checkedView('GRUB', view, kinds);
 
 /** kickstand's TFTP server as GRUB names it: the host of the base URL the machine reached kickstand at. */
 function tftpDevice(urls: Urls): string {
-  const problem = baseUrlProblem(urls.base);
-  if (problem) throw new RenderError([problem]);
-  return `(tftp,${new URL(urls.base).hostname})`;
+  return `(tftp,${new URL(checkedBase(urls).base).hostname})`;
 }
 
 function files(device: string, assets: BootAssets) {

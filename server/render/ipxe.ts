@@ -1,29 +1,20 @@
 import { canonicalMac } from '../model/primitives.js';
 import { BootUrls } from '../model/boot-urls.js';
-import { baseName, discoverBoot, echoText, installArgs, installAssets } from './boot-args.js';
+import { baseName, checkedBase, checkedView, discoverBoot, echoText, installArgs, installAssets, type ScriptRequest, type Urls } from './boot-args.js';
 import { renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
-import { lintValues, type ValueKind } from './kickstart-lint.js';
-import { assertRenderable, baseUrlProblem } from './lint.js';
-import { RenderError, type Problem } from '../model/errors.js';
+import type { ValueKind } from './kickstart-lint.js';
+import { assertRenderable } from './lint.js';
 
 /**
  * iPXE scripts, one per boot situation. The caller renders the install's config before serving
  * an install script, and serves the error script when that fails (with a failed event), so a
  * machine whose config cannot render shows why and asks again, never an installer that fails halfway.
  */
-export type Urls = RenderContext['urls'];
-
 export type IpxeRequest =
-  | { kind: 'install'; ctx: RenderContext }
-  | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; urls: Urls }
-  | { kind: 'unknown'; mac: string; urls: Urls }
-  /** an unknown MAC under unknownMachines: discover; token is its discovery token */
-  | { kind: 'discover'; mac: string; token: string; urls: Urls; config: RenderContext['config'] }
-  | { kind: 'error'; name: string; mac: string; problems: Problem[]; urls: Urls }
+  | ScriptRequest
   /** for a firmware-loaded iPXE with no script of its own: DHCP on any NIC, then chain */
   | { kind: 'bootstrap'; urls: Urls };
-
 
 /**
  * iPXE runs a script line by line, splits a line on spaces and expands ${…} everywhere, with no
@@ -38,21 +29,7 @@ const IPXE_KINDS: Array<[RegExp, ValueKind]> = [
 /** The error script's text was made printable (no $, quotes or backslash) by echoText. */
 const ERROR_KINDS: Array<[RegExp, ValueKind]> = [[/^(lines\.\d+|name)$/, 'line'], ...IPXE_KINDS];
 
-function checked<T>(view: T, kinds = IPXE_KINDS): T {
-  const problems = lintValues(view, (path) => kinds.find(([re]) => re.test(path))?.[1] ?? 'word').map((p) => ({
-    ...p,
-    message: `iPXE value ${p.path} ${p.message}`,
-  }));
-  if (problems.length) throw new RenderError(problems);
-  return view;
-}
-
-/** The base URL goes into chain URLs; a bad one (a forged Host header) is refused before it reaches a script. */
-function checkedBase(urls: Urls): Urls {
-  const problem = baseUrlProblem(urls.base);
-  if (problem) throw new RenderError([problem]);
-  return urls;
-}
+const checked = <T>(view: T, kinds = IPXE_KINDS): T => checkedView('iPXE', view, kinds);
 
 /** The installer's own kernel and initrd, with a kickstart that only runs the inventory agent. */
 function discoverView(req: Extract<IpxeRequest, { kind: 'discover' }>) {

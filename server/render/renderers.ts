@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
-import type { Renderers, RenderInput } from '../model/renderers.js';
+import type { IpxeKind, Renderers, RenderInput, ScriptInput } from '../model/renderers.js';
+import type { ScriptRequest } from './boot-args.js';
 import type { RenderContext } from './context.js';
 import { renderEnvFromConfig } from './env.js';
 import { renderDiscoveryKickstart } from './discovery.js';
@@ -12,37 +13,25 @@ import { renderKickstart } from './kickstart.js';
 export function createRenderers(config: Config, convergerPublicKey: string): Renderers {
   const env = renderEnvFromConfig(config);
   const ctx = (i: RenderInput): RenderContext => ({ machine: i.machine, profile: i.profile, config, token: i.token, urls: { base: i.base }, convergerPublicKey });
+  /** One boot situation, whichever format renders it. */
+  const request = (kind: IpxeKind, i: ScriptInput): ScriptRequest => {
+    const urls = { base: i.base };
+    switch (kind) {
+      case 'install':
+        return { kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) };
+      case 'local':
+        return { kind, name: i.machine!.name, firmware: i.profile!.firmware, urls };
+      case 'unknown':
+        return { kind, mac: i.mac, urls };
+      case 'discover':
+        return { kind, mac: i.mac, token: i.token!, urls, config };
+      case 'error':
+        return { kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls };
+    }
+  };
   return {
-    ipxe(kind, i) {
-      const urls = { base: i.base };
-      switch (kind) {
-        case 'install':
-          return renderIpxe({ kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) }, env);
-        case 'local':
-          return renderIpxe({ kind, name: i.machine!.name, firmware: i.profile!.firmware, urls }, env);
-        case 'unknown':
-          return renderIpxe({ kind, mac: i.mac, urls }, env);
-        case 'discover':
-          return renderIpxe({ kind, mac: i.mac, token: i.token!, urls, config }, env);
-        case 'error':
-          return renderIpxe({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
-      }
-    },
-    grub(kind, i) {
-      const urls = { base: i.base };
-      switch (kind) {
-        case 'install':
-          return renderGrub({ kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) }, env);
-        case 'local':
-          return renderGrub({ kind, name: i.machine!.name, urls }, env);
-        case 'unknown':
-          return renderGrub({ kind, mac: i.mac, urls }, env);
-        case 'discover':
-          return renderGrub({ kind, mac: i.mac, token: i.token!, urls, config }, env);
-        case 'error':
-          return renderGrub({ kind, name: i.machine?.name ?? i.mac, mac: i.mac, problems: [{ path: 'render', message: i.error ?? 'unknown error' }], urls }, env);
-      }
-    },
+    ipxe: (kind, i) => renderIpxe(request(kind, i), env),
+    grub: (kind, i) => renderGrub(request(kind, i), env),
     grubLookup: () => renderGrub({ kind: 'lookup' }, env),
     config(kind, i) {
       return kind === 'kickstart' ? renderKickstart(ctx(i), env) : renderIgnition(ctx(i), env);

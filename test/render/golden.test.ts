@@ -1,27 +1,15 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { RenderEnv } from '../../server/render/env.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
 import { RenderError } from '../../server/model/errors.js';
 import { renderDiscoveryKickstart } from '../../server/render/discovery.js';
-import { config, ctxFor, examples, goldenDir, installConfig, URLS } from './helpers.js';
+import { config, ctxFor, examples, golden, installConfig, URLS } from './helpers.js';
 
 /**
  * Golden files for every example machine. Regenerate with UPDATE_GOLDEN=1 after an intended
  * change and review the diff: it is the exact text machines will receive.
  */
-const update = process.env.UPDATE_GOLDEN === '1';
 const env = new RenderEnv();
-
-function golden(t: Test, name: string, actual: string) {
-  const file = join(goldenDir, name);
-  if (update) {
-    mkdirSync(goldenDir, { recursive: true });
-    writeFileSync(file, actual);
-  }
-  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches its golden file`);
-}
 
 t.test('every example machine renders its config and iPXE scripts', async (t) => {
   const all = await examples();

@@ -1,13 +1,11 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { RenderError } from '../../server/model/errors.js';
 import { Profile } from '../../server/model/profile.js';
 import { RenderEnv } from '../../server/render/env.js';
 import { grubConfigMac } from '../../server/model/boot-urls.js';
 import { renderGrub } from '../../server/render/grub.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
-import { config, ctxFor, examples, goldenDir, URLS } from './helpers.js';
+import { config, ctxFor, examples, golden, URLS } from './helpers.js';
 
 /**
  * The GRUB configurations of the signed boot path (issue 18). Golden files as for iPXE
@@ -15,17 +13,7 @@ import { config, ctxFor, examples, goldenDir, URLS } from './helpers.js';
  * wrong: the kernel line is the iPXE script's minus iPXE's own initrd=, every value is
  * single-quoted, files come over TFTP from the base URL's host, the token is bound per render.
  */
-const update = process.env.UPDATE_GOLDEN === '1';
 const env = new RenderEnv();
-
-function golden(t: Test, name: string, actual: string) {
-  const file = join(goldenDir, name);
-  if (update) {
-    mkdirSync(goldenDir, { recursive: true });
-    writeFileSync(file, actual);
-  }
-  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches its golden file`);
-}
 
 async function web() {
   return (await examples()).find((e) => e.machine.name === 'web-01')!;
@@ -39,7 +27,7 @@ t.test('golden files: install per example machine, local, unknown, discover, err
   const w = await web();
   const arm = Profile.parse({ ...w.profile, name: 'r640-arm', arch: 'aarch64', secureBoot: true });
   golden(t, 'web-01.aarch64.install.grub', renderGrub({ kind: 'install', ctx: ctxFor(w.machine, arm) }, env));
-  golden(t, 'web-01.local.grub', renderGrub({ kind: 'local', name: 'web-01', urls: URLS }, env));
+  golden(t, 'web-01.local.grub', renderGrub({ kind: 'local', name: 'web-01', firmware: 'uefi', urls: URLS }, env));
   golden(t, 'unknown.grub', renderGrub({ kind: 'unknown', mac: '52-54-00-99-99-99', urls: URLS }, env));
   golden(t, 'discover.grub', renderGrub({ kind: 'discover', mac: '52-54-00-99-99-99', token: 'dtok_Q8wYx2', urls: URLS, config }, env));
   golden(t, 'web-01.error.grub', renderGrub({ kind: 'error', name: 'web-01', mac: w.machine.macs[0], problems: [{ path: 'ipv4', message: 'a static address is needed' }], urls: URLS }, env));
@@ -80,8 +68,8 @@ t.test('aarch64 loads the ARM64 kernel; Ignition installs carry the Ignition URL
 });
 
 t.test('local and unknown return to the firmware with an error status, so it tries the next boot option', async (t) => {
-  t.match(renderGrub({ kind: 'local', name: 'a', urls: URLS }, env), /\nexit 1\n$/);
-  t.notMatch(renderGrub({ kind: 'local', name: 'a', urls: URLS }, env), /linux|chainloader/);
+  t.match(renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env), /\nexit 1\n$/);
+  t.notMatch(renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env), /linux|chainloader/);
   t.match(renderGrub({ kind: 'unknown', mac: '52:54:00:12:34:56', urls: URLS }, env), /\nexit 1\n$/);
 });
 
@@ -89,7 +77,7 @@ t.test('hostile input: a forged base URL, an error text full of GRUB syntax, a M
   const { machine, profile } = await web();
   for (const base of ["http://10.0.0.1:8080/'$(reboot)", 'http://a b', 'http://x/$x', 'ftp://x'])
     t.throws(() => renderGrub({ kind: 'install', ctx: ctxFor(machine, profile, { urls: { base } }) }, env), RenderError, `install refuses base ${JSON.stringify(base)}`);
-  t.throws(() => renderGrub({ kind: 'local', name: "a'; reboot; '", urls: URLS }, env), RenderError, 'a name that is not a word');
+  t.throws(() => renderGrub({ kind: 'local', name: "a'; reboot; '", firmware: 'uefi', urls: URLS }, env), RenderError, 'a name that is not a word');
   const err = renderGrub({ kind: 'error', name: "web'01", mac: '52:54:00:12:34:56', problems: [{ path: 'x', message: "it's ${evil}; reboot\nsecond line" }], urls: URLS }, env);
   const echoes = err.split('\n').filter((l) => l.startsWith("echo 'kickstand:   "));
   t.same(echoes, ["echo 'kickstand:   x: it`s __evil__ reboot'", "echo 'kickstand:   second line'"]);

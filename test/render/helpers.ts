@@ -1,4 +1,7 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
 import { Config } from '../../server/config/schema.js';
 import { loadInventory } from '../../server/inventory/load.js';
 import { Machine, type MachineInput } from '../../server/model/machine.js';
@@ -10,6 +13,19 @@ import { renderKickstart } from '../../server/render/kickstart.js';
 
 export const machinesDir = fileURLToPath(new URL('../../machines', import.meta.url));
 export const goldenDir = fileURLToPath(new URL('../fixtures/render', import.meta.url));
+
+/**
+ * Compares a rendering with its golden file. UPDATE_GOLDEN=1 rewrites the files after an intended
+ * change; review the diff: it is the exact text machines will receive.
+ */
+export function golden(t: Test, name: string, actual: string): void {
+  const file = join(goldenDir, name);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    mkdirSync(goldenDir, { recursive: true });
+    writeFileSync(file, actual);
+  }
+  t.equal(actual, readFileSync(file, 'utf8'), `${name} matches its golden file`);
+}
 
 export const TOKEN = 'tok_Zq3v-8Kx2mW9pR4s';
 export const URLS = { base: 'http://10.0.0.1:8080' };
