@@ -16,6 +16,14 @@ import type { AppDeps } from '../deps.js';
  * this instance's own.
  */
 export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, events, logger }) => {
+  // A stream never ends by itself, and the server's close waits for every connection: an open
+  // console tab or `kickstand watch` would hold a shutdown. Ended first, their clients reconnect
+  // (to this instance once it is back, or another) from the last id they saw.
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
+
   app.get(
     '/events',
     {
@@ -90,6 +98,7 @@ export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, 
         closed = true;
         clearInterval(heartbeat);
         unsubscribe();
+        open.delete(ended);
       };
       req.raw.on('close', stop);
       reply.raw.on('close', stop);
@@ -98,10 +107,11 @@ export const eventRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, { reads, 
       // gets the backlog, and then the stream ends.
       let peerEnded = false;
       let backlogSent = false;
-      const ended = () => {
+      function ended() {
         stop();
         reply.raw.end();
-      };
+      }
+      open.add(ended);
       req.raw.socket.once('end', () => {
         peerEnded = true;
         if (backlogSent) ended();
