@@ -9,6 +9,7 @@ import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { type InstanceLock, type InstanceLockOptions, lockInstanceName } from './instance-lock.js';
+import { SharedCache } from './shared-cache.js';
 import { claimSubnets } from './subnet-locks.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
 import type { Repos, Store, StoreOptions } from './store.js';
@@ -17,6 +18,8 @@ import { parsedBodies, refuseHeld, type Row, storedEvent, toDiscoveryToken, toEv
 
 /** The NOTIFY channel of committed events; the payload is the burst's highest id (ids only: payloads are small). */
 export const EVENT_CHANNEL = 'kickstand_events';
+/** The NOTIFY channel of written rows that instances keep in memory (shared-cache.ts): 'KIND:KEY'. */
+export const ROWS_CHANNEL = 'kickstand_rows';
 
 /**
  * The statements, prepared once per connection by name (node-postgres' named queries; the
@@ -26,6 +29,7 @@ export const EVENT_CHANNEL = 'kickstand_events';
  */
 export const SQL = {
   machineGet: 'SELECT body FROM machines WHERE name = $1',
+  rowsChanged: `SELECT pg_notify('${ROWS_CHANNEL}', $1)`,
   machineByMac: 'SELECT m.body FROM machine_macs x JOIN machines m ON m.name = x.machine WHERE x.mac = $1',
   machineList: 'SELECT body FROM machines ORDER BY name COLLATE "C"',
   // A machine put holds its profile's row (if any) until it commits, so a profile delete running
@@ -166,8 +170,26 @@ const types: pg.CustomTypesConfig = {
     oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-async function migrate(pool: pg.Pool): Promise<void> {
+/**
+ * A connection taken from the pool for several statements. The pool listens for errors only on
+ * its idle connections: one that breaks while taken (the server went away between two
+ * statements) emits an error nobody would hear, which ends the process. The statements' own
+ * rejections say what went wrong; this listener only keeps the event heard until release.
+ */
+async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
   const c = await pool.connect();
+  const heard = () => undefined;
+  c.on('error', heard);
+  const release = c.release.bind(c);
+  c.release = (err?: Error | boolean) => {
+    c.removeListener('error', heard);
+    release(err);
+  };
+  return c;
+}
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const c = await checkout(pool);
   let broken: Error | undefined;
   try {
     // Session-level: held across the migrations' own transactions; two instances starting at
@@ -200,13 +222,14 @@ async function migrate(pool: pg.Pool): Promise<void> {
 }
 
 /**
- * Committed events of every instance, heard with LISTEN on a connection of its own (outside the
- * pool: a listening session must stay the same one), opened at the first watch and kept until
- * close. When it drops (the server restarted, the network broke), it is opened again with a
+ * Committed events and written rows of every instance, heard with LISTEN on a connection of its
+ * own (outside the pool: a listening session must stay the same one), opened at once and kept
+ * until close. When it drops (the server restarted, the network broke), it is opened again with a
  * backoff (100 ms doubling to 5 s); every time LISTEN takes effect, watchers are told that
- * events may have been missed (onNew()), so they read again from their last id.
+ * events may have been missed (onNew()), so they read again from their last id, and the row
+ * cache starts afresh (it keeps nothing while the connection is down).
  */
-function eventWatcher(client: () => pg.Client, backoff = { minMs: 100, maxMs: 5_000 }) {
+function eventWatcher(client: () => pg.Client, rows: SharedCache, backoff = { minMs: 100, maxMs: 5_000 }) {
   const watchers = new Set<(lastId?: number) => void>();
   let current: pg.Client | undefined;
   let connecting = false;
@@ -239,19 +262,22 @@ function eventWatcher(client: () => pg.Client, backoff = { minMs: 100, maxMs: 5_
       if (dropped) return;
       dropped = true;
       if (current === c) current = undefined;
+      rows.listen(false);
       c.end().catch(() => undefined);
       schedule();
     };
     c.on('error', drop);
     c.on('end', drop);
     c.on('notification', (n) => {
-      if (n.channel !== EVENT_CHANNEL || dropped) return;
+      if (dropped) return;
+      if (n.channel === ROWS_CHANNEL) return rows.changed(n.payload ?? '');
+      if (n.channel !== EVENT_CHANNEL) return;
       const id = Number(n.payload);
       tell(Number.isSafeInteger(id) && id > 0 ? id : undefined);
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${EVENT_CHANNEL}`);
+      await c.query(`LISTEN ${EVENT_CHANNEL}; LISTEN ${ROWS_CHANNEL}`);
       if (dropped) return;
       if (closed) {
         dropped = true;
@@ -259,6 +285,7 @@ function eventWatcher(client: () => pg.Client, backoff = { minMs: 100, maxMs: 5_
         return;
       }
       current = c;
+      rows.listen(true);
       delay = backoff.minMs;
       // Whatever committed while nobody here listened (before the first LISTEN, or between a
       // drop and now) is read by the watchers themselves.
@@ -270,8 +297,11 @@ function eventWatcher(client: () => pg.Client, backoff = { minMs: 100, maxMs: 5_
     }
   };
   return {
+    start: () => void connect(),
     watch(onNew: (lastId?: number) => void): () => void {
       watchers.add(onNew);
+      // LISTEN took effect before this watcher came: it is told so, as it would have been then.
+      if (current) setImmediate(() => watchers.has(onNew) && onNew());
       void connect();
       return () => void watchers.delete(onNew);
     },
@@ -304,6 +334,8 @@ interface TxState {
   ended: boolean;
   /** The tail of the calls made through tx, run one at a time on the connection. */
   queue: Promise<unknown>;
+  /** Kept rows it wrote ('KIND:KEY'), forgotten here when it commits. */
+  touched: string[];
 }
 
 /**
@@ -311,8 +343,10 @@ interface TxState {
  * database. Every method is a statement (or a few in one transaction) on a pooled connection;
  * writes are durable when they resolve (the server's synchronous_commit, on by default).
  *
- * No row cache: every read asks the database, so a row another instance changed is read as it
- * is now. Parsed JSON bodies are kept by their text, which is safe with any number of writers.
+ * The rows the boot path reads on every request (machines, profiles, statuses and install tokens
+ * by key) are kept in memory and forgotten on every instance when any instance writes them
+ * (shared-cache.ts: NOTIFY kickstand_rows in the writing transaction). Everything else asks the
+ * database. Parsed JSON bodies are kept by their text, which is safe with any number of writers.
  *
  * transaction(fn) runs fn on one connection inside BEGIN … COMMIT. As the interface requires,
  * this process runs its transactions one at a time, and its writes from outside a transaction
@@ -356,6 +390,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
 async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
   const { instance } = opts;
+  const cache = new SharedCache();
   const watcher = eventWatcher(
     () =>
       new pg.Client({
@@ -365,6 +400,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         application_name: instance === undefined ? 'kickstand events' : `kickstand ${instance} events`,
         types,
       }),
+    cache,
   );
   const pool = new pg.Pool({
     connectionString: url,
@@ -379,6 +415,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
   pool.on('error', () => undefined);
   try {
     await migrate(pool);
+    watcher.start();
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw unavailable(err);
@@ -392,7 +429,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
 
   /** Several statements that commit together, on a connection of their own. */
   const ownTransaction = async <T>(fn: (exec: Exec) => Promise<T>): Promise<T> => {
-    const c = await pool.connect();
+    const c = await checkout(pool);
     let broken: Error | undefined;
     try {
       await c.query('BEGIN');
@@ -506,93 +543,122 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     atomic<T>(fn: (exec: Exec) => Promise<T>): Promise<T>;
     write<T>(fn: () => Promise<T>): Promise<T>;
     read<T>(fn: () => Promise<T>): Promise<T>;
+    /** Reads of kept rows go through it (outside a transaction; a transaction reads its own writes). */
+    cache?: SharedCache;
+    /** A kept row was written ('KIND:KEY'), or a write of it met a newer version: forget it here. */
+    wrote(payload: string): void;
   }
-  const repos = ({ exec, atomic, write, read }: Runner): Repos => ({
-    machines: {
-      get: (name) => read(async () => body<Machine>(await exec('machineGet', [name]))),
-      byMac: (mac) => read(async () => body<Machine>(await exec('machineByMac', [mac]))),
-      list: () => read(async () => bodies<Machine>(await exec('machineList', []))),
-      put: (m) => write(() => atomic((x) => putMachine(x, m))),
-      delete: (name) => write(async () => changed(await exec('machineDelete', [name]))),
-    },
-    profiles: {
-      get: (name) => read(async () => body<Profile>(await exec('profileGet', [name]))),
-      list: () => read(async () => bodies<Profile>(await exec('profileList', []))),
-      put: (p) => write(async () => void (await exec('profileUpsert', [p.name, JSON.stringify(p), Date.now()]))),
-      delete: (name) => write(() => atomic((x) => deleteProfile(x, name))),
-    },
-    status: {
-      get: (m) => read(async () => body<MachineStatus>(await exec('statusGet', [m]))),
-      list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
-      put: (s) => write(() => putStatus(exec, s)),
-      delete: (m) => write(async () => changed(await exec('statusDelete', [m]))),
-    },
-    events: {
-      append: (e: BootEvent, at = Date.now()) => write(async () => (await insertEvents(exec, [{ event: e, at }]))[0]),
-      appendMany: (batch) => write(() => insertEvents(exec, batch)),
-      list: ({ machine, afterId = 0, limit = 1000 }) =>
-        read(async () => (machine ? await exec('eventsMachine', [machine, afterId, limit]) : await exec('eventsAll', [afterId, limit])).rows.map(toEvent)),
-      tail: ({ machine, since, limit }) => read(async () => (await exec('eventsTail', [machine, since, limit])).rows.map(toEvent)),
-      prune: (before, limit) => write(async () => (await exec('eventsPrune', [before, limit])).rowCount ?? 0),
-    },
-    tokens: {
-      put: (t: InstallToken) => write(async () => void (await exec('tokenPut', [t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null]))),
-      get: (token) => read(async () => toToken(first(await exec('tokenGet', [token])))),
-      current: (machine) => read(async () => toToken(first(await exec('tokenCurrent', [machine])))),
-      revokeForMachine: (m, at) => write(async () => void (await exec('tokenRevokeMachine', [at, m]))),
-      deleteForMachine: (m) => write(async () => void (await exec('tokenDeleteMachine', [m]))),
-    },
-    leases: {
-      byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
-      byIp: (ip) => read(async () => (await exec('leaseByIp', [ip])).rows.map(toLease)[0]),
-      list: (subnet) => read(async () => (subnet ? await exec('leaseListSubnet', [subnet]) : await exec('leaseList', [])).rows.map(toLease)),
-      put: (l) => write(async () => refuseHeld(await atomic((x) => putLeases(x, [l])))),
-      putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve([]))),
-      delete: (mac) => write(async () => void (await exec('leaseDelete', [mac]))),
-    },
-    hardware: {
-      get: (machine) =>
-        read(async () => {
-          const r = first(await exec('hardwareGet', [machine]));
-          return r && { inventory: JSON.parse(r.body as string), source: r.source as HardwareRecord['source'], reportedAt: r.reported_at as number };
-        }),
-      put: (machine, rec) => write(() => atomic((x) => putHardware(x, machine, rec))),
-    },
-    rules: {
-      get: (name) => read(async () => body<Rule>(await exec('ruleGet', [name]))),
-      list: () => read(async () => bodies<Rule>(await exec('ruleList', []))),
-      put: (r) => write(async () => void (await exec('ruleUpsert', [r.name, r.priority, JSON.stringify(r), Date.now()]))),
-      delete: (name) => write(async () => changed(await exec('ruleDelete', [name]))),
-    },
-    discovered: {
-      get: (id) =>
-        read(async () => {
-          const r = first(await exec('discoveredGet', [id]));
-          return r && (JSON.parse(r.body as string) as DiscoveredEntry);
-        }),
-      list: () => read(async () => (await exec('discoveredList', [])).rows.map((r) => JSON.parse(r.body as string) as DiscoveredEntry)),
-      put: (e) => write(async () => void (await exec('discoveredUpsert', [e.id, e.state, JSON.stringify(e), e.seenAt]))),
-      delete: (id) => write(async () => changed(await exec('discoveredDelete', [id]))),
-    },
-    discoveryTokens: {
-      put: (t) => write(() => atomic((x) => putDiscoveryToken(x, t))),
-      get: (token) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenGet', [token])))),
-      byMac: (mac) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenByMac', [mac])))),
-      prune: (before, limit) => write(async () => (await exec('discoveryTokenPrune', [before, limit])).rowCount ?? 0),
-    },
-    retiredMacs: {
-      put: (macs, machine, at) => write(async () => void (macs.length && (await exec('retiredPut', [[...new Set(macs)], machine, at])))),
-      get: (mac) =>
-        read(async () => {
-          const r = first(await exec('retiredGet', [mac]));
-          return r && { machine: r.machine as string, at: r.retired_at as number };
-        }),
-    },
-    replacements: {
-      append: (r) => write(async () => void (await exec('replacementAppend', [r.machine, r.at, JSON.stringify(r)]))),
-      list: (machine) => read(async () => (await exec('replacementList', [machine])).rows.map((r) => JSON.parse(r.body as string) as Replacement)),
-    },
-  });
+  const repos = ({ exec, atomic, write, read, cache, wrote }: Runner): Repos => {
+    /** A write of kept rows, announced to every instance (NOTIFY in its own transaction). */
+    const announced = <T>(payload: string, fn: (x: Exec) => Promise<T>) =>
+      write(async () => {
+        try {
+          const result = await atomic(async (x) => {
+            const r = await fn(x);
+            await x('rowsChanged', [payload]);
+            return r;
+          });
+          wrote(payload);
+          return result;
+        } catch (err) {
+          if (err instanceof ConflictError) wrote(payload);
+          throw err;
+        }
+      });
+    const kept = <V>(kind: 'm' | 'p' | 's', key: string, fn: () => Promise<V | undefined>) => read(() => (cache ? cache.row(kind, key, fn) : fn()));
+    return {
+      machines: {
+        get: (name) => kept('m', name, async () => body<Machine>(await exec('machineGet', [name]))),
+        byMac: (mac) => read(async () => body<Machine>(await exec('machineByMac', [mac]))),
+        list: () => read(async () => bodies<Machine>(await exec('machineList', []))),
+        put: (m) => announced(`m:${m.name}`, (x) => putMachine(x, m)),
+        delete: (name) => announced(`m:${name}`, async (x) => changed(await x('machineDelete', [name]))),
+      },
+      profiles: {
+        get: (name) => kept('p', name, async () => body<Profile>(await exec('profileGet', [name]))),
+        list: () => read(async () => bodies<Profile>(await exec('profileList', []))),
+        put: (p) => announced(`p:${p.name}`, async (x) => void (await x('profileUpsert', [p.name, JSON.stringify(p), Date.now()]))),
+        delete: (name) => announced(`p:${name}`, (x) => deleteProfile(x, name)),
+      },
+      status: {
+        get: (m) => kept('s', m, async () => body<MachineStatus>(await exec('statusGet', [m]))),
+        list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
+        put: (s) => announced(`s:${s.machine}`, (x) => putStatus(x, s)),
+        delete: (m) => announced(`s:${m}`, async (x) => changed(await x('statusDelete', [m]))),
+      },
+      events: {
+        append: (e: BootEvent, at = Date.now()) => write(async () => (await insertEvents(exec, [{ event: e, at }]))[0]),
+        appendMany: (batch) => write(() => insertEvents(exec, batch)),
+        list: ({ machine, afterId = 0, limit = 1000 }) =>
+          read(async () => (machine ? await exec('eventsMachine', [machine, afterId, limit]) : await exec('eventsAll', [afterId, limit])).rows.map(toEvent)),
+        tail: ({ machine, since, limit }) => read(async () => (await exec('eventsTail', [machine, since, limit])).rows.map(toEvent)),
+        prune: (before, limit) => write(async () => (await exec('eventsPrune', [before, limit])).rowCount ?? 0),
+      },
+      tokens: {
+        put: (t: InstallToken) => announced(`t:${t.machine}`, async (x) => void (await x('tokenPut', [t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null]))),
+        get: (token) => {
+          const fn = async () => toToken(first(await exec('tokenGet', [token])));
+          return read(() => (cache ? cache.token(token, fn) : fn()));
+        },
+        current: (machine) => {
+          const fn = async () => toToken(first(await exec('tokenCurrent', [machine])));
+          return read(() => (cache ? cache.currentToken(machine, fn) : fn()));
+        },
+        revokeForMachine: (m, at) => announced(`t:${m}`, async (x) => void (await x('tokenRevokeMachine', [at, m]))),
+        deleteForMachine: (m) => announced(`t:${m}`, async (x) => void (await x('tokenDeleteMachine', [m]))),
+      },
+      leases: {
+        byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
+        byIp: (ip) => read(async () => (await exec('leaseByIp', [ip])).rows.map(toLease)[0]),
+        list: (subnet) => read(async () => (subnet ? await exec('leaseListSubnet', [subnet]) : await exec('leaseList', [])).rows.map(toLease)),
+        put: (l) => write(async () => refuseHeld(await atomic((x) => putLeases(x, [l])))),
+        putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve([]))),
+        delete: (mac) => write(async () => void (await exec('leaseDelete', [mac]))),
+      },
+      hardware: {
+        get: (machine) =>
+          read(async () => {
+            const r = first(await exec('hardwareGet', [machine]));
+            return r && { inventory: JSON.parse(r.body as string), source: r.source as HardwareRecord['source'], reportedAt: r.reported_at as number };
+          }),
+        put: (machine, rec) => write(() => atomic((x) => putHardware(x, machine, rec))),
+      },
+      rules: {
+        get: (name) => read(async () => body<Rule>(await exec('ruleGet', [name]))),
+        list: () => read(async () => bodies<Rule>(await exec('ruleList', []))),
+        put: (r) => write(async () => void (await exec('ruleUpsert', [r.name, r.priority, JSON.stringify(r), Date.now()]))),
+        delete: (name) => write(async () => changed(await exec('ruleDelete', [name]))),
+      },
+      discovered: {
+        get: (id) =>
+          read(async () => {
+            const r = first(await exec('discoveredGet', [id]));
+            return r && (JSON.parse(r.body as string) as DiscoveredEntry);
+          }),
+        list: () => read(async () => (await exec('discoveredList', [])).rows.map((r) => JSON.parse(r.body as string) as DiscoveredEntry)),
+        put: (e) => write(async () => void (await exec('discoveredUpsert', [e.id, e.state, JSON.stringify(e), e.seenAt]))),
+        delete: (id) => write(async () => changed(await exec('discoveredDelete', [id]))),
+      },
+      discoveryTokens: {
+        put: (t) => write(() => atomic((x) => putDiscoveryToken(x, t))),
+        get: (token) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenGet', [token])))),
+        byMac: (mac) => read(async () => toDiscoveryToken(first(await exec('discoveryTokenByMac', [mac])))),
+        prune: (before, limit) => write(async () => (await exec('discoveryTokenPrune', [before, limit])).rowCount ?? 0),
+      },
+      retiredMacs: {
+        put: (macs, machine, at) => write(async () => void (macs.length && (await exec('retiredPut', [[...new Set(macs)], machine, at])))),
+        get: (mac) =>
+          read(async () => {
+            const r = first(await exec('retiredGet', [mac]));
+            return r && { machine: r.machine as string, at: r.retired_at as number };
+          }),
+      },
+      replacements: {
+        append: (r) => write(async () => void (await exec('replacementAppend', [r.machine, r.at, JSON.stringify(r)]))),
+        list: (machine) => read(async () => (await exec('replacementList', [machine])).rows.map((r) => JSON.parse(r.body as string) as Replacement)),
+      },
+    };
+  };
 
   // The transaction open in this process, if any: outside writes and the next transaction wait for it.
   let open: Promise<void> | undefined;
@@ -601,7 +667,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     while (open) await open;
     return mapped(fn());
   };
-  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: gated, read: (fn) => mapped(fn()) });
+  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: gated, read: (fn) => mapped(fn()), cache, wrote: (payload) => cache.changed(payload) });
 
   const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
   const inside = (tx: TxState): Repos => {
@@ -637,7 +703,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         throw err;
       }
     };
-    return repos({ exec, atomic, write: serial, read: serial });
+    // Forgotten once the transaction commits: until then other readers see the committed rows.
+    return repos({ exec, atomic, write: serial, read: serial, wrote: (payload) => tx.touched.push(payload) });
   };
 
   return {
@@ -666,17 +733,18 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
       let end!: () => void;
       open = new Promise((resolve) => (end = resolve));
       try {
-        const client = await mapped(pool.connect());
+        const client = await mapped(checkout(pool));
         let broken: Error | undefined;
         try {
           await mapped(client.query('BEGIN'));
-          const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve() };
+          const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve(), touched: [] };
           try {
             const result = await fn(inside(tx));
             await tx.queue;
             tx.ended = true;
             if (tx.aborted) throw rolledBack();
             await mapped(client.query('COMMIT'));
+            for (const payload of tx.touched) cache.changed(payload);
             return result;
           } catch (err) {
             tx.ended = true;

@@ -1,0 +1,118 @@
+/**
+ * The PostgreSQL store's row cache (server/store/shared-cache.ts): on its own, the rules that keep
+ * an entry never older than its row; then two stores on one real PostgreSQL 15, each seeing the
+ * other's writes of machines, profiles, statuses and tokens at once, and keeping nothing while
+ * its listening connection is down.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { openPostgresStore } from '../../server/store/postgres.js';
+import { SharedCache } from '../../server/store/shared-cache.js';
+import { postgresForTest } from '../helpers/postgres.js';
+import { machine, profile, status, token } from './contract.js';
+
+t.test('the cache on its own', async (t) => {
+  const cache = new SharedCache();
+  let row = 'v1';
+  let reads = 0;
+  const read = async () => (reads++, row);
+  t.equal(await cache.row('m', 'web-01', read), 'v1');
+  t.equal(await cache.row('m', 'web-01', read), 'v1');
+  t.equal(reads, 2, 'nothing is kept before the listening connection is up');
+
+  cache.listen(true);
+  await cache.row('m', 'web-01', read);
+  await cache.row('m', 'web-01', read);
+  t.equal(reads, 3, 'kept once listening');
+  row = 'v2';
+  cache.changed('p:web-01');
+  t.equal(await cache.row('m', 'web-01', read), 'v1', 'another kind of row with the name: kept');
+  cache.changed('m:web-01');
+  t.equal(await cache.row('m', 'web-01', read), 'v2', 'its own kind: forgotten, read again');
+
+  // A read that races a write: it returns the old row, the notification comes while it runs.
+  let finish!: (v: string) => void;
+  cache.changed('m:web-01');
+  const racing = cache.row('m', 'web-01', () => new Promise<string>((r) => (finish = r)));
+  cache.changed('m:web-01');
+  finish('stale');
+  t.equal(await racing, 'stale', 'the racing read answers what it read');
+  t.equal(await cache.row('m', 'web-01', read), 'v2', 'but it is not kept: the next read asks again');
+
+  const tk = { token: 'tk', machine: 'web-01', installId: 'i1', expiresAt: 9 };
+  await cache.token('tk', async () => tk);
+  await cache.currentToken('web-01', async () => tk);
+  let tokenReads = 0;
+  t.equal(await cache.token('tk', async () => (tokenReads++, undefined)), tk, 'kept by token');
+  cache.changed('t:web-01');
+  t.equal(await cache.token('tk', async () => (tokenReads++, undefined)), undefined, "a write of the machine's tokens forgets them all");
+  t.equal(await cache.currentToken('web-01', async () => (tokenReads++, undefined)), undefined, 'and its current token');
+  t.equal(tokenReads, 2);
+  t.equal(await cache.token('made-up', async () => undefined), undefined);
+
+  cache.listen(false);
+  t.equal(await cache.row('m', 'web-01', async () => 'v3'), 'v3', 'connection down: everything forgotten');
+  t.equal(await cache.row('m', 'web-01', async () => 'v4'), 'v4', 'and nothing kept');
+});
+
+const pg = await postgresForTest(t);
+if (pg) {
+  t.test("two stores on one database: each reads the other's writes of kept rows", async (t) => {
+    const url = await pg.createDatabase(t);
+    const a = await openPostgresStore(url, { instance: 'c-a' });
+    t.teardown(() => a.close());
+    const b = await openPostgresStore(url, { instance: 'c-b' });
+    t.teardown(() => b.close());
+    await sleep(200); // both listening
+    await a.profiles.put(profile('p1'));
+    await a.machines.put(machine('m1', ['52:54:00:00:00:0a']));
+    await a.status.put(status('m1', 1));
+    await a.tokens.put(token('tk-1', 'm1', 'i1', 9_000));
+    // b reads (and keeps) every row, twice.
+    for (let i = 0; i < 2; i++) {
+      t.equal((await b.machines.get('m1'))?.profile, 'p1');
+      t.equal((await b.profiles.get('p1'))?.name, 'p1');
+      t.equal((await b.status.get('m1'))?.version, 1);
+      t.equal((await b.tokens.get('tk-1'))?.revokedAt, undefined);
+      t.equal((await b.tokens.current('m1'))?.token, 'tk-1');
+    }
+    const seenBy = async <V>(what: string, read: () => Promise<V>, ok: (v: V) => boolean) => {
+      const start = Date.now();
+      while (!ok(await read()) && Date.now() - start < 2_000) await sleep(5);
+      t.ok(ok(await read()), `${what}: seen by the other store (${Date.now() - start} ms)`);
+    };
+    await a.transaction(async (tx) => {
+      await tx.profiles.put(profile('p2'));
+      await tx.machines.put({ ...machine('m1', ['52:54:00:00:00:0a']), profile: 'p2' });
+      await tx.status.put(status('m1', 2));
+      await tx.tokens.revokeForMachine('m1', 5_000);
+      await tx.tokens.put(token('tk-2', 'm1', 'i2', 9_000));
+    });
+    await seenBy('a machine written in a transaction', () => b.machines.get('m1'), (m) => m?.profile === 'p2');
+    await seenBy('its status', () => b.status.get('m1'), (s) => s?.version === 2);
+    await seenBy('a revoked token', () => b.tokens.get('tk-1'), (tk) => tk?.revokedAt === 5_000);
+    await seenBy('the current token', () => b.tokens.current('m1'), (tk) => tk?.token === 'tk-2');
+    await b.profiles.get('p2');
+    await a.profiles.put({ ...profile('p2'), os: 'fcos' } as never);
+    await seenBy('a profile written outside a transaction', () => b.profiles.get('p2'), (p) => (p as { os?: string } | undefined)?.os === 'fcos');
+    await a.machines.put(machine('m9', ['52:54:00:00:00:0b']));
+    await b.machines.get('m9');
+    await a.machines.delete('m9');
+    await seenBy('a deleted machine', () => b.machines.get('m9'), (m) => m === undefined);
+
+    // Its own write is read back at once, without waiting for the notification.
+    await b.status.put(status('m1', 3));
+    t.equal((await b.status.get('m1'))?.version, 3, "a store's own write: read back at once");
+    // A write that meets a newer version forgets the kept row: the retry reads the new one.
+    await a.status.put(status('m1', 4));
+    const conflict = await b.status.put(status('m1', 4)).catch((e) => e);
+    t.equal(conflict?.field, 'version', 'a stale write is refused');
+    t.equal((await b.status.get('m1'))?.version, 4, 'and the next read has the newer row');
+
+    // b's listening connection is cut: while it is down b keeps nothing, so nothing goes stale.
+    pg.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kickstand c-b events'`);
+    await sleep(50);
+    await a.status.put(status('m1', 5));
+    t.equal((await b.status.get('m1'))?.version, 5, 'read from the database while not listening');
+  });
+}
