@@ -103,7 +103,7 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
   });
   const kaB = await startKeepalived(hostB, { vip: VIP, prefixLength: 24, priority: 100, virtualRouterId: 77, healthUrl: HEALTH, routerId: 'rack-b' });
   t.teardown(() => kaB.stop());
-  for (let i = 0; i < 50 && !/Entering BACKUP STATE/.test(kaB.log()); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 150 && !/Entering BACKUP STATE/.test(kaB.log()); i++) await new Promise((r) => setTimeout(r, 100));
   t.match(kaB.log(), /Entering BACKUP STATE/, 'rack-b’s keepalived is the backup');
   t.notOk(await kaB.holds(), 'the boot address is not on rack-b');
 
