@@ -1,6 +1,7 @@
 import { connect, createServer } from 'node:net';
 import type { Netns } from './netns.js';
 import { unixRelay } from './ns-http.js';
+import { splice } from './splice.js';
 
 /**
  * A port on this host's loopback that reaches host:port inside `ns`: how a browser outside the
@@ -9,16 +10,7 @@ import { unixRelay } from './ns-http.js';
  */
 export async function hostPort(ns: Netns, host: string, port: number, want: number): Promise<{ port: number; close(): void }> {
   const socketPath = await unixRelay(ns, host, port);
-  const server = createServer((client) => {
-    const upstream = connect(socketPath);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
-  });
+  const server = createServer((client) => splice(client, connect(socketPath)));
   const listen = (p: number) =>
     new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -4,17 +4,9 @@
  * that listens only in the namespace. Usage: unix-forward-main.ts SOCKET HOST PORT
  */
 import { connect, createServer } from 'node:net';
+import { splice } from './splice.js';
 
 const [socket, host, port] = process.argv.slice(2);
-const server = createServer((client) => {
-  const upstream = connect(Number(port), host);
-  client.pipe(upstream).pipe(client);
-  const end = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', end);
-  upstream.on('error', end);
-});
+const server = createServer((client) => splice(client, connect(Number(port), host)));
 server.listen(socket, () => process.stdout.write('listening\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
