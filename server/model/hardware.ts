@@ -41,7 +41,9 @@ export const HardwareInterface = z.looseObject({
 export const Inventory = z
   .looseObject({
     system: z.looseObject({ manufacturer: Text().optional(), product: Text().optional(), serial: Text().optional(), uuid: Text().optional() }).optional(),
-    firmware: z.looseObject({ mode: z.enum(['bios', 'uefi']).optional(), vendor: Text().optional(), version: Text().optional() }).optional(),
+    firmware: z
+      .looseObject({ mode: z.enum(['bios', 'uefi']).optional(), vendor: Text().optional(), version: Text().optional(), secureBoot: z.boolean().optional().describe('UEFI Secure Boot on, from the SecureBoot EFI variable') })
+      .optional(),
     cpu: z.looseObject({ model: Text().optional(), count: z.number().int().positive().optional(), architecture: Text(32).optional() }).optional(),
     memory: z.looseObject({ totalMiB: z.number().int().nonnegative().optional() }).optional(),
     disks: z.array(HardwareDisk).max(1024).optional(),

@@ -155,7 +155,12 @@ dmi() { # dmidecode keyword, /sys/class/dmi/id file
 SYSTEM=$(jobj "d:manufacturer=$(dmi system-manufacturer sys_vendor)" "d:product=$(dmi system-product-name product_name)" \
   "d:serial=$(dmi system-serial-number product_serial)" "d:uuid=$(dmi system-uuid product_uuid)")
 if [ -d "$SYSFS/firmware/efi" ]; then FW_MODE=uefi; else FW_MODE=bios; fi
-FIRMWARE=$(jobj "s:mode=$FW_MODE" "d:vendor=$(dmi bios-vendor bios_vendor)" "d:version=$(dmi bios-version bios_version)")
+# Secure Boot as the firmware says it: the EFI global variable SecureBoot (efivarfs: four
+# attribute bytes, then 1 = on, 0 = off); absent on BIOS or without efivarfs.
+SB_VAR="$SYSFS/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+FW_SB=
+[ -r "$SB_VAR" ] && FW_SB=$(od -An -tu1 -j4 -N1 "$SB_VAR" 2>/dev/null | awk '{ print $1 }')
+FIRMWARE=$(jobj "s:mode=$FW_MODE" "d:vendor=$(dmi bios-vendor bios_vendor)" "d:version=$(dmi bios-version bios_version)" "b:secureBoot=$FW_SB")
 
 # --- cpu and memory --------------------------------------------------------------------------
 CPU_MODEL=$(awk -F: '/^model name[ \t]*:/ { sub(/^[ \t]+/, "", $2); print $2; exit }' "$PROC/cpuinfo" 2>/dev/null)

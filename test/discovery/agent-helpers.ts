@@ -27,7 +27,7 @@ export function sh(cmd: string): string {
 }
 
 /** What the script runs besides its hardware tools (plus `touch` for the tests' reboot commands). */
-const USERLAND = ['sh', 'awk', 'mkdir', 'mktemp', 'rm', 'cat', 'uname', 'readlink', 'date', 'sleep', 'ip', 'touch'];
+const USERLAND = ['sh', 'awk', 'mkdir', 'mktemp', 'rm', 'cat', 'uname', 'readlink', 'date', 'sleep', 'ip', 'touch', 'od'];
 export const HARDWARE = ['dmidecode', 'lsblk', 'ipmitool', 'lldptool', 'lldpad', 'lldpctl', 'curl'];
 
 /**

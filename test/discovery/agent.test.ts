@@ -90,7 +90,9 @@ t.test('the /sys fallbacks, with hostile DMI strings: the JSON parses and the te
     bios_version: 'v'.repeat(300),
   };
   for (const [f, v] of Object.entries(dmi)) put(join(sys, 'class/dmi/id', f), v + '\n');
-  mkdirSync(join(sys, 'firmware/efi'), { recursive: true });
+  mkdirSync(join(sys, 'firmware/efi/efivars'), { recursive: true });
+  // efivarfs: four attribute bytes (NV, BS, RT), then the value: Secure Boot on
+  writeFileSync(join(sys, 'firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c'), Buffer.from([6, 0, 0, 0, 1]));
   // disks: sdz, and loop0/dm-0 that are not disks
   put(join(sys, 'block/sdz/size'), '3907029168\n');
   put(join(sys, 'block/sdz/queue/rotational'), '1\n');
@@ -140,7 +142,7 @@ t.test('the /sys fallbacks, with hostile DMI strings: the JSON parses and the te
   const inv = parse(outputs[0]);
   t.same(inv.system, { manufacturer: clean(dmi.sys_vendor), product: clean(dmi.product_name), uuid: dmi.product_uuid }, 'quotes and backslashes kept, control characters gone, placeholder serial left out');
   t.equal(inv.system?.manufacturer, 'Ac"me \\ Corp [31mred');
-  t.same(inv.firmware, { mode: 'uefi', vendor: 'Dell Inc. "quoted" \\', version: 'v'.repeat(256) }, 'firmware: uefi, a long version cut to 256');
+  t.same(inv.firmware, { mode: 'uefi', vendor: 'Dell Inc. "quoted" \\', version: 'v'.repeat(256), secureBoot: true }, 'firmware: uefi, a long version cut to 256, Secure Boot from its EFI variable');
   t.same(inv.cpu, { model: 'Intel(R) Xeon(R) Gold "6230"', count: 2, architecture: sh('uname -m').trim() });
   t.same(inv.memory, { totalMiB: 193209 });
   t.same(inv.disks, [

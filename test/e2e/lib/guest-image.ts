@@ -119,7 +119,7 @@ async function buildBase(dir: string, packages: string[], roots: string[]): Prom
  * there; the installed system reads it back). vfat mounts with codepage 437 and iocharset ascii,
  * the Debian kernel's defaults.
  */
-const DEFAULT_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'vfat', 'nls_cp437', 'nls_ascii'];
+export const DEFAULT_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'vfat', 'nls_cp437', 'nls_ascii'];
 
 export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = DEFAULT_MODULES): Promise<GuestBase> {
   await mkdir(cacheDir, { recursive: true });

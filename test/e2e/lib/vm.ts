@@ -37,6 +37,11 @@ export interface VmOptions {
   smbios?: SmbiosSystem;
   /** Blank data disks: sparse raw files in workDir (data0.img, …), virtio-blk, never in the boot order. */
   disks?: DataDisk[];
+  /**
+   * UEFI Secure Boot on, as Debian's ovmf documents it: the firmware build with Microsoft's keys
+   * enrolled (OVMF_CODE_4M.ms.fd + OVMF_VARS_4M.ms.fd), q35 with SMM, the variable store secure.
+   */
+  secureBoot?: boolean;
 }
 
 export interface SmbiosSystem {
@@ -63,6 +68,8 @@ export interface DataDisk {
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+const OVMF_CODE_MS = '/usr/share/OVMF/OVMF_CODE_4M.ms.fd';
+const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
 /** A value inside a QEMU option list: commas are doubled. */
 function qemuValue(v: string): string {
@@ -100,10 +107,13 @@ export class Vm {
     if (nicRom === 'native' && opts.firmware === 'bios') throw new Error('SeaBIOS has no PXE stack of its own: the native-firmware path needs UEFI');
     const { serialLog, qmpSocket } = paths(opts.workDir);
     const firmware: string[] = [];
+    if (opts.secureBoot && opts.firmware !== 'uefi') throw new Error('Secure Boot needs UEFI');
     if (opts.firmware === 'uefi') {
       const vars = join(opts.workDir, 'OVMF_VARS.fd');
-      await copyFile(OVMF_VARS, vars);
-      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+      await copyFile(opts.secureBoot ? OVMF_VARS_MS : OVMF_VARS, vars);
+      const code = opts.secureBoot ? OVMF_CODE_MS : OVMF_CODE;
+      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+      if (opts.secureBoot) firmware.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
       // PXE over IPv6 off, as in many racks' firmware settings: the namespace sends router
       // advertisements but runs no DHCPv6, so OVMF's PXEv6 boot option would only wait out its
       // timeout on every boot that goes on to the disk.
@@ -120,7 +130,7 @@ export class Vm {
       disks.push('-drive', `file=${qemuValue(file)},format=raw,if=none,id=data${i}`, '-device', `virtio-blk-pci,${props.join(',')}`);
     }
     const args = [
-      ...['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
+      ...['-machine', opts.secureBoot ? 'q35,smm=on' : 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
       ...['-nographic', '-vga', 'none', '-nodefaults', '-monitor', 'none'],
       ...['-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-no-shutdown'],
       ...firmware,
