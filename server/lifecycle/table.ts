@@ -33,7 +33,8 @@ export const DEADLINE_HINTS: Partial<Record<State, string>> = {
   'reinstall-requested': 'the power driver did not start: check the BMC address and credentials',
   'power-cycling':
     'no DHCP from this MAC after the power cycle: check the BMC boot override, the NIC PXE setting and that the MAC is right',
-  'pxe-booting': 'the machine got DHCP but never fetched its iPXE script or kernel: check TFTP/HTTP reachability and the firmware mode',
+  'pxe-booting':
+    'the machine got DHCP but never booted its installer: check TFTP/HTTP reachability and the firmware mode; with Secure Boot on, shim and GRUB refuse a kernel not signed for their chain (the console shows "bad shim signature"): serve the distribution\'s signed kernel',
   'installer-booting': 'the installer kernel started but never fetched its kickstart: check the initrd, inst.ks URL and the network in the installer',
   installing: 'the installer fetched its config but never reported built: look at the console and the last progress event',
   installed: 'the installed system did not answer SSH with the reported host key: check the boot order and the network of the installed OS',
