@@ -7,7 +7,7 @@ import { STATES, type State } from '../../server/model/status.js';
 import { report } from '../helpers/discovery.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
-import { ARTIFACTS, openPage, startBrowser, textOf } from './browser.js';
+import { ARTIFACTS, openPage, startBrowser, textOf } from '../helpers/browser.js';
 
 /**
  * The web console in a real headless Chromium, against a real service: the example inventory
@@ -231,7 +231,14 @@ t.test('the session cookie alone does not change anything: a POST without the CS
   t.same(await page.cookies(), [], 'signed out: the cookie is gone');
 });
 
-t.test('a bad sign-in body is a 400 naming the field', async (t) => {
+t.test("the console's HTTP side: pages under a script policy, revalidated; a bad sign-in body is a 400 naming the field", async (t) => {
+  const index = await fetch(`${base}/ui/`);
+  t.match(index.headers.get('content-security-policy'), /script-src 'self' 'sha256-[A-Za-z0-9+/=]+';.*frame-ancestors 'none'/);
+  t.match(await index.text(), /<input id="token" name="token" type="password"/, 'the sign-in form is in the page itself');
+  t.equal((await fetch(`${base}/ui/`, { headers: { 'if-none-match': index.headers.get('etag')! } })).status, 304);
+  t.match((await fetch(`${base}/ui/vendor/preact.js`)).headers.get('content-type'), 'text/javascript');
+  t.equal((await fetch(`${base}/ui/no-such.js`)).status, 404);
+
   const res = await fetch(`${base}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ tok: 'x' }) });
   t.equal(res.status, 400);
   t.match(await res.json(), { issues: [{ path: 'token' }] });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
-import { openPage, startBrowser } from './browser.js';
+import { openPage, startBrowser } from '../helpers/browser.js';
 
 /**
  * The console outlives a restart of kickstand: the list notices the stream is gone, reconnects

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { startTestService } from '../helpers/service.js';
-import { openPage, startBrowser, textOf } from './browser.js';
+import { openPage, startBrowser, textOf } from '../helpers/browser.js';
 
 /**
  * The machine list with 1,000 machines: one page of rows in the document whatever the count,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isApiToken } from '../auth.js';
@@ -57,18 +58,20 @@ export const uiRoutes: FastifyPluginAsyncZod<AppDeps & { sessions: Sessions }> =
     done(null, Object.fromEntries(new URLSearchParams(body as string))),
   );
 
-  const send = (file: string) => async (req: { headers: { 'if-none-match'?: string } }, reply: import('fastify').FastifyReply) => {
+  /** A console file, revalidated by its ETag on every load: an upgrade shows at once. */
+  const send = (reply: FastifyReply, file: string, ifNoneMatch: string | undefined) => {
     const f = files.get(file);
     if (!f) return reply.code(404).send({ error: 'Not Found', message: `no console file ${file}` });
     void reply.headers({ etag: f.etag, 'cache-control': 'no-cache', 'content-security-policy': csp, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
-    return req.headers['if-none-match'] === f.etag ? reply.code(304).send() : reply.type(f.type).send(f.body);
+    return ifNoneMatch === f.etag ? reply.code(304).send() : reply.type(f.type).send(f.body);
   };
+  const FileParams = z.object({ file: z.string() });
 
   app.get('/', { schema: hide }, (_req, reply) => reply.redirect('/ui/'));
   app.get('/ui', { schema: hide }, (_req, reply) => reply.redirect('/ui/'));
-  app.get('/ui/', { schema: hide }, send('index.html'));
-  app.get('/ui/:file', { schema: { ...hide, params: z.object({ file: z.string() }) } }, (req, reply) => send(req.params.file)(req, reply));
-  app.get('/ui/vendor/:file', { schema: { ...hide, params: z.object({ file: z.string() }) } }, (req, reply) => send(`vendor/${req.params.file}`)(req, reply));
+  app.get('/ui/', { schema: hide }, (req, reply) => send(reply, 'index.html', req.headers['if-none-match']));
+  app.get('/ui/:file', { schema: { ...hide, params: FileParams } }, (req, reply) => send(reply, req.params.file, req.headers['if-none-match']));
+  app.get('/ui/vendor/:file', { schema: { ...hide, params: FileParams } }, (req, reply) => send(reply, `vendor/${req.params.file}`, req.headers['if-none-match']));
 
   const secure = (protocol: string) => protocol === 'https';
 
