@@ -350,3 +350,16 @@ t.test('machine page: hardware facts, what it is served (as the API previews it)
   t.equal(await audit('rf-01'), 'Converge audit: done');
   t.match(await textOf(page, '.converge-report'), /^audit: ok/, 'the audit result');
 });
+
+t.test('cancel from the machine page: the install stops, failed with the reason, at the top of the page', async (t) => {
+  t.equal((await api('POST', '/api/v1/machines/edge-01/reinstall')).status, 202);
+  const page = await signedIn(t, '#/machines/edge-01');
+  await page.waitForSelector('#machine-title .badge.active');
+  const cancel = await page.waitForSelector('.actions button:nth-of-type(2):not([disabled])');
+  t.match(await cancel!.evaluate((b) => b.textContent), 'Cancel install');
+  await cancel!.click();
+  await page.waitForSelector('.failure');
+  t.match(await textOf(page, '.failure .reason'), 'cancelled by the operator');
+  t.match((await api('GET', '/api/v1/machines/edge-01/progress')).json, { state: 'failed', reason: 'cancelled by the operator' });
+  t.ok(await page.$('.actions button:nth-of-type(2)[disabled]'), 'nothing left to cancel');
+});
