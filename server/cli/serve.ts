@@ -3,6 +3,14 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { startService } from '../main.js';
 
+/** Where a browser on this host finds the console: on the API's listener, a wildcard address as localhost. */
+function consoleUrl(config: Config, apiPort: number): string {
+  const { listen, tls } = config.api;
+  const host = listen?.host ?? config.http.host;
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `${listen && tls ? 'https' : 'http'}://${name}:${apiPort}/ui/`;
+}
+
 function banner(config: Config, svc: { port: number; apiPort: number; apiTokenFile?: string; apiTokenCreated: boolean }): string {
   const { listen, tls } = config.api;
   const lines = [
@@ -10,6 +18,7 @@ function banner(config: Config, svc: { port: number; apiPort: number; apiTokenFi
     listen
       ? `  HTTP   ${config.http.host}:${svc.port}  (machines /boot)\n  API    ${tls ? 'https' : 'http'}://${listen.host}:${svc.apiPort}  (API /api/v1, docs /docs)`
       : `  HTTP   ${config.http.host}:${svc.port}  (API /api/v1, docs /docs, machines /boot)`,
+    `  console ${consoleUrl(config, svc.apiPort)}  (web console: sign in with the API token)`,
     `  TFTP   ${config.tftp.enabled ? `udp ${config.tftp.host}:${config.tftp.port}, files from ${config.tftp.root}` : 'off'}`,
     `  DHCP   ${config.dhcp.mode === 'off' ? 'off' : `${config.dhcp.mode} on ${config.dhcp.interface}`}`,
     `  data   ${config.dataDir}   inventory ${config.inventory}   instance ${config.instance}`,

@@ -15,6 +15,7 @@ t.test('serve, CLI, kill -9 durability and log redaction, as real processes', as
   const first = await startServe(env);
   t.teardown(() => first.proc.kill('SIGKILL'));
   t.match(first.stderr(), /DHCP\s+off/, 'banner says DHCP is off');
+  t.match(first.stderr(), /console http:\/\/(localhost|127\.0\.0\.1):\d+\/ui\/ /, 'and where the web console is');
   t.match(first.stderr(), /KICKSTAND_DHCP_MODE/, 'and how to enable it');
   t.match(first.stderr(), /unknown MACs\s+ignore \(KICKSTAND_UNKNOWN_MACHINES=discover/, 'what happens to unknown MACs, and how to discover them');
   const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
