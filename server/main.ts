@@ -87,7 +87,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
   const events = new EventLog(store, reads, logger, opts.clock);
-  const keys = await loadOrCreateKeyPair(config.dataDir);
+  const keys = await loadOrCreateKeyPair(config.dataDir, store.sharedValue && ((own) => store.sharedValue!('converger-ssh-key', own)));
 
   // The ssh power driver reboots through the converger's key, pinned to the reported host key.
   const sshReboot = async (machine: Machine, command: string, signal: AbortSignal) => {

@@ -18,10 +18,17 @@ export function keyPaths(dataDir: string): { dir: string; privateKey: string; pu
   return { dir, privateKey: join(dir, 'id_ed25519'), publicKey: join(dir, 'id_ed25519.pub') };
 }
 
-export async function loadOrCreateKeyPair(dataDir: string): Promise<KeyPair> {
+/**
+ * The key in the data directory, made there if there is none. With `share` (several instances on
+ * one database), the key is the one every instance shares: the first instance's own, which the
+ * others take into their data directory, so that any instance converges a host another installed.
+ */
+export async function loadOrCreateKeyPair(dataDir: string, share?: (candidate: string) => Promise<string>): Promise<KeyPair> {
   const paths = keyPaths(dataDir);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  const privateKey = (await readIfExists(paths.privateKey)) ?? (await create(paths.privateKey));
+  const own = (await readIfExists(paths.privateKey)) ?? (await create(paths.privateKey));
+  const privateKey = share ? await share(own) : own;
+  if (privateKey !== own) await writeFile(paths.privateKey, privateKey, { mode: 0o600 });
   // A key copied in by hand may have lost its mode; ssh tools refuse group-readable keys anyway.
   await chmod(paths.privateKey, 0o600);
   const publicKey = publicKeyLine(privateKey);

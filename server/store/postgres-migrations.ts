@@ -120,4 +120,12 @@ export const PG_MIGRATIONS: string[] = [
   `
   ALTER TABLE events ADD COLUMN instance TEXT;
   `,
+  // Values every instance must agree on, such as the converger's SSH key (written once, by the first).
+  `
+  CREATE TABLE shared_values (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  `,
 ];

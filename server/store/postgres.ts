@@ -30,6 +30,8 @@ export const ROWS_CHANNEL = 'kickstand_rows';
 export const SQL = {
   machineGet: 'SELECT body FROM machines WHERE name = $1',
   rowsChanged: `SELECT pg_notify('${ROWS_CHANNEL}', $1)`,
+  sharedValuePut: 'INSERT INTO shared_values (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING',
+  sharedValueGet: 'SELECT value FROM shared_values WHERE name = $1',
   machineByMac: 'SELECT m.body FROM machine_macs x JOIN machines m ON m.name = x.machine WHERE x.mac = $1',
   machineList: 'SELECT body FROM machines ORDER BY name COLLATE "C"',
   // A machine put holds its profile's row (if any) until it commits, so a profile delete running
@@ -710,6 +712,11 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
   return {
     ...outside,
     watchEvents: (onNew) => watcher.watch(onNew),
+    sharedValue: (name, candidate) =>
+      gated(async () => {
+        await poolExec('sharedValuePut', [name, candidate, Date.now()]);
+        return first(await poolExec('sharedValueGet', [name]))!.value as string;
+      }),
     claimSubnets: (subnets, { standby }) =>
       claimSubnets(subnets, {
         standby,

@@ -156,6 +156,12 @@ export interface Store extends Repos {
    * rejecting with SubnetTaken. Absent where no other process shares the store (SQLite).
    */
   claimSubnets?(subnets: string[], opts: { standby: boolean }): Promise<SubnetClaims>;
+  /**
+   * The value every instance on the database shares under `name`: the one stored, else
+   * `candidate`, stored now (the first instance to ask decides). Absent where no other process
+   * shares the store (SQLite).
+   */
+  sharedValue?(name: string, candidate: string): Promise<string>;
   /** Proves the store takes a durable write now (the health check); rejects with StoreUnavailable. */
   check(): Promise<void>;
   close(): Promise<void>;

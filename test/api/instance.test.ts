@@ -1,13 +1,14 @@
 /**
  * Instance names through the service: /healthz and /metrics say which instance answers, and the
  * events it writes carry its name in progress and the SSE stream. With PostgreSQL, two services
- * on one database each stamp their own name, and a second process with a name already running
- * refuses to start.
+ * on one database each stamp their own name, a second process with a name already running
+ * refuses to start, and every instance converges with the one SSH key the instances share.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { loadOrCreateKeyPair } from '../../server/converge/keys.js';
 import { InstanceNameTaken } from '../../server/store/instance-lock.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { postgresUnavailable, startPostgres } from '../helpers/postgres.js';
@@ -91,4 +92,14 @@ t.test('PostgreSQL: two instances on one database each stamp their name; a secon
   t.ok(err instanceof InstanceNameTaken, `a second rack-a does not start (${err?.message})`);
   t.match(err?.message, /^instance rack-a is running already \(PostgreSQL advisory lock\): give this one another name with KICKSTAND_INSTANCE/);
   t.equal((await a.api('GET', '/healthz', undefined, null)).status, 200, 'the running rack-a is untouched');
+
+  // An instance with a data directory of its own, and a converger key of its own in it: it takes
+  // the one the instances share, so it can converge (and SSH-reboot) a host rack-a installed.
+  const own = mkdtempSync(join(tmpdir(), 'ks-instance-'));
+  t.teardown(() => rmSync(own, { recursive: true, force: true }));
+  const mine = await loadOrCreateKeyPair(own);
+  t.not(mine.publicKey, a.svc.publicKey, 'a fresh data directory holds a key of its own');
+  const c = await startTestService(t, { config: { instance: 'rack-c', store: { url } }, dataDir: own });
+  t.equal(c.svc.publicKey, a.svc.publicKey, "rack-c converges with rack-a's key, the one on the database");
+  t.equal((await loadOrCreateKeyPair(own)).publicKey, a.svc.publicKey, 'and keeps it in its data directory');
 });
