@@ -347,7 +347,7 @@ export class Discovery {
     if (profile && problems.length) return { entry: { ...claimed, reason: new Misfit(profile.name, problems).message }, takeOver: false };
     if (machine.replace === 'confirm') return { entry: { ...claimed, reason: `waiting for an operator (replace: confirm): accept ${entry.id} with an empty body to make it ${machine.name}` }, takeOver: false };
     const quiet = this.deps.settings.replaceQuietSeconds * 1000;
-    const heard = Math.max(0, ...machine.macs.map((m) => this.deps.reads.lastHeard(m) ?? 0));
+    const heard = Math.max(0, ...(await Promise.all(machine.macs.map((m) => this.deps.reads.lastHeard(m)))).map((h) => h ?? 0));
     const rivals = entries.filter((e) => e.id !== entry.id && e.replaces === machine.name && e.state === 'matched' && now - e.seenAt < quiet);
     if (now - heard >= quiet && !rivals.length) return { entry: claimed, takeOver: true };
     const who = [

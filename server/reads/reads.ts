@@ -83,9 +83,13 @@ export class Reads {
     return { mac, machine: mac ? (await this.machineByMac(mac))?.name : undefined };
   }
 
-  /** When a MAC was last heard from in DHCP or HTTP, if this process has heard it. */
-  lastHeard(mac: string): number | undefined {
-    return this.addresses.lastHeard(mac);
+  /**
+   * When a MAC was last heard from: in DHCP or HTTP by this process, or in DHCP by any instance
+   * sharing the store (its lease's last change: a renewal is one).
+   */
+  async lastHeard(mac: string): Promise<number | undefined> {
+    const lease = await this.store.leases.byMac(mac);
+    return Math.max(this.addresses.lastHeard(mac) ?? 0, lease?.updatedAt ?? 0) || undefined;
   }
 
   /**
