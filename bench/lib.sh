@@ -76,18 +76,19 @@ netns_cleanup() {
 PG_BIN=/usr/lib/postgresql/15/bin
 
 # A throwaway PostgreSQL 15 in DIR (initdb as the postgres user, trust on 127.0.0.1), listening
-# on 127.0.0.1:5432 inside network namespace NS (the servers under test run there), with fsync
-# on: kickstand's SQLite store syncs every commit, so PostgreSQL does too. pg_stop DIR stops it.
-# Usage: pg_start DIR NS; then pg_psql DIR NS SQL
+# on 127.0.0.1:PORT inside network namespace NS (the servers under test run there; "" = this
+# one), with fsync on: kickstand's SQLite store syncs every commit, so PostgreSQL does too.
+# pg_stop DIR stops it. Usage: pg_start DIR NS [PORT=5432]; then pg_psql DIR NS SQL
 pg_start() {
   mkdir -p "$1"
   chown postgres: "$1"
+  echo "${3:-5432}" >"$1/port"
   runuser -u postgres -- "$PG_BIN/initdb" -D "$1/data" -A trust -U postgres -E UTF8 --locale=C >/dev/null
-  ip netns exec "$2" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/log" \
-    -o "-p 5432 -k $1 -c listen_addresses=127.0.0.1 -c max_connections=200" -w -t 60 start >/dev/null
+  ${2:+ip netns exec "$2"} runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/log" \
+    -o "-p ${3:-5432} -k $1 -c listen_addresses=127.0.0.1 -c max_connections=200" -w -t 60 start >/dev/null
 }
 pg_psql() {
-  ip netns exec "$2" runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres -c "$3"
+  ${2:+ip netns exec "$2"} runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$1/port")" -U postgres -d postgres -c "$3"
 }
 pg_stop() {
   [ -f "$1/data/postmaster.pid" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
@@ -109,3 +110,18 @@ peak_rss_mb() {
 load1() {
   cut -d' ' -f1 /proc/loadavg
 }
+
+# wrk -t1 -cCONNS for DURATION against URL: prints "req/s p50_ms p99_ms"; any non-2xx answer is
+# fatal. Usage: wrk_measure DURATION URL [CONNS=32]
+wrk_measure() {
+  wrk -t1 -c"${3:-32}" -d"$1" --latency "$2" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx/ { bad = $NF } /Socket errors/ { sub(/^ +/, ""); err = $0 }
+    END { if (bad) { print "non-2xx answers: " bad > "/dev/stderr"; exit 1 }
+          if (err) print "  (" err ")" > "/dev/stderr"
+          printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}
+
+# The median of the numbers on stdin, one a line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

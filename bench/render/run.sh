@@ -43,17 +43,7 @@ for u in "$ks_url" "$floor_url" "$ng_url"; do
   [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$u")" = "200 $bytes" ] || { echo "bad answer from $u" >&2; exit 1; }
 done
 
-# wrk's Requests/sec and its 50%/99% latency lines (us/ms/s → ms); any non-2xx answer is fatal
-measure() {
-  wrk -t1 -c"$conns" -d"$1" --latency "$2" | awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec:/ { rps = $2 }
-    /Non-2xx/ { bad = $NF } /Socket errors/ { sub(/^ +/, ""); err = $0 }
-    END { if (bad) { print "non-2xx answers: " bad > "/dev/stderr"; exit 1 }
-          if (err) print "  (" err ")" > "/dev/stderr"
-          printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+measure() { wrk_measure "$1" "$2" "$conns"; }
 row() { printf '%-4s %-9s %10s %9s %9s\n' "$@"; }
 
 # JIT warm-up, not counted

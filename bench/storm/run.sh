@@ -182,7 +182,7 @@ run_one() {
   # LOGS=DIR keeps each run's server logs and per-machine results.
   if [ -n "${LOGS:-}" ]; then
     mkdir -p "$LOGS"
-    for f in "$tmp"/ks-*.err "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
+    for f in "$tmp"/ks-*.err "$tmp"/ks-*.out "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
   fi
   # Machine states (one store, so the first instance's view), events dropped and event-loop delay per instance.
   [ -f "$tmp/ks-a.report" ] && states=$(node -e '

@@ -7,7 +7,7 @@
  * are written as inventory YAML, applied at start, and each is put into a reinstall, as
  * `kickstand reinstall` would; the storm then finds them waiting for their power-on.
  * spec.previewDir gets machine 0's iPXE script and kickstart as the API previews them (the
- * baseline's static files). stdout: one JSON line {ready, pid} once it serves. On SIGTERM it
+ * baseline's static files). stdout: one JSON line {ready, pid, kickstartUrl?} once it serves. On SIGTERM it
  * writes {states, eventsDropped, loop (event-loop delay p99 and max)} to spec.reportFile after background work settled, then stops.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ interface Spec {
   machines?: number;
   previewDir?: string;
   reportFile?: string;
+  /** Print machine 0's kickstart URL (with its token) in the ready line. */
+  kickstartUrl?: boolean;
 }
 
 const spec = JSON.parse(process.argv[2]) as Spec;
@@ -73,7 +75,17 @@ if (spec.previewDir) {
 // How long the event loop was held up while serving: a synchronous store write blocks it.
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
-console.log(JSON.stringify({ ready: true, pid: process.pid }));
+// The kickstart URL of machine 0 with its install token, fetched once from here (which binds the
+// install to this address, as the installer's first fetch does): what a render benchmark hammers.
+let kickstartUrl: string | undefined;
+if (spec.kickstartUrl) {
+  const token = (await svc.installs.installToken(stormName(0)))!.token;
+  kickstartUrl = `${config.http.publicUrl}/boot/kickstart?token=${token}`;
+  const res = await fetch(kickstartUrl);
+  if (res.status !== 200) throw new Error(`kickstart: HTTP ${res.status} ${await res.text()}`);
+  await svc.lifecycle.idle();
+}
+console.log(JSON.stringify({ ready: true, pid: process.pid, kickstartUrl }));
 
 process.once('SIGTERM', async () => {
   await svc.lifecycle.idle();
