@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/table.js';
@@ -88,11 +88,6 @@ t.test('rack-a is killed mid-install; rack-b takes DHCP and the boot address, an
   t.teardown(() => kaA.stop());
   t.ok(await kaA.waitHolds(15_000), `rack-a's keepalived holds the boot address ${VIP}`);
 
-  // kickstand's converger identity lives in its data directory (<dataDir>/ssh), and a kickstart
-  // installs the key of the instance that rendered it: a host installed through rack-a could not
-  // be converged by rack-b. Until the instances share it through the database, the two hosts
-  // share the key as an operator would copy it.
-  await cp(join(hostA.workDir, 'kickstand', 'data', 'ssh'), join(hostB.workDir, 'kickstand', 'data', 'ssh'), { recursive: true, preserveTimestamps: true });
   const b = await startKickstand(hostB, {
     guest,
     machines: [],
