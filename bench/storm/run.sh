@@ -14,10 +14,13 @@
 # One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
 # LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
 # kickstand (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
-# Topology: the servers in namespace S (10.201.0.1 and .3 on vs), the machines in namespace C
-# behind a relay (giaddr 10.202.0.1, client subnet 10.202.0.0/16 routed through 10.201.0.2). C
-# holds the whole client subnet as local (an AnyIP route), so each machine binds its sockets to
-# the address DHCP gave it without 1,000 `ip addr add` calls competing with the servers for CPU.
+# Topology: the first server in namespace S (10.201.0.1, PostgreSQL there too), the second
+# kickstand in SB (10.201.0.3: a host of its own, as DHCP standby needs its own port 67, reaching
+# the database over the network), both on bridge br0 in namespace C with the relay (10.201.0.2).
+# The machines sit in C behind the relay (giaddr 10.202.0.1, client subnet 10.202.0.0/16 routed
+# through 10.201.0.2). C holds the whole client subnet as local (an AnyIP route), so each machine
+# binds its sockets to the address DHCP gave it without 1,000 `ip addr add` calls competing with
+# the servers for CPU.
 set -euo pipefail
 ROUNDS=${1:-1}
 SIZES=${2:-"100 500 1000"}
@@ -28,20 +31,31 @@ repo=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d /tmp/ks-storm.XXXXXX)
 chmod 755 "$tmp"
 . "$here/../lib.sh"
-S=ksss$$ C=kssc$$
+S=ksss$$ SB=kssb$$ C=kssc$$
 bench_netns=$S
 cleanup() {
   stop_servers
   pg_stop "$tmp/pg"
-  netns_cleanup "$S" "$C"
+  netns_cleanup "$S" "$SB" "$C"
   rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
 A=10.201.0.1 B=10.201.0.3 GIADDR=10.202.0.1
 netns_pair "$S" "$C" $A/24 10.201.0.2/24
-ip -n "$S" addr add $B/24 dev vs
-ip -n "$S" route add 10.202.0.0/16 via 10.201.0.2
+ip netns add "$SB"
+ip -n "$SB" link set lo up
+ip -n "$SB" link add vs type veth peer name vb netns "$C"
+ip -n "$SB" addr add $B/24 dev vs
+ip -n "$SB" link set vs up
+ip -n "$C" addr del 10.201.0.2/24 dev vc
+ip -n "$C" link add br0 type bridge
+ip -n "$C" link set vc master br0
+ip -n "$C" link set vb master br0
+ip -n "$C" addr add 10.201.0.2/24 dev br0
+ip -n "$C" link set vb up
+ip -n "$C" link set br0 up
+for ns in "$S" "$SB"; do ip -n "$ns" route add 10.202.0.0/16 via 10.201.0.2; done
 ip -n "$C" route add local 10.202.0.0/16 dev lo
 
 # Boot assets at their Rocky 9 sizes; only the first MiB of each is read, so the initrd's tail
@@ -57,7 +71,7 @@ mkdir -p "$tmp/tftp"
 cp -L /usr/lib/ipxe/ipxe.efi "$tmp/tftp/"
 chmod -R a+rX "$tmp"
 
-case " $SETUPS " in *" pg"*) pg_start "$tmp/pg" "$S" ;; esac
+case " $SETUPS " in *" pg"*) pg_start "$tmp/pg" "$S" 5432 "$A" 10.201.0.0/24 ;; esac
 
 # kickstand's config for instance NAME at ADDR; DHCP "dhcp" (answering), "standby" (a hot
 # standby for the same subnet, dhcp.standby) or "nodhcp".
@@ -71,10 +85,10 @@ ks_config() {
 }
 
 SERVER_PIDS=() KS_PIDS=()
-# Starts serve.ts as NAME in S with SPEC; its PID (node itself) joins KS_PIDS.
+# Starts serve.ts as NAME in namespace NS (default S) with SPEC; its PID (node itself) joins KS_PIDS.
 start_ks() {
-  local name=$1 spec=$2
-  (cd "$repo" && exec ip netns exec "$S" node ${KS_NODE_ARGS:-} --import tsx bench/storm/serve.ts "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
+  local name=$1 spec=$2 ns=${3:-$S}
+  (cd "$repo" && exec ip netns exec "$ns" node ${KS_NODE_ARGS:-} --import tsx bench/storm/serve.ts "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
   SERVER_PIDS+=($!)
   local i=0
   until grep -q '"ready"' "$tmp/$name.out" 2>/dev/null; do
@@ -152,13 +166,13 @@ run_one() {
       pg_psql "$tmp/pg" "$S" "CREATE DATABASE $db" >/dev/null
       start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
       if [ "$setup" != pg ]; then
-        start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B "$([ $setup = pg2 ] && echo standby || echo nodhcp)" "postgres://postgres@127.0.0.1:5432/$db")"'}'
+        start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B "$([ $setup = pg2 ] && echo standby || echo nodhcp)" "postgres://postgres@$A:5432/$db")"'}' "$SB"
         targets='[{"tftp":"'$A'","http":"http://'$A':8080"},{"tftp":"'$B'","http":"http://'$B':8080"}]'
       fi
       ;;
   esac
   local ns_pids pg_pids
-  ns_pids=$(ip netns pids "$S")
+  ns_pids=$(ip netns pids "$S"; ip netns pids "$SB")
   pg_pids=$(pg_pids)
   local cpu0 pgcpu0 load0
   cpu0=$(cpu_seconds $ns_pids) pgcpu0=$(cpu_seconds $pg_pids) load0=$(load1)
