@@ -93,9 +93,9 @@ const ConfigFields = z.object({
           'uefi-ia32': z.string().optional(),
           'uefi-x64': z.string().optional().describe('ipxe.efi (default) or snponly.efi'),
           'uefi-arm64': z.string().optional(),
-          'shim-x64': z.string().optional().describe('secureBoot profiles, x64: the signed shim, a pinned asset under assets.dir (default efi/shimx64.efi; grubx64.efi beside it)'),
-          'shim-arm64': z.string().optional().describe('secureBoot profiles, ARM64: default efi/shimaa64.efi (grubaa64.efi beside it)'),
-          'grub-arm64': z.string().optional().describe('aarch64 profiles without Secure Boot: GRUB itself, default efi/grubaa64.efi'),
+          'shim-x64': z.string().optional().describe('secureBoot profiles, x64: the signed shim, a pinned asset under assets.dir (default grub/shimx64.efi; grubx64.efi beside it)'),
+          'shim-arm64': z.string().optional().describe('secureBoot profiles, ARM64: default grub/shimaa64.efi (grubaa64.efi beside it)'),
+          'grub-arm64': z.string().optional().describe('aarch64 profiles without Secure Boot: GRUB itself, default grub/grubaa64.efi'),
         })
         .default({})
         .describe('what DHCP hands out per client architecture: iPXE binaries under tftp.root, shim and GRUB as pinned assets'),

@@ -30,9 +30,11 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   'uefi-ia32': 'ipxe-i386.efi',
   'uefi-x64': 'ipxe.efi',
   'uefi-arm64': 'ipxe-arm64.efi',
-  'shim-x64': 'efi/shimx64.efi',
-  'shim-arm64': 'efi/shimaa64.efi',
-  'grub-arm64': 'efi/grubaa64.efi',
+  // In grub/: Debian's netboot GRUB looks up grub/grub.cfg… by its built-in prefix, Rocky's in the
+  // directory it was loaded from; both find kickstand's GRUB lookup there.
+  'shim-x64': 'grub/shimx64.efi',
+  'shim-arm64': 'grub/shimaa64.efi',
+  'grub-arm64': 'grub/grubaa64.efi',
 };
 
 /** What the client runs first: iPXE, or the signed shim → GRUB chain, or GRUB alone (ARM64 without Secure Boot). */

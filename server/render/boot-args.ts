@@ -17,7 +17,7 @@ export type Urls = RenderContext['urls'];
 /** One boot situation of a machine, as every boot script format (iPXE, GRUB) renders it. */
 export type ScriptRequest =
   | { kind: 'install'; ctx: RenderContext }
-  | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; urls: Urls }
+  | { kind: 'local'; name: string; firmware: 'bios' | 'uefi'; arch?: Profile['arch']; urls: Urls }
   | { kind: 'unknown'; mac: string; urls: Urls }
   /** an unknown MAC under unknownMachines: discover; token is its discovery token */
   | { kind: 'discover'; mac: string; token: string; urls: Urls; config: RenderContext['config'] }

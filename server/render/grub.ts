@@ -54,6 +54,17 @@ function installView(ctx: RenderContext) {
   };
 }
 
+/**
+ * Where an installed system's boot loader sits on its EFI system partition: the distributions'
+ * shims first (what their NVRAM entry starts), the removable-media path last. GRUB chains to the
+ * first it finds; its `exit` would return success to the firmware, and EDK2 then opens its boot
+ * menu instead of trying the next boot option (Debian's GRUB 2.06 ignores exit's status).
+ */
+const LOCAL_LOADERS = {
+  x86_64: ['rocky', 'redhat', 'centos', 'almalinux', 'fedora', 'debian', 'ubuntu'].map((d) => `/EFI/${d}/shimx64.efi`).concat('/EFI/BOOT/BOOTX64.EFI'),
+  aarch64: ['rocky', 'redhat', 'centos', 'almalinux', 'fedora', 'debian', 'ubuntu'].map((d) => `/EFI/${d}/shimaa64.efi`).concat('/EFI/BOOT/BOOTAA64.EFI'),
+};
+
 export function renderGrub(req: GrubRequest, env: RenderEnv): string {
   switch (req.kind) {
     case 'install': {
@@ -64,7 +75,7 @@ export function renderGrub(req: GrubRequest, env: RenderEnv): string {
       });
     }
     case 'local':
-      return env.render('templates', 'grub/local.grub', checked({ name: req.name }));
+      return env.render('templates', 'grub/local.grub', checked({ name: req.name, loaders: LOCAL_LOADERS[req.arch ?? 'x86_64'] }));
     case 'unknown':
       return env.render('templates', 'grub/unknown.grub', { mac: canonicalMac(req.mac) ?? echoText(req.mac) });
     case 'discover': {

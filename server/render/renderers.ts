@@ -20,7 +20,7 @@ export function createRenderers(config: Config, convergerPublicKey: string): Ren
       case 'install':
         return { kind, ctx: ctx({ machine: i.machine!, profile: i.profile!, token: i.token!, base: i.base }) };
       case 'local':
-        return { kind, name: i.machine!.name, firmware: i.profile!.firmware, urls };
+        return { kind, name: i.machine!.name, firmware: i.profile!.firmware, arch: i.profile!.arch, urls };
       case 'unknown':
         return { kind, mac: i.mac, urls };
       case 'discover':

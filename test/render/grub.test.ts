@@ -67,9 +67,13 @@ t.test('aarch64 loads the ARM64 kernel; Ignition installs carry the Ignition URL
   t.match(text, "'(tftp,10.0.0.1)/fcos/kernel'");
 });
 
-t.test('local and unknown return to the firmware with an error status, so it tries the next boot option', async (t) => {
-  t.match(renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env), /\nexit 1\n$/);
-  t.notMatch(renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env), /linux|chainloader/);
+t.test("local chains to the disk's own boot loader, shims first; unknown returns to the firmware", async (t) => {
+  const local = renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', urls: URLS }, env);
+  t.match(local, /^for loader in '\/EFI\/rocky\/shimx64\.efi' .* '\/EFI\/BOOT\/BOOTX64\.EFI'; do$/m, 'the distributions\' shims, then the removable path');
+  t.match(local, /search --no-floppy --set=root --file "\$loader"[\s\S]*chainloader "\$loader"\n {4}boot\n/);
+  t.match(local, /\nexit 1\n$/, 'no loader found: back to the firmware');
+  t.notMatch(local, /^\s*linux |tftp/m, 'nothing from the network');
+  t.match(renderGrub({ kind: 'local', name: 'a', firmware: 'uefi', arch: 'aarch64', urls: URLS }, env), "'/EFI/BOOT/BOOTAA64.EFI'; do");
   t.match(renderGrub({ kind: 'unknown', mac: '52:54:00:12:34:56', urls: URLS }, env), /\nexit 1\n$/);
 });
 
