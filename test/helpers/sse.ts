@@ -5,34 +5,25 @@ import type { StoredEvent } from '../../server/model/events.js';
  * An open SSE connection to GET /api/v1/events (the API token's bearer header): the events so
  * far, a wait for a condition on them, and close.
  */
-export function openStream(base: string, opts: { token: string; query?: string; lastEventId?: number }) {
-  const events: StoredEvent[] = [];
+/** Feeds an SSE text stream chunk by chunk; each event's data, parsed, goes to onEvent. */
+export function sseParser(onEvent: (e: StoredEvent) => void): (chunk: string) => void {
+  let text = '';
+  return (chunk) => {
+    text += chunk;
+    const blocks = text.split('\n\n');
+    text = blocks.pop()!;
+    for (const b of blocks) {
+      const data = b.split('\n').find((l) => l.startsWith('data: '));
+      if (data) onEvent(JSON.parse(data.slice(6)) as StoredEvent);
+    }
+  };
+}
+
+/** Waits on a growing list of events: until(pred, ms) resolves true once pred holds, false after ms; arrived() after each change. */
+export function eventWaits(events: StoredEvent[]) {
   const waiters = new Set<() => void>();
-  let req: ClientRequest | undefined;
-  const opened = new Promise<void>((resolve, reject) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${opts.token}` };
-    if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
-    req = get(`${base}/api/v1/events?${opts.query ?? ''}`, { headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-        const blocks = text.split('\n\n');
-        text = blocks.pop()!;
-        for (const b of blocks) {
-          const data = b.split('\n').find((l) => l.startsWith('data: '));
-          if (data) events.push(JSON.parse(data.slice(6)));
-        }
-        for (const w of [...waiters]) w();
-      });
-      resolve();
-    });
-    req.on('error', (err) => (req!.destroyed ? undefined : reject(err)));
-  });
   return {
-    events,
-    opened,
-    /** Resolves true once pred holds, false after ms. */
+    arrived: () => [...waiters].forEach((w) => w()),
     until(pred: (events: StoredEvent[]) => boolean, ms = 2_000): Promise<boolean> {
       return new Promise((resolve) => {
         const check = () => {
@@ -49,6 +40,32 @@ export function openStream(base: string, opts: { token: string; query?: string; 
         check();
       });
     },
+  };
+}
+
+export function openStream(base: string, opts: { token: string; query?: string; lastEventId?: number }) {
+  const events: StoredEvent[] = [];
+  const waits = eventWaits(events);
+  let req: ClientRequest | undefined;
+  const opened = new Promise<void>((resolve, reject) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${opts.token}` };
+    if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
+    req = get(`${base}/api/v1/events?${opts.query ?? ''}`, { headers }, (res) => {
+      const parse = sseParser((e) => events.push(e));
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        parse(chunk);
+        waits.arrived();
+      });
+      resolve();
+    });
+    req.on('error', (err) => (req!.destroyed ? undefined : reject(err)));
+  });
+  return {
+    events,
+    opened,
+    /** Resolves true once pred holds, false after ms. */
+    until: waits.until,
     close: () => req?.destroy(),
   };
 }

@@ -8,6 +8,7 @@ import { request, type ClientRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StoredEvent } from '../../../server/model/events.js';
+import { eventWaits, sseParser } from '../../helpers/sse.js';
 import type { Netns } from './netns.js';
 
 const FORWARDER = fileURLToPath(new URL('./unix-forward-main.ts', import.meta.url));
@@ -36,25 +37,20 @@ export async function openNsStream(ns: Netns, host: string, port: number, opts: 
   });
   const events: StoredEvent[] = [];
   const arrivedAt: number[] = [];
-  const waiters = new Set<() => void>();
+  const waits = eventWaits(events);
   let done = false;
   let req: ClientRequest | undefined;
   await new Promise<void>((resolve, reject) => {
     req = request({ socketPath, path: `/api/v1/events?${opts.query ?? ''}`, headers: { host: `${host}:${port}`, authorization: `Bearer ${opts.token}` } }, (res) => {
       if (res.statusCode !== 200) reject(new Error(`GET /api/v1/events: HTTP ${res.statusCode}`));
-      let text = '';
+      const parse = sseParser((e) => {
+        events.push(e);
+        arrivedAt.push(Date.now());
+      });
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
-        text += chunk;
-        const blocks = text.split('\n\n');
-        text = blocks.pop()!;
-        for (const b of blocks) {
-          const data = b.split('\n').find((l) => l.startsWith('data: '));
-          if (!data) continue;
-          events.push(JSON.parse(data.slice(6)) as StoredEvent);
-          arrivedAt.push(Date.now());
-        }
-        for (const w of [...waiters]) w();
+        parse(chunk);
+        waits.arrived();
       });
       res.on('close', () => (done = true));
       resolve();
@@ -69,22 +65,7 @@ export async function openNsStream(ns: Netns, host: string, port: number, opts: 
     events,
     arrivedAt,
     ended: () => done,
-    until(pred, ms) {
-      return new Promise((resolve) => {
-        const check = () => {
-          if (!pred(events)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(true);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          resolve(false);
-        }, ms);
-        waiters.add(check);
-        check();
-      });
-    },
+    until: waits.until,
     close: () => {
       req?.destroy();
       relay.kill('SIGTERM');
