@@ -79,6 +79,8 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     await store.close();
     throw err;
   }) : undefined;
+  if (config.dhcp.standby && !claims)
+    logger.warn({ mode: config.dhcp.mode }, 'dhcp.standby takes effect only with authoritative DHCP on PostgreSQL, where instances share leases: this instance answers its subnets itself');
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
   await keepPrivate(config.dataDir, logger);
   const clock = opts.clock ?? systemClock;
