@@ -77,10 +77,14 @@ async function unifiedKernelImage(o: BootDiskOptions, out: string): Promise<void
   ]);
 }
 
-export async function buildBootDisk(o: BootDiskOptions): Promise<string> {
-  const totalSectors = (o.sizeMiB ?? 64) * 1024 * 1024 / SECTOR;
-  await rm(o.file, { force: true });
-  const fd = await open(o.file, 'w');
+/**
+ * A sparse disk image `file` with one EFI-system partition holding an empty FAT16 file system;
+ * returns the mtools image spec of that file system (`file@@offset`, for `mcopy -i`).
+ */
+export async function emptyEspDisk(file: string, sizeMiB = 64): Promise<string> {
+  const totalSectors = (sizeMiB * 1024 * 1024) / SECTOR;
+  await rm(file, { force: true });
+  const fd = await open(file, 'w');
   try {
     await fd.truncate(totalSectors * SECTOR);
     await fd.write(mbrPartitionTable(totalSectors), 0, SECTOR - 446, 446);
@@ -89,8 +93,12 @@ export async function buildBootDisk(o: BootDiskOptions): Promise<string> {
   }
   const fsKiB = String(((totalSectors - START_SECTOR) * SECTOR) / 1024);
   // -h: the hidden-sectors field, where syslinux's boot sector finds its partition's start.
-  await run('mkfs.fat', ['-F', '16', '-n', 'KSE2E', '-h', String(START_SECTOR), '--offset', String(START_SECTOR), o.file, fsKiB]);
-  const fat = `${o.file}@@${START_SECTOR * SECTOR}`;
+  await run('mkfs.fat', ['-F', '16', '-n', 'KSE2E', '-h', String(START_SECTOR), '--offset', String(START_SECTOR), file, fsKiB]);
+  return `${file}@@${START_SECTOR * SECTOR}`;
+}
+
+export async function buildBootDisk(o: BootDiskOptions): Promise<string> {
+  const fat = await emptyEspDisk(o.file, o.sizeMiB);
   const uki = join(o.workDir, 'BOOTX64.EFI');
   const cfg = join(o.workDir, 'syslinux.cfg');
   const marker = join(o.workDir, DISK_MARKER);
