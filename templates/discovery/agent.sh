@@ -159,7 +159,8 @@ if [ -d "$SYSFS/firmware/efi" ]; then FW_MODE=uefi; else FW_MODE=bios; fi
 # attribute bytes, then 1 = on, 0 = off); absent on BIOS or without efivarfs.
 SB_VAR="$SYSFS/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 FW_SB=
-[ -r "$SB_VAR" ] && FW_SB=$(od -An -tu1 -j4 -N1 "$SB_VAR" 2>/dev/null | awk '{ print $1 }')
+# (read whole, not skipped into: efivarfs files do not seek)
+[ -r "$SB_VAR" ] && FW_SB=$(od -An -tu1 -N5 "$SB_VAR" 2>/dev/null | awk '{ print $5 }')
 FIRMWARE=$(jobj "s:mode=$FW_MODE" "d:vendor=$(dmi bios-vendor bios_vendor)" "d:version=$(dmi bios-version bios_version)" "b:secureBoot=$FW_SB")
 
 # --- cpu and memory --------------------------------------------------------------------------
