@@ -76,18 +76,21 @@ function useLiveRows(setLink) {
         changed();
       }, 100);
     };
+    /** The whole list again, once for a burst of reasons. */
+    const reloadSoon = () => (reloading ??= setTimeout(() => load().finally(() => (reloading = undefined)), 500));
     const onEvent = (e) => {
       const row = e.machine && rows.current.get(e.machine);
       if (!row) {
-        // A machine this list has not seen (registered or accepted since): load the list again.
-        if (e.machine && !reloading) reloading = setTimeout(() => load().finally(() => (reloading = undefined)), 500);
+        // A machine this list has not seen (registered or accepted since).
+        if (e.machine) reloadSoon();
         return;
       }
       if (row.p.lastEvent && e.id <= row.p.lastEvent.id) return;
       row.p = { ...row.p, lastEvent: e };
       // The state moves with its step k of n, from one read, so the two never disagree on screen.
       if (e.kind === 'state') refresh(e.machine);
-      if (e.kind === 'replaced' || e.kind === 'inventory') reloading ??= setTimeout(() => load().finally(() => (reloading = undefined)), 500);
+      // A new box in the slot, or hardware facts: its MACs or address may have changed.
+      if (e.kind === 'replaced' || e.kind === 'inventory') reloadSoon();
       changed();
     };
     load()
