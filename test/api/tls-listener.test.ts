@@ -35,6 +35,19 @@ t.test('api.listen with api.tls: the API over HTTPS there, only /boot on http.po
   t.equal((await fetch(`${base}/api/v1/machines`, { headers: { authorization: `Bearer ${config.api.token}` } })).status, 404, 'no API on the plain listener');
   t.equal((await fetch(`${base}/boot/ipxe?mac=52:54:00:00:00:01`)).status, 200, '/boot over plain HTTP for firmware');
   t.equal((await fetch(`${base}/healthz`)).status, 200);
+
+  // The web console lives with the API: over HTTPS its session cookie is Secure.
+  const signIn = await new Promise<string | undefined>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: svc.apiPort, path: '/ui/session', method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+      res.resume();
+      resolve(res.headers['set-cookie']?.[0]);
+    });
+    req.on('error', reject);
+    req.end(`token=${config.api.token}`);
+  });
+  t.match(signIn, /; HttpOnly; SameSite=Strict; Secure$/);
+  t.equal(await httpsGet(svc.apiPort, '/ui/', ca), 200, 'the console is on the API listener');
+  t.equal((await fetch(`${base}/ui/`)).status, 404, 'not on the plain one');
 });
 
 t.test('api.tls without api.listen is refused by the config', async (t) => {
