@@ -13,7 +13,7 @@ const N = 1000;
 const name = (i: number) => `m-${String(i).padStart(4, '0')}`;
 const mac = (i: number) => `52:54:00:10:${String(Math.floor(i / 100)).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}`;
 
-const { base, api, config } = await startTestService(t);
+const { base, api, config, svc } = await startTestService(t);
 const browser = await startBrowser(t);
 
 t.before(async () => {
@@ -59,4 +59,13 @@ t.test('1,000 machines: one page of 50 rows, failed first, paged and filtered wi
   await page.waitForSelector('tr[data-machine="m-0512"][data-state="power-cycling"]');
   t.equal(await page.$eval('tbody tr', (tr) => tr.getAttribute('data-machine')), 'm-0512', 'and it moves up among the installs under way');
   t.ok(await page.evaluate(() => (window as unknown as { notReloaded: boolean }).notReloaded), 'all without a reload');
+
+  // A storm: 10,000 protocol events across the rack in one burst. The list keeps up and shows the last.
+  const stormed = Date.now();
+  for (let i = 0; i < 10_000; i++) svc.events.report({ machine: name((i % N) + 1), kind: 'dhcp', level: 'info', message: `DISCOVER ${i}` });
+  svc.events.report({ machine: name(500), kind: 'dhcp', level: 'info', message: 'the storm is over' });
+  await page.waitForFunction(() => /the storm is over/.test(document.querySelector('tr[data-machine="m-0500"] .last-event')?.textContent ?? ''), { timeout: 30_000 });
+  const caughtUp = Date.now() - stormed;
+  t.ok(caughtUp < 15_000, `the row shows the storm's last event ${caughtUp} ms after it began`);
+  t.match(await textOf(page, 'tr[data-machine="m-0501"] .last-event'), /DISCOVER 9500/, 'and every row its own last one');
 });
