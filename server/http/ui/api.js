@@ -5,7 +5,7 @@ let csrf = '';
 let signedOut = () => {};
 
 /** Set once signed in: the CSRF token GET /ui/session or the sign-in answered. */
-export function useSession(token, onSignedOut) {
+export function startSession(token, onSignedOut) {
   csrf = token;
   signedOut = onSignedOut;
 }

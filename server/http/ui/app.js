@@ -2,7 +2,7 @@
 // #/discovered). Everything shown comes from /api/v1.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { signOut, useSession } from './api.js';
+import { signOut, startSession } from './api.js';
 import { DiscoveredPage } from './discovered.js';
 import { html } from './html.js';
 import { MachinePage } from './machine.js';
@@ -22,7 +22,7 @@ function start(csrf) {
   // The token was typed here: leave no copy of it in the page.
   form.reset();
   form.hidden = true;
-  useSession(csrf, () => showSignIn(false));
+  startSession(csrf, () => showSignIn(false));
   render(html`<${Console} />`, root);
 }
 
