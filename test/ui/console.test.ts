@@ -305,9 +305,13 @@ t.test('discovered machines: the rule verdicts, and accept with a profile from t
   t.match(entry, /r640-web \(priority 100\): does not match — system\.manufacturer is "QEMU", not In \[Dell Inc\.\]/, 'the example rule, and why it does not match');
   t.same(await page.$$eval('form.accept select option', (os) => os.map((o) => (o as HTMLOptionElement).value).filter(Boolean).sort()), ['fcos-edge', 'p1', 'r640-raid1-bond', 'small-bios', 'uefi1'], 'the profiles to choose from');
 
+  for (const width of [390, 1280]) {
+    await page.setViewport({ width, height: 900 });
+    await page.screenshot({ path: join(ARTIFACTS, `discovered-${width}.png`), fullPage: true });
+  }
   await page.type('form.accept input:not([type])', 'disc-01');
   await page.select('form.accept select', 'uefi1');
-  await page.click('form.accept input[type=checkbox]');
+  t.notOk(await page.$eval('form.accept input[type=checkbox]', (c) => (c as HTMLInputElement).checked), 'installing it is a choice, as in the API');
   await page.click('form.accept button[type=submit]');
   await page.waitForFunction(() => /Refused/.test(document.querySelector('article.discovered [role=status]')?.textContent ?? ''));
   t.match(await textOf(page, 'article.discovered [role=status]'), /Refused: .*firmware/i, 'a profile that does not fit is refused, saying why');

@@ -29,7 +29,7 @@ function Entry({ e, profiles, reload }) {
   const [verdicts, setVerdicts] = useState();
   const [name, setName] = useState('');
   const [profile, setProfile] = useState('');
-  const [reinstall, setReinstall] = useState(true);
+  const [reinstall, setReinstall] = useState(false);
   const [outcome, setOutcome] = useState();
   useEffect(() => {
     api('GET', `/discovered/${e.id}/rules`).then(setVerdicts, () => setVerdicts([]));
