@@ -9,17 +9,15 @@
  * The negative case: the same kernel with its signature removed is refused by the chain, and the
  * machine fails at its pxe-booting deadline with the hint that names Secure Boot.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { INSTALL_PATH } from '../../server/lifecycle/table.js';
 import type { StoredEvent } from '../../server/model/events.js';
+import { diskArgs, grubBed, until } from './lib/grub-bed.js';
 import { DEFAULT_MODULES, guestImage, type GuestImage } from './lib/guest-image.js';
-import { E2E_DISK } from './lib/installed-system.js';
-import { e2eProfile, startKickstand, type Kickstand } from './lib/kickstand.js';
-import { Netns, scratchDir } from './lib/netns.js';
-import { installSignedLoaders, LOCAL_DISK_MARKER, sha256, signedLocalDisk, writeUnsigned } from './lib/secure-boot.js';
-import { Vm } from './lib/vm.js';
+import { scratchDir } from './lib/netns.js';
+import { installSignedLoaders, LOCAL_DISK_MARKER, signedLocalDisk, writeUnsigned } from './lib/secure-boot.js';
 
 if (process.getuid?.() !== 0) t.plan(0, 'needs root (network namespaces, taps)');
 t.setTimeout(900_000);
@@ -27,83 +25,20 @@ t.setTimeout(900_000);
 const MAC = '52:54:00:5b:00:01';
 const DASHED = MAC.replace(/:/g, '-');
 
-interface Progress {
-  state: string;
-  phase?: string;
-  reason?: string;
-  hint?: string;
-  events: StoredEvent[];
-}
-
-interface Bed {
-  ks: Kickstand;
-  vm: Vm;
-  progress(): Promise<Progress>;
-}
-
-/** kickstand with the signed loaders and this guest's kernel as pinned assets, a `secureBoot` machine, a Secure Boot VM. */
-async function bed(t: Test, work: string, guest: GuestImage, config: Record<string, unknown> = {}): Promise<Bed> {
-  const ns = await Netns.create({ taps: 1 });
-  t.teardown(() => ns.destroy());
-  const assets = join(ns.workDir, 'kickstand', 'assets');
-  const loaders = await installSignedLoaders(assets);
-  const profile = { ...e2eProfile('e2e-secure-boot', 'uefi', { converge: false }), secureBoot: true };
-  const ks = await startKickstand(ns, {
+/** Secure Boot on, Debian's signed shim and GRUB; the disk holds a signed chain of its own. */
+const secureBed = (t: Test, work: string, guest: GuestImage, config?: Record<string, unknown>) =>
+  grubBed(t, {
+    work,
     guest,
-    machines: [],
-    documents: [profile],
-    config: {
-      assets: {
-        dir: assets,
-        files: {
-          ...loaders,
-          'rocky-9/vmlinuz': { path: 'rocky-9/vmlinuz', sha256: await sha256(guest.kernel) },
-          'rocky-9/initrd.img': { path: 'rocky-9/initrd.img', sha256: await sha256(guest.initrd) },
-        },
-      },
-      ...config,
-    },
-  });
-  const machine = { name: 'sb-01', profile: profile.name, macs: [MAC], bmc: { driver: 'manual' }, params: { console: 'ttyS0' } };
-  const created = await ks.api('POST', '/api/v1/machines', { token: ks.token, body: machine });
-  if (created.status !== 201) throw new Error(`POST machine: ${created.status} ${created.text}`);
-  const reinstall = await ks.api('POST', '/api/v1/machines/sb-01/reinstall', { token: ks.token });
-  if (reinstall.status !== 202) throw new Error(`reinstall: ${reinstall.status} ${reinstall.text}`);
-  const dir = join(work, `vm-${Date.now()}`);
-  await mkdir(dir);
-  // The disk is the firmware's second boot option (after the NIC), as on a server set to PXE first
-  // (OVMF keeps only the boot options QEMU's boot order names), where the profile's system disk
-  // is, for the install's hardware report. It holds a signed boot chain of its own.
-  const disk = await signedLocalDisk(join(dir, 'disk.img'), dir);
-  const vm = await Vm.start({
-    ns,
-    tap: ns.taps[0],
     mac: MAC,
-    firmware: 'uefi',
-    nicRom: 'native',
+    arch: 'x86_64',
     secureBoot: true,
-    workDir: dir,
+    loaders: installSignedLoaders,
+    disk: async (dir) => diskArgs(await signedLocalDisk(join(dir, 'disk.img'), dir)),
+    console: 'ttyS0',
     memoryMb: 512,
-    extraArgs: ['-drive', `file=${disk},format=raw,if=none,id=disk0`, '-device', `virtio-blk-pci,drive=disk0,addr=0x${E2E_DISK.pciSlot.toString(16)}.0,bootindex=2`],
+    config,
   });
-  t.teardown(() => vm.stop());
-  const progress = async (): Promise<Progress> => {
-    const r = await ks.api('GET', '/api/v1/machines/sb-01/progress?events=2000', { token: ks.token });
-    if (r.status !== 200) throw new Error(`progress: HTTP ${r.status} ${r.text}`);
-    return r.json as Progress;
-  };
-  return { ks, vm, progress };
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, vm: Vm): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs / 1000} s\n${await vm.serialTail(30)}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
 
 const plain = (text: string) => text.replace(/\x1b(\[[0-9;=?]*[A-Za-z]|c)/g, '');
 
@@ -111,7 +46,7 @@ t.test('shim → GRUB → signed kernel → stand-in → built, Secure Boot on; 
   const work = await scratchDir('secure-boot');
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const guest = await guestImage({ workDir: join(work, 'guest'), modules: [...DEFAULT_MODULES, 'efivarfs'] });
-  const { ks, vm, progress } = await bed(t, work, guest);
+  const { ks, vm, progress } = await secureBed(t, work, guest);
 
   const done = await until(
     'ready, then the local GRUB configuration',
@@ -139,7 +74,7 @@ t.test('shim → GRUB → signed kernel → stand-in → built, Secure Boot on; 
   const states = of('state', (e) => !!e.data?.to).map((e) => e.data!.to);
   t.same(states, INSTALL_PATH.filter((s) => s !== 'installer-booting'), 'the install path in order, without installer-booting: GRUB fetches the kernel over TFTP, not /boot/assets');
 
-  const hw = await ks.api('GET', '/api/v1/machines/sb-01/hardware', { token: ks.token });
+  const hw = await ks.api('GET', '/api/v1/machines/grub-01/hardware', { token: ks.token });
   t.equal(hw.status, 200);
   t.equal(hw.json?.inventory?.firmware?.secureBoot, true, "the guest's own report: Secure Boot on, from its SecureBoot EFI variable");
   t.equal(hw.json?.inventory?.firmware?.mode, 'uefi');
@@ -148,7 +83,7 @@ t.test('shim → GRUB → signed kernel → stand-in → built, Secure Boot on; 
   t.match(serial, /Secure boot enabled/, 'the signed kernel saw Secure Boot on');
   t.notMatch(serial, /iPXE/, 'no iPXE anywhere in the chain');
   // The local configuration chains to the disk's own (signed) boot loader.
-  const local = await vm.waitForSerial(new RegExp(`kickstand: sb-01 boots from its local disk[\\s\\S]*${LOCAL_DISK_MARKER}`), 120_000).catch((err: Error) => err.message);
+  const local = await vm.waitForSerial(new RegExp(`kickstand: grub-01 boots from its local disk[\\s\\S]*${LOCAL_DISK_MARKER}`), 120_000).catch((err: Error) => err.message);
   t.match(local, 'kickstand: starting /EFI/BOOT/BOOTX64.EFI', "kickstand's GRUB found the disk's loader");
   t.match(local, LOCAL_DISK_MARKER, "the disk's signed chain ran: local boot went to the disk");
   t.notOk(of('ipxe-script', (e) => e.data?.script === 'install').length > 1, 'no second install');
@@ -161,7 +96,7 @@ t.test('an unsigned kernel is refused by the chain: failed at the pxe-booting de
   const kernel = join(work, 'vmlinuz-unsigned');
   await writeUnsigned(signed.kernel, kernel);
   const DEADLINE = 150;
-  const { vm, progress } = await bed(t, work, { ...signed, kernel }, { deadlines: { 'pxe-booting': DEADLINE } });
+  const { vm, progress } = await secureBed(t, work, { ...signed, kernel }, { deadlines: { 'pxe-booting': DEADLINE } });
   const refused = await vm.waitForSerial(/bad shim signature|Access Denied|Security Violation/i, 300_000).catch((err: Error) => err.message);
   t.match(refused, /bad shim signature/i, 'GRUB refused the kernel: its signature check through shim failed');
   const failed = await until('failed', (DEADLINE + 60) * 1000, async () => ((await progress()).state === 'failed' ? progress() : undefined), vm);

@@ -34,7 +34,15 @@ export interface GuestImageOptions {
    * command line and the test cannot add to it.
    */
   perMac?: Record<string, string>;
+  /**
+   * The guest's Debian architecture: amd64, or arm64 for the ARM64 e2e (kernel and busybox of
+   * arch arm64, after `dpkg --add-architecture arm64`). This machine's inventory tools are amd64
+   * binaries, so an arm64 guest goes without them (the agent reads /sys instead).
+   */
+  arch?: DebianArch;
 }
+
+export type DebianArch = 'amd64' | 'arm64';
 
 export interface GuestImage {
   kernel: string;
@@ -54,21 +62,41 @@ async function candidateVersion(pkg: string): Promise<string | undefined> {
   return /^Version: (.+)$/m.exec(out)?.[1];
 }
 
-async function kernelPackage(): Promise<string | undefined> {
-  const out = await run('apt-cache', ['depends', 'linux-image-amd64']).catch(() => '');
-  return /Depends: (linux-image-\S+-amd64)/.exec(out)?.[1];
+/** A package name of that architecture as apt takes it (`pkg:arm64`; the native one bare). */
+const archPkg = (pkg: string, arch: DebianArch) => (arch === 'amd64' ? pkg : `${pkg}:${arch}`);
+
+async function kernelPackage(arch: DebianArch): Promise<string | undefined> {
+  const out = await run('apt-cache', ['depends', archPkg(`linux-image-${arch}`, arch)]).catch(() => '');
+  const name = new RegExp(`Depends: (linux-image-\\S+-${arch})`).exec(out)?.[1];
+  return name && archPkg(name, arch);
+}
+
+/**
+ * arm64 packages need the foreign architecture in dpkg and its lists in apt: done once,
+ * idempotently (root; the e2e tests run as root).
+ */
+export async function addArchitecture(arch: DebianArch, lockFile: string): Promise<void> {
+  if (arch === 'amd64') return;
+  const foreign = await run('dpkg', ['--print-foreign-architectures']);
+  if (foreign.split('\n').includes(arch)) return;
+  await withLock(lockFile, async () => {
+    await run('dpkg', ['--add-architecture', arch]);
+    await run('apt-get', ['update', '-qq']);
+  });
 }
 
 /**
  * `pkg=version` of the kernel and busybox-static. A fresh machine's empty apt lists are fetched
  * once, under a lock: parallel test files would otherwise trip over apt's own lock.
  */
-async function packageVersions(lockFile: string): Promise<string[]> {
+async function packageVersions(lockFile: string, arch: DebianArch): Promise<string[]> {
+  await addArchitecture(arch, lockFile);
+  const busybox = archPkg('busybox-static', arch);
   for (let attempt = 0; ; attempt++) {
-    const kernel = await kernelPackage();
-    const versions = kernel ? [await candidateVersion(kernel), await candidateVersion('busybox-static')] : [];
-    if (kernel && versions.every(Boolean)) return [`${kernel}=${versions[0]}`, `busybox-static=${versions[1]}`];
-    if (attempt > 0) throw new Error('apt knows no linux-image-amd64 / busybox-static even after apt-get update');
+    const kernel = await kernelPackage(arch);
+    const versions = kernel ? [await candidateVersion(kernel), await candidateVersion(busybox)] : [];
+    if (kernel && versions.every(Boolean)) return [`${kernel}=${versions[0]}`, `${busybox}=${versions[1]}`];
+    if (attempt > 0) throw new Error(`apt knows no linux-image-${arch} / ${busybox} even after apt-get update`);
     await withLock(lockFile, () => run('apt-get', ['update', '-qq']));
   }
 }
@@ -121,9 +149,9 @@ async function buildBase(dir: string, packages: string[], roots: string[]): Prom
  */
 export const DEFAULT_MODULES = ['virtio_pci', 'virtio_net', 'virtio_blk', 'vfat', 'nls_cp437', 'nls_ascii'];
 
-export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = DEFAULT_MODULES): Promise<GuestBase> {
+export async function guestBase(cacheDir = DEFAULT_CACHE_DIR, modules = DEFAULT_MODULES, arch: DebianArch = 'amd64'): Promise<GuestBase> {
   await mkdir(cacheDir, { recursive: true });
-  const packages = await packageVersions(join(cacheDir, 'apt-update.lock'));
+  const packages = await packageVersions(join(cacheDir, 'apt-update.lock'), arch);
   const key = createHash('sha256').update(JSON.stringify({ packages, modules })).digest('hex').slice(0, 16);
   const dir = join(cacheDir, `guest-${key}`);
   if (!existsSync(dir)) await withLock(`${dir}.lock`, async () => existsSync(dir) || buildBase(dir, packages, modules));
@@ -174,7 +202,8 @@ const INVENTORY_TOOLS = [
 
 /** Builds the installer stand-in's initramfs (and fetches its kernel) for one test run. */
 export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
-  const base = await guestBase(opts.cacheDir, opts.modules);
+  const arch = opts.arch ?? 'amd64';
+  const base = await guestBase(opts.cacheDir, opts.modules, arch);
   await mkdir(opts.workDir, { recursive: true });
   const privateKeyFile = join(opts.workDir, 'ssh_host_ed25519_key');
   await rm(privateKeyFile, { force: true });
@@ -188,7 +217,7 @@ export async function guestImage(opts: GuestImageOptions): Promise<GuestImage> {
     { path: 'bin/curl', kind: 'file', data: await guestFile('curl'), mode: 0o755 },
     { path: 'etc/ssh/ssh_host_ed25519_key', kind: 'file', data: await readFile(privateKeyFile), mode: 0o600 },
     { path: 'etc/ssh/ssh_host_ed25519_key.pub', kind: 'file', data: publicKey + '\n' },
-    ...(await hostBinaries(INVENTORY_TOOLS)),
+    ...(arch === 'amd64' ? await hostBinaries(INVENTORY_TOOLS) : []),
     { path: 'run', kind: 'dir' },
     { path: 'var/run', kind: 'symlink', target: '../run' },
     { path: 'var/lib/lldpad', kind: 'dir' },

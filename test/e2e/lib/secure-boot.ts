@@ -4,9 +4,12 @@
  * kickstand's pinned boot assets, and a way to unsign a kernel for the negative case.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { emptyEspDisk } from './boot-disk.js';
+import { withLock } from './file-lock.js';
+import { addArchitecture, DEFAULT_CACHE_DIR } from './guest-image.js';
 import { run } from './run.js';
 
 export const SIGNED_X64 = {
@@ -85,4 +88,37 @@ export function unsignedPe(image: Buffer): Buffer {
 
 export async function writeUnsigned(kernel: string, dest: string): Promise<void> {
   await writeFile(dest, unsignedPe(await readFile(kernel)));
+}
+
+/**
+ * Debian's signed netboot GRUB for ARM64 (grub-efi-arm64-signed of arch arm64, fetched with
+ * `apt-get download` after `dpkg --add-architecture arm64`, cached by version) as the pinned asset
+ * `grub/grubaa64.efi`: what DHCP hands an `arch: aarch64` machine without Secure Boot.
+ */
+export async function installArm64Grub(assetsDir: string, cacheDir = DEFAULT_CACHE_DIR): Promise<Record<string, { path: string; sha256: string }>> {
+  await mkdir(cacheDir, { recursive: true });
+  await addArchitecture('arm64', join(cacheDir, 'apt-update.lock'));
+  const pkg = 'grub-efi-arm64-signed:arm64';
+  const version = /^Version: (.+)$/m.exec(await run('apt-cache', ['show', '--no-all-versions', pkg]))?.[1];
+  if (!version) throw new Error(`apt knows no ${pkg}`);
+  const dir = join(cacheDir, `grub-arm64-${version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
+  const file = join(dir, 'grubnetaa64.efi');
+  if (!existsSync(file))
+    await withLock(`${dir}.lock`, async () => {
+      if (existsSync(file)) return;
+      const tmp = await mkdtemp(`${dir}.tmp-`);
+      try {
+        await run('apt-get', ['download', '-q', `${pkg}=${version}`], { cwd: tmp });
+        const [deb] = (await readdir(tmp)).filter((f) => f.endsWith('.deb'));
+        await run('dpkg-deb', ['-x', join(tmp, deb), join(tmp, 'x')]);
+        await mkdir(join(tmp, 'out'));
+        await copyFile(join(tmp, 'x', 'usr', 'lib', 'grub', 'arm64-efi-signed', 'grubnetaa64.efi.signed'), join(tmp, 'out', 'grubnetaa64.efi'));
+        await rename(join(tmp, 'out'), dir);
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    });
+  await mkdir(join(assetsDir, 'grub'), { recursive: true });
+  await copyFile(file, join(assetsDir, 'grub', 'grubaa64.efi'));
+  return { 'grub/grubaa64.efi': { path: 'grub/grubaa64.efi', sha256: await sha256(file) } };
 }

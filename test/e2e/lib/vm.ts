@@ -42,6 +42,11 @@ export interface VmOptions {
    * enrolled (OVMF_CODE_4M.ms.fd + OVMF_VARS_4M.ms.fd), q35 with SMM, the variable store secure.
    */
   secureBoot?: boolean;
+  /**
+   * aarch64: qemu-system-aarch64 (TCG), the `virt` machine with a Cortex-A57 and AAVMF (Debian's
+   * qemu-efi-aarch64); UEFI only, serial on the PL011 (ttyAMA0 in the guest).
+   */
+  arch?: 'x86_64' | 'aarch64';
 }
 
 export interface SmbiosSystem {
@@ -70,6 +75,8 @@ const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const OVMF_CODE_MS = '/usr/share/OVMF/OVMF_CODE_4M.ms.fd';
 const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
+const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
+const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
 
 /** A value inside a QEMU option list: commas are doubled. */
 function qemuValue(v: string): string {
@@ -107,8 +114,14 @@ export class Vm {
     if (nicRom === 'native' && opts.firmware === 'bios') throw new Error('SeaBIOS has no PXE stack of its own: the native-firmware path needs UEFI');
     const { serialLog, qmpSocket } = paths(opts.workDir);
     const firmware: string[] = [];
+    const arm = opts.arch === 'aarch64';
     if (opts.secureBoot && opts.firmware !== 'uefi') throw new Error('Secure Boot needs UEFI');
-    if (opts.firmware === 'uefi') {
+    if (arm && (opts.firmware !== 'uefi' || opts.secureBoot || nicRom !== 'native')) throw new Error('aarch64 VMs: UEFI (AAVMF) with its own PXE, no Secure Boot here');
+    if (arm) {
+      const vars = join(opts.workDir, 'AAVMF_VARS.fd');
+      await copyFile(AAVMF_VARS, vars);
+      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${AAVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+    } else if (opts.firmware === 'uefi') {
       const vars = join(opts.workDir, 'OVMF_VARS.fd');
       await copyFile(opts.secureBoot ? OVMF_VARS_MS : OVMF_VARS, vars);
       const code = opts.secureBoot ? OVMF_CODE_MS : OVMF_CODE;
@@ -130,7 +143,8 @@ export class Vm {
       disks.push('-drive', `file=${qemuValue(file)},format=raw,if=none,id=data${i}`, '-device', `virtio-blk-pci,${props.join(',')}`);
     }
     const args = [
-      ...['-machine', opts.secureBoot ? 'q35,smm=on' : 'q35', '-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
+      ...(arm ? ['-machine', 'virt', '-cpu', 'cortex-a57'] : ['-machine', opts.secureBoot ? 'q35,smm=on' : 'q35']),
+      ...['-accel', 'tcg', '-m', String(opts.memoryMb ?? 512), '-smp', '1'],
       ...['-nographic', '-vga', 'none', '-nodefaults', '-monitor', 'none'],
       ...['-serial', `file:${serialLog}`, '-qmp', `unix:${qmpSocket},server=on,wait=off`, '-no-shutdown'],
       ...firmware,
@@ -140,7 +154,7 @@ export class Vm {
       ...(opts.extraArgs ?? []),
     ];
     const startedAt = performance.now();
-    const child = opts.ns.spawn('qemu-system-x86_64', args);
+    const child = opts.ns.spawn(arm ? 'qemu-system-aarch64' : 'qemu-system-x86_64', args);
     return new Vm(opts, child, startedAt);
   }
 
