@@ -311,6 +311,7 @@ t.test('NIC problems, through assignNics and checkFit alike', async (t) => {
 });
 
 t.test('checkFit reports every field at once', async (t) => {
-  const p = profile({ firmware: 'bios', arch: 'aarch64', ...roles({ role: 'a' }, { role: 'b' }) });
-  t.same(checkFit(p, report({ disks: [] })).map((x) => x.path), ['disks.sys0', 'firmware', 'arch', 'network.interfaces']);
+  // (an aarch64 profile is UEFI-only since issue 18, so the firmware misfit comes from a BIOS report)
+  const p = profile({ arch: 'aarch64', ...roles({ role: 'a' }, { role: 'b' }) });
+  t.same(checkFit(p, report({ disks: [], firmware: { mode: 'bios' } })).map((x) => x.path), ['disks.sys0', 'firmware', 'arch', 'network.interfaces']);
 });
