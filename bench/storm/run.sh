@@ -193,10 +193,10 @@ run_one() {
   local load
   load="$load0→$(load1)"
   stop_servers
-  # LOGS=DIR keeps each run's server logs and per-machine results.
+  # LOGS=DIR keeps each run's server logs, per-machine results and the SQLite store (its events).
   if [ -n "${LOGS:-}" ]; then
     mkdir -p "$LOGS"
-    for f in "$tmp"/ks-*.err "$tmp"/ks-*.out "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
+    for f in "$tmp"/ks.db "$tmp"/ks-*.err "$tmp"/ks-*.out "$tmp/machines.jsonl"; do [ -f "$f" ] && cp "$f" "$LOGS/$round-$setup-$n-$(basename "$f")"; done
   fi
   # Machine states (one store, so the first instance's view), events dropped and event-loop delay per instance.
   [ -f "$tmp/ks-a.report" ] && states=$(node -e '
@@ -213,7 +213,7 @@ run_one() {
   ' "$tmp/client.json" "$setup" "$n" "$round" "$cpu" "$pgcpu" "$rss" "$load" "$states"
 }
 
-printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	errors"
+printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	error_kinds"
 for round in $(seq "$ROUNDS"); do
   for n in $SIZES; do
     for setup in $SETUPS; do run_one "$setup" "$n" "$round"; done

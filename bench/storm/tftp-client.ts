@@ -124,14 +124,16 @@ export function tftpGet(req: TftpGet): Promise<TftpResult> {
       const data = msg.length - 4;
       bytes += data;
       sinceAck++;
-      const end = data < blksize;
-      if (end || sinceAck >= windowsize) {
+      if (data < blksize) {
+        if (size !== undefined && size !== bytes) return finish(new Error(`tftp ${req.file}: ${bytes} bytes, tsize said ${size}`));
+        // The socket closes only once the final ACK has left: closed at once, the send is
+        // dropped, and the server holds the transfer open until its idle timeout.
+        clearTimeout(timer);
+        return socket.send(ack(block), peer.port, req.server, () => finish());
+      }
+      if (sinceAck >= windowsize) {
         send(ack(block), peer.port);
         sinceAck = 0;
-      }
-      if (end) {
-        if (size !== undefined && size !== bytes) return finish(new Error(`tftp ${req.file}: ${bytes} bytes, tsize said ${size}`));
-        return finish();
       }
       arm();
     });
