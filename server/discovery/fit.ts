@@ -16,6 +16,10 @@ export function checkFit(profile: Profile, inv: Inventory): Problem[] {
   }
   const mode = inv.firmware?.mode;
   if (mode && mode !== profile.firmware) problems.push({ path: 'firmware', message: `the profile installs for ${profile.firmware}; this machine booted ${mode}` });
+  // shim boots with Secure Boot off too, so a box whose setup has it off would install quietly
+  // without it: a profile that asks for it fails on the box's own word (absent = unknown, no misfit).
+  if (profile.secureBoot && inv.firmware?.secureBoot === false)
+    problems.push({ path: 'secureBoot', message: 'the profile wants Secure Boot on; this machine booted with it off (turn it on in the firmware setup)' });
   const reported = inv.cpu?.architecture?.trim();
   if (reported) {
     const arch = normaliseArch(reported);

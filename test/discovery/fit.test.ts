@@ -153,7 +153,7 @@ t.test('disks: each profile disk is checked, the listing is compact', async (t) 
   ]);
 });
 
-t.test('firmware and architecture', async (t) => {
+t.test('firmware, Secure Boot and architecture', async (t) => {
   const table: [Record<string, unknown>, Record<string, unknown>, string[]][] = [
     [{ firmware: 'uefi' }, { firmware: { mode: 'bios' } }, ['firmware: the profile installs for uefi; this machine booted bios']],
     [{ firmware: 'bios' }, { firmware: { mode: 'uefi' } }, ['firmware: the profile installs for bios; this machine booted uefi']],
@@ -167,6 +167,10 @@ t.test('firmware and architecture', async (t) => {
     [{ arch: 'aarch64' }, { cpu: { architecture: 'AMD64' } }, ['arch: the profile installs for aarch64; this machine is x86_64']],
     [{}, { cpu: { architecture: 'ppc64le' } }, ['arch: the profile installs for x86_64; this machine is ppc64le']],
     [{ arch: 'aarch64' }, { cpu: { count: 4 } }, []],
+    [{ secureBoot: true }, { firmware: { mode: 'uefi', secureBoot: false } }, ['secureBoot: the profile wants Secure Boot on; this machine booted with it off (turn it on in the firmware setup)']],
+    [{ secureBoot: true }, { firmware: { mode: 'uefi', secureBoot: true } }, []],
+    [{ secureBoot: true }, { firmware: { mode: 'uefi' } }, []],
+    [{ secureBoot: false }, { firmware: { mode: 'uefi', secureBoot: true } }, []],
   ];
   for (const [p, r, want] of table)
     t.same(checkFit(profile(p), report(r)).map((x) => `${x.path}: ${x.message}`), want, `${JSON.stringify(p)} on ${JSON.stringify(r)}`);

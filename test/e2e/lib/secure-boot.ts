@@ -90,35 +90,47 @@ export async function writeUnsigned(kernel: string, dest: string): Promise<void>
   await writeFile(dest, unsignedPe(await readFile(kernel)));
 }
 
-/**
- * Debian's signed netboot GRUB for ARM64 (grub-efi-arm64-signed of arch arm64, fetched with
- * `apt-get download` after `dpkg --add-architecture arm64`, cached by version) as the pinned asset
- * `grub/grubaa64.efi`: what DHCP hands an `arch: aarch64` machine without Secure Boot.
- */
-export async function installArm64Grub(assetsDir: string, cacheDir = DEFAULT_CACHE_DIR): Promise<Record<string, { path: string; sha256: string }>> {
+/** A file of a package of arch arm64, downloaded once (`apt-get download`) and cached by version. */
+async function arm64PackageFile(pkg: string, inside: string, cacheDir: string): Promise<string> {
   await mkdir(cacheDir, { recursive: true });
   await addArchitecture('arm64', join(cacheDir, 'apt-update.lock'));
-  const pkg = 'grub-efi-arm64-signed:arm64';
-  const version = /^Version: (.+)$/m.exec(await run('apt-cache', ['show', '--no-all-versions', pkg]))?.[1];
-  if (!version) throw new Error(`apt knows no ${pkg}`);
-  const dir = join(cacheDir, `grub-arm64-${version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
-  const file = join(dir, 'grubnetaa64.efi');
+  const version = /^Version: (.+)$/m.exec(await run('apt-cache', ['show', '--no-all-versions', `${pkg}:arm64`]))?.[1];
+  if (!version) throw new Error(`apt knows no ${pkg}:arm64`);
+  const dir = join(cacheDir, `${pkg}-arm64-${version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
+  const name = inside.split('/').pop()!;
+  const file = join(dir, name);
   if (!existsSync(file))
     await withLock(`${dir}.lock`, async () => {
       if (existsSync(file)) return;
       const tmp = await mkdtemp(`${dir}.tmp-`);
       try {
-        await run('apt-get', ['download', '-q', `${pkg}=${version}`], { cwd: tmp });
+        await run('apt-get', ['download', '-q', `${pkg}:arm64=${version}`], { cwd: tmp });
         const [deb] = (await readdir(tmp)).filter((f) => f.endsWith('.deb'));
         await run('dpkg-deb', ['-x', join(tmp, deb), join(tmp, 'x')]);
         await mkdir(join(tmp, 'out'));
-        await copyFile(join(tmp, 'x', 'usr', 'lib', 'grub', 'arm64-efi-signed', 'grubnetaa64.efi.signed'), join(tmp, 'out', 'grubnetaa64.efi'));
+        await copyFile(join(tmp, 'x', inside), join(tmp, 'out', name));
         await rename(join(tmp, 'out'), dir);
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
     });
+  return file;
+}
+
+/**
+ * Debian's signed ARM64 loaders (grub-efi-arm64-signed and, for Secure Boot, shim-signed, both of
+ * arch arm64, after `dpkg --add-architecture arm64`) as pinned assets where DHCP's defaults point:
+ * the netboot GRUB as `grub/grubaa64.efi` (an aarch64 profile boots it directly, or shim loads it
+ * from its own directory), shim as `grub/shimaa64.efi`.
+ */
+export async function installArm64Loaders(assetsDir: string, opts: { shim: boolean }, cacheDir = DEFAULT_CACHE_DIR): Promise<Record<string, { path: string; sha256: string }>> {
+  const files = [{ target: 'grub/grubaa64.efi', source: await arm64PackageFile('grub-efi-arm64-signed', 'usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed', cacheDir) }];
+  if (opts.shim) files.push({ target: 'grub/shimaa64.efi', source: await arm64PackageFile('shim-signed', 'usr/lib/shim/shimaa64.efi.signed', cacheDir) });
   await mkdir(join(assetsDir, 'grub'), { recursive: true });
-  await copyFile(file, join(assetsDir, 'grub', 'grubaa64.efi'));
-  return { 'grub/grubaa64.efi': { path: 'grub/grubaa64.efi', sha256: await sha256(file) } };
+  const pinned: Record<string, { path: string; sha256: string }> = {};
+  for (const { target, source } of files) {
+    await copyFile(source, join(assetsDir, target));
+    pinned[target] = { path: target, sha256: await sha256(source) };
+  }
+  return pinned;
 }

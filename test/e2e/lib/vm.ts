@@ -44,7 +44,8 @@ export interface VmOptions {
   secureBoot?: boolean;
   /**
    * aarch64: qemu-system-aarch64 (TCG), the `virt` machine with a Cortex-A57 and AAVMF (Debian's
-   * qemu-efi-aarch64); UEFI only, serial on the PL011 (ttyAMA0 in the guest).
+   * qemu-efi-aarch64; with secureBoot its Microsoft-keys build); UEFI only, serial on the PL011
+   * (ttyAMA0 in the guest).
    */
   arch?: 'x86_64' | 'aarch64';
 }
@@ -77,6 +78,8 @@ const OVMF_CODE_MS = '/usr/share/OVMF/OVMF_CODE_4M.ms.fd';
 const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
 const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
+const AAVMF_CODE_MS = '/usr/share/AAVMF/AAVMF_CODE.ms.fd';
+const AAVMF_VARS_MS = '/usr/share/AAVMF/AAVMF_VARS.ms.fd';
 
 /** A value inside a QEMU option list: commas are doubled. */
 function qemuValue(v: string): string {
@@ -116,11 +119,13 @@ export class Vm {
     const firmware: string[] = [];
     const arm = opts.arch === 'aarch64';
     if (opts.secureBoot && opts.firmware !== 'uefi') throw new Error('Secure Boot needs UEFI');
-    if (arm && (opts.firmware !== 'uefi' || opts.secureBoot || nicRom !== 'native')) throw new Error('aarch64 VMs: UEFI (AAVMF) with its own PXE, no Secure Boot here');
+    if (arm && (opts.firmware !== 'uefi' || nicRom !== 'native')) throw new Error('aarch64 VMs: UEFI (AAVMF) with its own PXE');
     if (arm) {
+      // Secure Boot: the AAVMF build with Microsoft's keys enrolled (no SMM on ARM).
       const vars = join(opts.workDir, 'AAVMF_VARS.fd');
-      await copyFile(AAVMF_VARS, vars);
-      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${AAVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+      await copyFile(opts.secureBoot ? AAVMF_VARS_MS : AAVMF_VARS, vars);
+      const code = opts.secureBoot ? AAVMF_CODE_MS : AAVMF_CODE;
+      firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
     } else if (opts.firmware === 'uefi') {
       const vars = join(opts.workDir, 'OVMF_VARS.fd');
       await copyFile(opts.secureBoot ? OVMF_VARS_MS : OVMF_VARS, vars);
