@@ -61,6 +61,15 @@ export interface BootAssets {
   initrd: string;
 }
 
+/**
+ * The Rocky mirror for the profile's architecture: `mirrors.rocky-9` names the x86_64 tree, and
+ * Rocky's layout puts the architecture in the path (…/BaseOS/x86_64/os → …/BaseOS/aarch64/os).
+ */
+export function rockyMirror(config: RenderContext['config'], arch: Profile['arch']): string {
+  const mirror = config.mirrors['rocky-9'];
+  return arch === 'aarch64' ? mirror.replace('/x86_64/', '/aarch64/') : mirror;
+}
+
 export function installAssets(profile: Pick<Profile, 'os' | 'arch'>): BootAssets {
   return ASSETS[profile.os][profile.arch];
 }
@@ -86,7 +95,7 @@ function rockyArgs(ctx: RenderContext, urls: BootUrls): string[] {
   const args = [
     `inst.ks=${urls.kickstart(token)}`,
     'inst.ks.sendmac',
-    `inst.repo=${config.mirrors['rocky-9']}`,
+    `inst.repo=${rockyMirror(config, profile.arch)}`,
     `BOOTIF=01-${dashMac(net.bootMac)}`,
     ...Object.entries(net.roles).map(([role, mac]) => `ifname=${role}:${mac}`),
   ];

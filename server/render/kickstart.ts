@@ -1,4 +1,5 @@
 import { BootUrls } from '../model/boot-urls.js';
+import { rockyMirror } from './boot-args.js';
 import { consoleArgs, renderKey, type RenderContext } from './context.js';
 import type { RenderEnv } from './env.js';
 import { lintKickstart, lintKickstartView } from './kickstart-lint.js';
@@ -15,7 +16,7 @@ export function appStreamUrl(baseOs: string): string | null {
 export function kickstartView(ctx: RenderContext) {
   const { machine, profile, config, token } = ctx;
   const urls = new BootUrls(ctx.urls.base);
-  const mirror = config.mirrors['rocky-9'];
+  const mirror = rockyMirror(config, profile.arch);
   // the installed system's kernel arguments: the profile's plus the machine's serial console
   const append = [...profile.kernelArgs, ...consoleArgs(machine)];
   return {

@@ -5,6 +5,7 @@ import { RenderEnv } from '../../server/render/env.js';
 import { grubConfigMac } from '../../server/model/boot-urls.js';
 import { renderGrub } from '../../server/render/grub.js';
 import { renderIpxe } from '../../server/render/ipxe.js';
+import { renderKickstart } from '../../server/render/kickstart.js';
 import { config, ctxFor, examples, golden, URLS } from './helpers.js';
 
 /**
@@ -60,7 +61,10 @@ t.test('install: the same kernel arguments as the iPXE script, each single-quote
 t.test('aarch64 loads the ARM64 kernel; Ignition installs carry the Ignition URL', async (t) => {
   const { machine, profile } = await web();
   const arm = Profile.parse({ ...profile, arch: 'aarch64' });
-  t.match(renderGrub({ kind: 'install', ctx: ctxFor(machine, arm) }, env), "'(tftp,10.0.0.1)/rocky-9/aarch64/vmlinuz'");
+  const armGrub = renderGrub({ kind: 'install', ctx: ctxFor(machine, arm) }, env);
+  t.match(armGrub, "'(tftp,10.0.0.1)/rocky-9/aarch64/vmlinuz'");
+  t.match(armGrub, "'inst.repo=http://dl.rockylinux.org/pub/rocky/9/BaseOS/aarch64/os'", 'the aarch64 tree of the Rocky mirror');
+  t.match(renderKickstart(ctxFor(machine, arm), env), /^url --url="?http:\/\/dl\.rockylinux\.org\/pub\/rocky\/9\/BaseOS\/aarch64\/os/m, 'in the kickstart too');
   const edge = (await examples()).find((e) => e.machine.name === 'edge-01')!;
   const text = renderGrub({ kind: 'install', ctx: ctxFor(edge.machine, edge.profile, { token: 'tokI' }) }, env);
   t.match(text, "'coreos.inst.ignition_url=http://10.0.0.1:8080/boot/ignition?token=tokI'");
