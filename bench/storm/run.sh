@@ -190,8 +190,10 @@ run_one() {
   else
     rss=$(for p in "${KS_PIDS[@]}"; do peak_rss_mb "$p"; done | paste -sd/)
   fi
-  local load
+  local load commits=
   load="$load0→$(load1)"
+  # Transactions committed on the database during the whole run (setup included): each one a WAL fsync.
+  case $setup in pg*) commits=";commits:$(pg_psql "$tmp/pg" "$S" "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'")" ;; esac
   stop_servers
   # LOGS=DIR keeps each run's server logs, per-machine results and the SQLite store (its events).
   if [ -n "${LOGS:-}" ]; then
@@ -210,7 +212,7 @@ run_one() {
     const r = JSON.parse(require("fs").readFileSync(c, "utf8"));
     const ph = Object.values(r.phasesP50).join("/");
     console.log([round, setup, n, r.ok, r.errors, r.p50, r.p99, r.max, r.wallS, rss, cpu, pgcpu, load, `${r.dhcpRetransmits}/${r.tftpRetries}`, ph, `${r.client.cpuS}/${r.client.loopDelayMaxMs}`, states, JSON.stringify(r.errorKinds)].join("\t"));
-  ' "$tmp/client.json" "$setup" "$n" "$round" "$cpu" "$pgcpu" "$rss" "$load" "$states"
+  ' "$tmp/client.json" "$setup" "$n" "$round" "$cpu" "$pgcpu" "$rss" "$load" "$states$commits"
 }
 
 printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	error_kinds"
