@@ -169,14 +169,11 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   }
 
   const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
+  /** What the routes are given and what the caller (the CLI, tests) gets back alike. */
+  const services = { reads, lifecycle, installs, views, events, inventory };
   const deps = {
+    ...services,
     config,
-    reads,
-    lifecycle,
-    installs,
-    views,
-    events,
-    inventory,
     discovery,
     renderers,
     metrics,
@@ -221,12 +218,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     apiTokenFile,
     apiTokenCreated: created,
     store,
-    reads,
-    lifecycle,
-    installs,
-    views,
-    events,
-    inventory,
+    ...services,
     publicKey: keys.publicKey,
     async close() {
       clearInterval(timer);
