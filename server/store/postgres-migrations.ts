@@ -128,4 +128,30 @@ export const PG_MIGRATIONS: string[] = [
     created_at BIGINT NOT NULL
   );
   `,
+  // A DHCP burst's leases in one round trip, in order (a later lease may take the address an
+  // earlier one released). A lease whose address another MAC holds (model/lease.ts
+  // mayTakeAddress) is not written: the holder is returned instead.
+  `
+  CREATE FUNCTION kickstand_put_leases(batch jsonb) RETURNS SETOF leases LANGUAGE plpgsql AS $$
+  DECLARE
+    l jsonb;
+    holder leases;
+  BEGIN
+    FOR l IN SELECT value FROM jsonb_array_elements(batch) LOOP
+      DELETE FROM leases
+        WHERE ip = l->>'ip' AND mac <> l->>'mac'
+          AND (state = 'released' OR expires_at <= (l->>'updatedAt')::bigint OR coalesce((l->>'reserved')::boolean, false));
+      SELECT * INTO holder FROM leases WHERE ip = l->>'ip' AND mac <> l->>'mac';
+      IF FOUND THEN
+        RETURN NEXT holder;
+        CONTINUE;
+      END IF;
+      INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at)
+        VALUES (l->>'mac', l->>'ip', l->>'subnet', l->>'state', (l->>'expiresAt')::bigint, l->>'hostname', l->>'clientId', (l->>'updatedAt')::bigint)
+        ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
+          hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at;
+    END LOOP;
+  END
+  $$;
+  `,
 ];

@@ -91,15 +91,9 @@ export const SQL = {
   leaseByIp: 'SELECT * FROM leases WHERE ip = $1',
   leaseList: 'SELECT * FROM leases ORDER BY ip COLLATE "C"',
   leaseListSubnet: 'SELECT * FROM leases WHERE subnet = $1 ORDER BY ip COLLATE "C"',
-  // mayTakeAddress (model/lease.ts) in SQL: the other MAC's lease of the address goes only when it may be taken.
-  leaseFreeIp: "DELETE FROM leases WHERE ip = $1 AND mac <> $2 AND (state = 'released' OR expires_at <= $3 OR $4::boolean)",
-  leaseHolder: 'SELECT * FROM leases WHERE ip = $1 AND mac <> $2',
-  // Written only while no other MAC holds the address; another instance's lease put between the
-  // two statements still meets the UNIQUE (ip) constraint.
-  leasePut: `INSERT INTO leases (mac, ip, subnet, state, expires_at, hostname, client_id, updated_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM leases WHERE ip = $2 AND mac <> $1)
-    ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, subnet = excluded.subnet, state = excluded.state, expires_at = excluded.expires_at,
-    hostname = excluded.hostname, client_id = excluded.client_id, updated_at = excluded.updated_at`,
+  // mayTakeAddress (model/lease.ts) in the database, a burst in one round trip (postgres-migrations.ts);
+  // another instance's lease put meanwhile still meets the UNIQUE (ip) constraint.
+  leasesPut: 'SELECT * FROM kickstand_put_leases($1::jsonb)',
   leaseDelete: 'DELETE FROM leases WHERE mac = $1',
   hardwareGet: 'SELECT body, source, reported_at FROM hardware WHERE machine = $1',
   hardwareUpsert: `INSERT INTO hardware (machine, body, source, reported_at) SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM machines WHERE name = $1)
@@ -503,24 +497,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     return batch.map((b, i) => storedEvent(b.event, ids[i], b.at, instance));
   };
   /** Writes each lease, or returns the lease of the other MAC that holds its address. */
-  const putLeases = async (exec: Exec, ls: Lease[]): Promise<Lease[]> => {
-    const held: Lease[] = [];
-    for (const l of ls) {
-      // Twice at most: a holder seen by the put may have let go of the address before the read.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        await exec('leaseFreeIp', [l.ip, l.mac, l.updatedAt, l.reserved === true]);
-        const put = await exec('leasePut', [l.mac, l.ip, l.subnet, l.state, l.expiresAt, l.hostname ?? null, l.clientId ?? null, l.updatedAt]);
-        if (changed(put)) break;
-        const holder = first(await exec('leaseHolder', [l.ip, l.mac]));
-        if (holder) {
-          held.push(toLease(holder));
-          break;
-        }
-        if (attempt === 1) throw new StoreUnavailable(`lease of ${l.ip} for ${l.mac}: neither written nor held by another MAC`);
-      }
-    }
-    return held;
-  };
+  const putLeases = async (exec: Exec, ls: Lease[]): Promise<Lease[]> => (await exec('leasesPut', [JSON.stringify(ls)])).rows.map(toLease);
   const putHardware = async (exec: Exec, machine: string, rec: HardwareRecord) => {
     const missing = () => new ConflictError(`no machine named ${machine}`, 'machine');
     try {
@@ -613,8 +590,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
         byIp: (ip) => read(async () => (await exec('leaseByIp', [ip])).rows.map(toLease)[0]),
         list: (subnet) => read(async () => (subnet ? await exec('leaseListSubnet', [subnet]) : await exec('leaseList', [])).rows.map(toLease)),
-        put: (l) => write(async () => refuseHeld(await atomic((x) => putLeases(x, [l])))),
-        putMany: (ls) => write(() => (ls.length ? atomic((x) => putLeases(x, ls)) : Promise.resolve([]))),
+        put: (l) => write(async () => refuseHeld(await putLeases(exec, [l]))),
+        putMany: (ls) => write(() => (ls.length ? putLeases(exec, ls) : Promise.resolve([]))),
         delete: (mac) => write(async () => void (await exec('leaseDelete', [mac]))),
       },
       hardware: {
