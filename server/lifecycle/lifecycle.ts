@@ -15,7 +15,7 @@ import { decide, type Input } from './table.js';
 import { StateWriter } from './writer.js';
 
 /** Tries of one status change against concurrent writers before the conflict is the caller's. */
-const VERSION_ATTEMPTS = 5;
+const VERSION_ATTEMPTS = 8;
 
 /** What the lifecycle needs from a power driver (server/power implements it). */
 export interface PowerControl {
@@ -144,7 +144,7 @@ export class Lifecycle {
    * A read-decide-write of one machine's status, under its lock in this process. Another writer
    * of the same store (another kickstand instance on one database) may write the status between
    * the read and the write: the store refuses the stale version, nothing of the attempt is kept,
-   * and it runs again from a fresh read.
+   * and it runs again from a fresh read, a little later.
    */
   private serialised<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.locks.run(name, async () => {
@@ -153,6 +153,8 @@ export class Lifecycle {
           return await fn();
         } catch (err) {
           if (!(err instanceof ConflictError && err.field === 'version') || attempt >= VERSION_ATTEMPTS) throw err;
+          // Two instances that collided would collide again if both retried at once: a few random milliseconds apart.
+          await new Promise((r) => setTimeout(r, Math.random() * 4 * attempt));
         }
       }
     });
