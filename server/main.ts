@@ -75,10 +75,13 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const subnets = config.dhcp.mode === 'authoritative' ? config.dhcp.subnets.map((s) => s.cidr) : [];
   // Instances sharing the store answer each subnet one at a time; taken before anything listens,
   // so a second instance on a subnet without dhcp.standby refuses to start.
-  const claims = subnets.length && store.claimSubnets ? await store.claimSubnets(subnets, { standby: config.dhcp.standby }).catch(async (err) => {
-    await store.close();
-    throw err;
-  }) : undefined;
+  const claims =
+    subnets.length && store.claimSubnets
+      ? await store.claimSubnets(subnets, { standby: config.dhcp.standby }).catch(async (err) => {
+          await store.close();
+          throw err;
+        })
+      : undefined;
   if (config.dhcp.standby && !claims)
     logger.warn({ mode: config.dhcp.mode }, 'dhcp.standby takes effect only with authoritative DHCP on PostgreSQL, where instances share leases: this instance answers its subnets itself');
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.

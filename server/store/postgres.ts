@@ -364,14 +364,13 @@ interface TxState {
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
   const { instance } = opts;
-  const connectionTimeoutMillis = opts.connectTimeoutMs ?? 5_000;
   let nameLock: InstanceLock | undefined;
   if (instance !== undefined)
     nameLock = await mapped(
       lockInstanceName(instance, {
         ...opts.instanceLock,
         // application_name: the holder a refused process names (PostgreSQL keeps 63 bytes of it).
-        client: () => new pg.Client({ connectionString: url, connectionTimeoutMillis, keepAlive: true, application_name: `kickstand ${instance}`, types }),
+        client: ownConnection(url, opts),
         onLost: (reason) => process.emitWarning(`instance ${instance}: the instance-name lock is lost (${reason}); trying to take it back`, 'KickstandStoreWarning'),
         onRegained: () => process.emitWarning(`instance ${instance}: the instance-name lock is held again`, 'KickstandStoreWarning'),
       }),
@@ -384,20 +383,19 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   }
 }
 
+/**
+ * A connection of its own, outside the pool, for a session that must stay the same one (a lock,
+ * LISTEN). Its application_name says whose and what for: the holder a refused process names.
+ */
+function ownConnection(url: string, opts: PostgresStoreOptions, role?: string): () => pg.Client {
+  const name = ['kickstand', opts.instance, role].filter((x) => x !== undefined).join(' ');
+  return () => new pg.Client({ connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, keepAlive: true, application_name: name, types });
+}
+
 async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
   const { instance } = opts;
   const cache = new SharedCache();
-  const watcher = eventWatcher(
-    () =>
-      new pg.Client({
-        connectionString: url,
-        connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
-        keepAlive: true,
-        application_name: instance === undefined ? 'kickstand events' : `kickstand ${instance} events`,
-        types,
-      }),
-    cache,
-  );
+  const watcher = eventWatcher(ownConnection(url, opts, 'events'), cache);
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
@@ -698,14 +696,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
       claimSubnets(subnets, {
         standby,
         ...opts.instanceLock,
-        client: () =>
-          new pg.Client({
-            connectionString: url,
-            connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
-            keepAlive: true,
-            application_name: instance === undefined ? 'kickstand dhcp' : `kickstand ${instance} dhcp`,
-            types,
-          }),
+        client: ownConnection(url, opts, 'dhcp'),
       }),
     check: () =>
       gated(async () => {
