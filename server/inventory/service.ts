@@ -9,6 +9,9 @@ import type { Reads } from '../reads/reads.js';
 import type { Repos, Store } from '../store/store.js';
 import type { Inventory } from './load.js';
 
+/** Transactions that check the rules (priorities, profiles in use) before they write: one at a time. */
+const RULES = { exclusive: 'rules' };
+
 export type Lint = {
   profile?: (p: Profile) => { path: string; message: string }[];
   machine?: (m: Machine, p: Profile) => { path: string; message: string }[];
@@ -94,7 +97,7 @@ export class InventoryService {
       const users = (await tx.rules.list()).filter((r) => r.profile === name).map((r) => r.name);
       if (users.length) throw new ConflictError(`profile ${name} is used by rule(s) ${users.join(', ')}`, 'name');
       return tx.profiles.delete(name);
-    });
+    }, RULES);
   }
 
   /** Discovery rules, highest priority first. */
@@ -122,7 +125,7 @@ export class InventoryService {
       if (before && isDeepStrictEqual(before, r)) return 'unchanged';
       await tx.rules.put(r);
       return before ? 'update' : 'create';
-    });
+    }, RULES);
   }
 
   deleteRule(name: string): Promise<boolean> {
@@ -186,7 +189,7 @@ export class InventoryService {
           if (!before || !isDeepStrictEqual(before, r)) await tx.rules.put(r);
         }
         for (const name of goneRules) await tx.rules.delete(name);
-      });
+      }, RULES);
     for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'machine')) await this.deleteMachine(item.name);
     for (const item of plan.filter((i) => i.action === 'delete' && i.kind === 'profile')) await this.deleteProfile(item.name);
     return plan;

@@ -8,7 +8,7 @@ import type { MachineStatus } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
-import { type InstanceLock, type InstanceLockOptions, lockInstanceName } from './instance-lock.js';
+import { type InstanceLock, type InstanceLockOptions, lockInstanceName, lockKey } from './instance-lock.js';
 import { SharedCache } from './shared-cache.js';
 import { claimSubnets } from './subnet-locks.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
@@ -121,7 +121,24 @@ export const SQL = {
   replacementAppend: 'INSERT INTO replacements (machine, at, body) VALUES ($1, $2, $3)',
   replacementList: 'SELECT body FROM replacements WHERE machine = $1 ORDER BY id',
 } as const;
-type Statement = keyof typeof SQL;
+
+/** The one-statement writes of rows every instance keeps in memory (shared-cache.ts). */
+const ANNOUNCED = ['machineDelete', 'profileUpsert', 'statusCreate', 'statusUpdate', 'statusDelete', 'tokenPut', 'tokenRevokeMachine', 'tokenDeleteMachine'] as const;
+type Announced = `${(typeof ANNOUNCED)[number]}Announced`;
+
+/**
+ * Each of them with its NOTIFY kickstand_rows in the same statement (so in its transaction: heard
+ * once it commits, never for a rollback), the payload as the last parameter: one round trip where
+ * a transaction of its own (BEGIN, the write, the NOTIFY, COMMIT) took four. `n`: the rows written.
+ */
+const ANNOUNCED_SQL = Object.fromEntries(
+  ANNOUNCED.map((s) => {
+    const payload = Math.max(0, ...[...SQL[s].matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))) + 1;
+    return [`${s}Announced`, `WITH w AS (${SQL[s]} RETURNING 1) SELECT count(*)::int AS n, pg_notify('${ROWS_CHANNEL}', $${payload}) FROM w`];
+  }),
+) as Record<Announced, string>;
+const STATEMENTS: Record<Statement, string> = { ...SQL, ...ANNOUNCED_SQL };
+type Statement = keyof typeof SQL | Announced;
 
 /** Runs one named statement on some connection: the pool's (autocommit) or a transaction's. */
 type Exec = (statement: Statement, values: unknown[]) => Promise<pg.QueryResult<Row>>;
@@ -415,11 +432,11 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     throw unavailable(err);
   }
 
-  const poolExec: Exec = (s, values) => pool.query<Row>({ name: s, text: SQL[s], values });
+  const poolExec: Exec = (s, values) => pool.query<Row>({ name: s, text: STATEMENTS[s], values });
   const clientExec =
     (c: pg.ClientBase): Exec =>
     (s, values) =>
-      c.query<Row>({ name: s, text: SQL[s], values });
+      c.query<Row>({ name: s, text: STATEMENTS[s], values });
 
   /** Several statements that commit together, on a connection of their own. */
   const ownTransaction = async <T>(fn: (exec: Exec) => Promise<T>): Promise<T> => {
@@ -446,6 +463,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
   const bodies = <T>(r: pg.QueryResult<Row>): T[] => r.rows.map((x) => parsed(x.body as string) as T);
   const first = (r: pg.QueryResult<Row>): Row | undefined => r.rows[0];
   const changed = (r: pg.QueryResult<Row>) => (r.rowCount ?? 0) > 0;
+  /** An announced statement's rows written (ANNOUNCED_SQL). */
+  const written = (r: pg.QueryResult<Row>) => (r.rows[0].n as number) > 0;
 
   const putMachine = async (exec: Exec, m: Machine) => {
     await exec('machineProfileShare', [m.profile]);
@@ -470,9 +489,12 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
     return changed(await exec('profileDelete', [name]));
   };
-  const putStatus = async (exec: Exec, s: MachineStatus) => {
+  const putStatus = async (exec: Exec, s: MachineStatus, payload: string) => {
     const text = JSON.stringify(s);
-    const ok = s.version === 1 ? changed(await exec('statusCreate', [s.machine, text])) : s.version > 1 && changed(await exec('statusUpdate', [s.machine, text, s.version]));
+    const ok =
+      s.version === 1
+        ? written(await exec('statusCreateAnnounced', [s.machine, text, payload]))
+        : s.version > 1 && written(await exec('statusUpdateAnnounced', [s.machine, text, s.version, payload]));
     if (!ok) {
       const current = first(await exec('statusVersion', [s.machine]))?.version;
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
@@ -526,22 +548,26 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     wrote(payload: string): void;
   }
   const repos = ({ exec, atomic, write, read, cache, wrote }: Runner): Repos => {
-    /** A write of kept rows, announced to every instance (NOTIFY in its own transaction). */
-    const announced = <T>(payload: string, fn: (x: Exec) => Promise<T>) =>
+    /**
+     * A write of kept rows, announced to every instance (NOTIFY in its transaction), and forgotten
+     * here whatever came of it. `fn` is given the payload for an announced statement (one round
+     * trip); without `one`, fn's statements and the NOTIFY run as one atomic unit.
+     */
+    const announced = <T>(payload: string, fn: (x: Exec, payload: string) => Promise<T>, one = false) =>
       write(async () => {
         try {
-          const result = await atomic(async (x) => {
-            const r = await fn(x);
+          if (one) return await fn(exec, payload);
+          return await atomic(async (x) => {
+            const r = await fn(x, payload);
             await x('rowsChanged', [payload]);
             return r;
           });
+        } finally {
           wrote(payload);
-          return result;
-        } catch (err) {
-          if (err instanceof ConflictError) wrote(payload);
-          throw err;
         }
       });
+    /** One announced statement; whether it wrote a row. */
+    const announce = (payload: string, s: Announced, values: unknown[]) => announced(payload, async (x, p) => written(await x(s, [...values, p])), true);
     const kept = <V>(kind: 'm' | 'p' | 's', key: string, fn: () => Promise<V | undefined>) => read(() => (cache ? cache.row(kind, key, fn) : fn()));
     return {
       machines: {
@@ -549,19 +575,19 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         byMac: (mac) => read(async () => body<Machine>(await exec('machineByMac', [mac]))),
         list: () => read(async () => bodies<Machine>(await exec('machineList', []))),
         put: (m) => announced(`m:${m.name}`, (x) => putMachine(x, m)),
-        delete: (name) => announced(`m:${name}`, async (x) => changed(await x('machineDelete', [name]))),
+        delete: (name) => announce(`m:${name}`, 'machineDeleteAnnounced', [name]),
       },
       profiles: {
         get: (name) => kept('p', name, async () => body<Profile>(await exec('profileGet', [name]))),
         list: () => read(async () => bodies<Profile>(await exec('profileList', []))),
-        put: (p) => announced(`p:${p.name}`, async (x) => void (await x('profileUpsert', [p.name, JSON.stringify(p), Date.now()]))),
+        put: async (p) => void (await announce(`p:${p.name}`, 'profileUpsertAnnounced', [p.name, JSON.stringify(p), Date.now()])),
         delete: (name) => announced(`p:${name}`, (x) => deleteProfile(x, name)),
       },
       status: {
         get: (m) => kept('s', m, async () => body<MachineStatus>(await exec('statusGet', [m]))),
         list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
-        put: (s) => announced(`s:${s.machine}`, (x) => putStatus(x, s)),
-        delete: (m) => announced(`s:${m}`, async (x) => changed(await x('statusDelete', [m]))),
+        put: (s) => announced(`s:${s.machine}`, (x, p) => putStatus(x, s, p), true),
+        delete: (m) => announce(`s:${m}`, 'statusDeleteAnnounced', [m]),
       },
       events: {
         append: (e: BootEvent, at = Date.now()) => write(async () => (await insertEvents(exec, [{ event: e, at }]))[0]),
@@ -572,7 +598,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         prune: (before, limit) => write(async () => (await exec('eventsPrune', [before, limit])).rowCount ?? 0),
       },
       tokens: {
-        put: (t: InstallToken) => announced(`t:${t.machine}`, async (x) => void (await x('tokenPut', [t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null]))),
+        put: async (t: InstallToken) => void (await announce(`t:${t.machine}`, 'tokenPutAnnounced', [t.token, t.machine, t.installId, t.expiresAt, t.revokedAt ?? null])),
         get: (token) => {
           const fn = async () => toToken(first(await exec('tokenGet', [token])));
           return read(() => (cache ? cache.token(token, fn) : fn()));
@@ -581,8 +607,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
           const fn = async () => toToken(first(await exec('tokenCurrent', [machine])));
           return read(() => (cache ? cache.currentToken(machine, fn) : fn()));
         },
-        revokeForMachine: (m, at) => announced(`t:${m}`, async (x) => void (await x('tokenRevokeMachine', [at, m]))),
-        deleteForMachine: (m) => announced(`t:${m}`, async (x) => void (await x('tokenDeleteMachine', [m]))),
+        revokeForMachine: async (m, at) => void (await announce(`t:${m}`, 'tokenRevokeMachineAnnounced', [at, m])),
+        deleteForMachine: async (m) => void (await announce(`t:${m}`, 'tokenDeleteMachineAnnounced', [m])),
       },
       leases: {
         byMac: (mac) => read(async () => (await exec('leaseByMac', [mac])).rows.map(toLease)[0]),
@@ -637,14 +663,9 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     };
   };
 
-  // The transaction open in this process, if any: outside writes and the next transaction wait for it.
-  let open: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
-  const gated = async <T>(fn: () => Promise<T>): Promise<T> => {
-    while (open) await open;
-    return mapped(fn());
-  };
-  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: gated, read: (fn) => mapped(fn()), cache, wrote: (payload) => cache.changed(payload) });
+  const direct = <T>(fn: () => Promise<T>): Promise<T> => mapped(fn());
+  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: direct, read: direct, cache, wrote: (payload) => cache.changed(payload) });
 
   const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
   const inside = (tx: TxState): Repos => {
@@ -688,7 +709,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     ...outside,
     watchEvents: (onNew) => watcher.watch(onNew),
     sharedValue: (name, candidate) =>
-      gated(async () => {
+      direct(async () => {
         await poolExec('sharedValuePut', [name, candidate, Date.now()]);
         return first(await poolExec('sharedValueGet', [name]))!.value as string;
       }),
@@ -699,43 +720,38 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         client: ownConnection(url, opts, 'dhcp'),
       }),
     check: () =>
-      gated(async () => {
+      direct(async () => {
         if (nameLock?.lost) throw new StoreUnavailable(`instance ${instance} does not hold its name on the database now: ${nameLock.lost}`);
         await poolExec('heartbeat', [Date.now()]);
       }),
-    async transaction(fn) {
-      while (open) await open;
-      let end!: () => void;
-      open = new Promise((resolve) => (end = resolve));
+    async transaction(fn, { exclusive } = {}) {
+      const client = await mapped(checkout(pool));
+      let broken: Error | undefined;
       try {
-        const client = await mapped(checkout(pool));
-        let broken: Error | undefined;
+        await mapped(client.query('BEGIN'));
+        const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve(), touched: [] };
         try {
-          await mapped(client.query('BEGIN'));
-          const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve(), touched: [] };
-          try {
-            const result = await fn(inside(tx));
-            await tx.queue;
-            tx.ended = true;
-            if (tx.aborted) throw rolledBack();
-            await mapped(client.query('COMMIT'));
-            for (const payload of tx.touched) cache.changed(payload);
-            return result;
-          } catch (err) {
-            tx.ended = true;
-            await tx.queue;
-            await client.query('ROLLBACK').catch((e) => (broken = e));
-            throw err;
-          }
+          if (exclusive !== undefined) await mapped(client.query('SELECT pg_advisory_xact_lock($1)', [lockKey('transaction', exclusive)]));
+          const result = await fn(inside(tx));
+          await tx.queue;
+          tx.ended = true;
+          if (tx.aborted) throw rolledBack();
+          await mapped(client.query('COMMIT'));
+          return result;
         } catch (err) {
-          if (isUnavailable(err)) broken ??= err as Error;
+          tx.ended = true;
+          await tx.queue;
+          await client.query('ROLLBACK').catch((e) => (broken = e));
           throw err;
         } finally {
-          client.release(broken);
+          // Committed or not, what it wrote may be kept from reads made while it ran.
+          for (const payload of tx.touched) cache.changed(payload);
         }
+      } catch (err) {
+        if (isUnavailable(err)) broken ??= err as Error;
+        throw err;
       } finally {
-        open = undefined;
-        end();
+        client.release(broken);
       }
     },
     // Once: a second close (a teardown after an explicit one) waits for the first.

@@ -138,10 +138,17 @@ export interface Repos {
 export interface Store extends Repos {
   /**
    * Runs fn with repos whose writes commit together when fn resolves, or not at all when it
-   * throws (the error is rethrown). Reads through tx see its own writes. Writes made outside
-   * tx while it runs wait for it to end; transactions run one at a time.
+   * throws (the error is rethrown). Reads through tx see its own writes.
+   *
+   * Whether transactions overlap depends on the store, and callers must be right either way.
+   * SQLite has one connection: transactions run one at a time, and writes made outside one wait
+   * for it to end. PostgreSQL runs them side by side on its pool, as other instances' run anyway:
+   * a write over another's is refused by the rows themselves (status versions, MACs, leases:
+   * ConflictError), never lost. A check over many rows followed by a write (no two rules with one
+   * priority) is not protected so: such transactions name a lock in `exclusive`, and those with
+   * the same name run one at a time, across instances too.
    */
-  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Repos) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /**
    * Hears of events committed by any writer on the same database (other instances included):
    * onNew(lastId) after each committed batch, with its highest id, and onNew() (no id) when some
@@ -162,9 +169,20 @@ export interface Store extends Repos {
    * shares the store (SQLite).
    */
   sharedValue?(name: string, candidate: string): Promise<string>;
+  /**
+   * Which of these instance names a live kickstand holds on the database now (instance-lock.ts),
+   * read without taking anything: the lifecycle resumes the effects of an instance that is gone.
+   * Absent where no other process shares the store (SQLite: a kickstand before this one is gone).
+   */
+  liveInstances?(names: string[]): Promise<Set<string>>;
   /** Proves the store takes a durable write now (the health check); rejects with StoreUnavailable. */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /** A name: transactions under the same one never overlap (a transaction-level lock). */
+  exclusive?: string;
 }
 
 /** What a store is opened with (besides where it lives). */

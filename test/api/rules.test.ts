@@ -1,6 +1,7 @@
 /** Discovery rules over the API: CRUD with field-path errors and priority ties, and in /apply. */
 import t from 'tap';
 import { minimalProfile } from '../helpers/fixtures.js';
+import { postgresUnavailable, startPostgres } from '../helpers/postgres.js';
 import { startTestService } from '../helpers/service.js';
 
 const profile = minimalProfile('p1');
@@ -163,4 +164,34 @@ t.test('the example inventory loads its rule at start', async (t) => {
   const { api } = await startTestService(t, { inventory: 'machines' });
   t.same((await api('GET', '/api/v1/rules')).json.map((r: { name: string; profile: string }) => [r.name, r.profile]), [['r640-web', 'r640-raid1-bond']]);
   t.same((await api('GET', '/api/v1/machines')).json.map((m: { name: string }) => m.name), ['edge-01', 'util-01', 'web-01']);
+});
+
+t.test('PostgreSQL, two instances: rule writes checked against each other, never both through', { skip: postgresUnavailable() }, async (t) => {
+  const pg = await startPostgres();
+  t.teardown(() => pg.destroy());
+  const url = await pg.createDatabase(t);
+  const a = await startTestService(t, { config: { instance: 'rack-a', store: { url } } });
+  const b = await startTestService(t, { config: { instance: 'rack-b', store: { url } }, dataDir: a.dataDir });
+  t.equal((await a.api('POST', '/api/v1/profiles', profile)).status, 201);
+  // Each round, the two instances are asked at once for two rules of one priority: the check and
+  // the write of each are one transaction, and those of rules run one at a time, across instances.
+  const rounds = 15;
+  const taken: number[][] = [];
+  for (let i = 0; i < rounds; i++) {
+    const [ra, rb] = await Promise.all([a.api('POST', '/api/v1/rules', rule(`a${i}`, i)), b.api('POST', '/api/v1/rules', rule(`b${i}`, i))]);
+    taken.push([ra.status, rb.status].sort());
+  }
+  t.same(taken, Array(rounds).fill([201, 409]), 'each round: one created, one refused for the tie');
+  t.equal((await b.api('GET', '/api/v1/rules')).json.length, rounds, 'one rule per priority');
+
+  // A profile delete and a rule naming the profile, at once: the rule is refused, or the delete is.
+  const spare = minimalProfile('spare');
+  let both = 0;
+  for (let i = 0; i < rounds; i++) {
+    t.equal((await a.api('PUT', '/api/v1/profiles/spare', spare)).status < 300, true);
+    const [del, put] = await Promise.all([a.api('DELETE', '/api/v1/profiles/spare'), b.api('POST', '/api/v1/rules', rule(`s${i}`, 100 + i, { profile: 'spare' }))]);
+    if (del.status === 204 && put.status === 201) both++;
+    if (put.status === 201) t.equal((await a.api('DELETE', `/api/v1/rules/s${i}`)).status, 204);
+  }
+  t.equal(both, 0, 'never a rule left naming a deleted profile');
 });

@@ -8,7 +8,7 @@ import { Profile } from '../../server/model/profile.js';
 import type { MachineStatus } from '../../server/model/status.js';
 import type { InstallToken } from '../../server/model/token.js';
 import { type DiscoveredEntry, type Replacement, Rule, type RuleInput } from '../../server/model/discovery.js';
-import type { Store } from '../../server/store/store.js';
+import type { Store, TransactionOptions } from '../../server/store/store.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 
 /**
@@ -101,7 +101,13 @@ async function conflict(t: Test, p: Promise<unknown>, field: string | undefined,
 const names = (xs: { name: string }[]) => xs.map((x) => x.name).sort();
 const byMac = (ls: Lease[]) => [...ls].sort((a, b) => a.mac.localeCompare(b.mac));
 
-export function storeContract(t: Test, label: string, factory: ContractStoreFactory): Promise<unknown> {
+/**
+ * How the store runs transactions (store.ts): 'serial' on one connection (SQLite, and the
+ * fakes over it), 'concurrent' on a pool (PostgreSQL). The rest of the contract is the same.
+ */
+export type ContractTransactions = 'serial' | 'concurrent';
+
+export function storeContract(t: Test, label: string, factory: ContractStoreFactory, transactions: ContractTransactions = 'serial'): Promise<unknown> {
   const instance = CONTRACT_INSTANCE;
   const open = async (t: Test) => {
     const store = await factory(t, { instance });
@@ -855,7 +861,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.ok(await store.tokens.get('tk'));
     });
 
-    t.test('transaction: a write from outside waits for the open transaction, then lands after it', async (t) => {
+    t.test('transaction: a write from outside, while one is open', async (t) => {
       const store = await open(t);
       await store.profiles.put(profile('p1'));
       await store.machines.put(machine('m1', [A]));
@@ -872,19 +878,33 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
         return { first, last };
       });
       await open1.wait;
-      let landed = false;
-      const outsideEvent = store.events.append(event('outside'), 2).finally(() => (landed = true));
-      const outsideStatus = store.status.put(status('m1', 3, { reason: 'outside' })).finally(() => (landed = true));
+      const landed = new Set<string>();
+      const outsideEvent = store.events.append(event('outside'), 2).finally(() => landed.add('event'));
+      // Serial: a writer may have read the transaction's status (one connection), and writes on top
+      // of it once it commits. Concurrent: nobody outside reads what is not committed.
+      const outsideStatus =
+        transactions === 'serial' ? store.status.put(status('m1', 3, { reason: 'outside' })).finally(() => landed.add('status')) : undefined;
+      const outsideOver = store.status.put(status('m1', 2, { reason: 'over' })).finally(() => landed.add('over'));
+      const refusal = rejection(t, outsideOver, "a status write over the transaction's, from the version before");
+      const outsideMachine = store.machines.put(machine('m2', [B])).finally(() => landed.add('machine'));
       await sleep(60);
-      t.equal(landed, false, 'a write started while the transaction is open has not landed 60 ms later');
+      t.notOk(landed.has('over') || landed.has('status'), "a status write of the transaction's row has not landed 60 ms later");
+      t.notOk(landed.has('event'), 'nor an event (ids become visible in order: never one before an id that commits later)');
+      if (transactions === 'serial') t.same([...landed], [], 'a write to other rows waits too: one connection');
+      else t.same([...landed], ['machine'], 'a write to other rows lands meanwhile');
       go.open();
       const { first, last } = await tx;
       const outside = await outsideEvent;
       await outsideStatus;
+      await outsideMachine;
+      await refusal;
       t.ok(outside.id > last.id, `the outside event (id ${outside.id}) comes after the transaction's last (id ${last.id})`);
       t.same((await store.events.list({})).map((e) => e.message), ['tx first', 'tx last', 'outside']);
       t.ok(first.id < last.id);
-      t.match(await store.status.get('m1'), { version: 3, reason: 'outside' }, "the outside status write went on top of the transaction's");
+      if (outsideStatus) t.match(await store.status.get('m1'), { version: 3, reason: 'outside' }, "the outside status write went on top of the transaction's");
+      else t.match(await store.status.get('m1'), { version: 2, reason: 'tx' }, "the transaction's status stands");
+      const over = await refusal;
+      t.ok(over instanceof ConflictError && over.field === 'version', `one that would have overwritten it waited, and was refused by its version: ${over}`);
     });
 
     t.test('transaction: a write from outside is not rolled back with a failing transaction', async (t) => {
@@ -904,13 +924,13 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       });
       const txFailed = rejection(t, tx, 'the failing transaction');
       await open1.wait;
-      let landed = false;
+      const landed = new Set<string>();
       // Version 2: accepted only over the committed version 1, refused if it ran inside the transaction.
-      const outsideStatus = store.status.put(status('m1', 2, { reason: 'outside' })).finally(() => (landed = true));
-      const outsideMachine = store.machines.put(machine('m2', [B])).finally(() => (landed = true));
-      const outsideEvent = store.events.append(event('outside'), 2).finally(() => (landed = true));
+      const outsideStatus = store.status.put(status('m1', 2, { reason: 'outside' })).finally(() => landed.add('status'));
+      const outsideMachine = store.machines.put(machine('m2', [B])).finally(() => landed.add('machine'));
+      const outsideEvent = store.events.append(event('outside'), 2).finally(() => landed.add('event'));
       await sleep(60);
-      t.equal(landed, false, 'the outside writes wait while the transaction is open');
+      t.same([...landed], transactions === 'serial' ? [] : ['machine'], 'the outside writes of its rows wait while the transaction is open');
       go.open();
       t.equal(await txFailed, boom);
       await outsideStatus;
@@ -928,31 +948,78 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.equal((await store.status.get('m1'))?.version, 3);
     });
 
-    t.test('transaction: two transactions started together run one after the other', async (t) => {
+    /** A transaction that reads m's status, waits, writes an event and the next version; its log. */
+    const bumper = (store: Store, log: string[], opts?: TransactionOptions) => (name: string, m = 'm1') =>
+      store.transaction(async (tx) => {
+        log.push(`${name} begins`);
+        const s = (await tx.status.get(m))!;
+        await sleep(30);
+        await tx.events.append(event(name, { machine: m }), s.version);
+        await sleep(10);
+        await tx.status.put({ ...s, version: s.version + 1, reason: name });
+        log.push(`${name} ends`);
+        return s.version + 1;
+      }, opts);
+    const oneThenOther = (log: string[]) => ['a begins, a ends, b begins, b ends', 'b begins, b ends, a begins, a ends'].includes(log.join(', '));
+
+    t.test('transaction: two started together on one row', async (t) => {
       const store = await open(t);
       await store.profiles.put(profile('p1'));
       await store.machines.put(machine('m1', [A]));
       await store.status.put(status('m1', 1));
       const log: string[] = [];
-      const bump = (name: string) =>
-        store.transaction(async (tx) => {
-          log.push(`${name} begins`);
-          const s = (await tx.status.get('m1'))!;
-          await sleep(30);
-          await tx.events.append(event(name), s.version);
-          await sleep(10);
-          await tx.status.put({ ...s, version: s.version + 1, reason: name });
-          log.push(`${name} ends`);
-          return s.version + 1;
-        });
+      const bump = bumper(store, log);
+      const outcomes = await Promise.allSettled([bump('a'), bump('b')]);
+      if (transactions === 'serial') {
+        t.ok(oneThenOther(log), `one ran after the other: ${log.join(', ')}`);
+        t.same(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : o.reason)).sort(), [2, 3], 'the second read what the first committed');
+        t.equal((await store.status.get('m1'))?.version, 3);
+        t.equal((await store.events.list({})).length, 2, 'both committed');
+        return;
+      }
+      t.equal(log.slice(0, 2).join(', '), 'a begins, b begins', 'they ran side by side');
+      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
+      t.equal(refused.length, 1, 'one of them is refused');
+      t.ok(refused[0] instanceof ConflictError && refused[0].field === 'version', `by the status version: ${refused[0]}`);
+      const winner = log.find((l) => l.endsWith('ends'))![0];
+      t.match(await store.status.get('m1'), { version: 2, reason: winner }, 'the other one committed');
+      t.same((await store.events.list({})).map((e) => e.message), [winner], "and nothing of the refused one's is kept");
+    });
+
+    t.test('transaction: two on different rows', async (t) => {
+      const store = await open(t);
+      await store.profiles.put(profile('p1'));
+      for (const [m, mac] of [['m1', A], ['m2', B]]) {
+        await store.machines.put(machine(m, [mac]));
+        await store.status.put(status(m, 1));
+      }
+      const log: string[] = [];
+      const bump = bumper(store, log);
+      t.same(await Promise.all([bump('a', 'm1'), bump('b', 'm2')]), [2, 2], 'both commit');
+      if (transactions === 'serial') t.ok(oneThenOther(log), `one after the other (one connection): ${log.join(', ')}`);
+      else t.equal(log.slice(0, 2).join(', '), 'a begins, b begins', 'side by side');
+      const events = await store.events.list({});
+      t.same(events.map((e) => e.message).sort(), ['a', 'b']);
+      t.ok(events[0].id < events[1].id, 'listed by id');
+    });
+
+    t.test('transaction: two under one exclusive name run one after the other', async (t) => {
+      const store = await open(t);
+      await store.profiles.put(profile('p1'));
+      await store.machines.put(machine('m1', [A]));
+      await store.status.put(status('m1', 1));
+      const log: string[] = [];
+      await store.machines.put(machine('m2', [B]));
+      await store.status.put(status('m2', 1));
+      const bump = bumper(store, log, { exclusive: 'm1' });
       const [a, b] = await Promise.all([bump('a'), bump('b')]);
-      t.ok(
-        log.join(', ') === 'a begins, a ends, b begins, b ends' || log.join(', ') === 'b begins, b ends, a begins, a ends',
-        `one ran after the other: ${log.join(', ')}`,
-      );
+      t.ok(oneThenOther(log), `one ran after the other: ${log.join(', ')}`);
       t.same([a, b].sort(), [2, 3], 'the second read what the first committed');
-      t.equal((await store.status.get('m1'))?.version, 3);
       t.equal((await store.events.list({})).length, 2, 'both committed');
+      const other = bumper(store, log, { exclusive: 'another' });
+      log.length = 0;
+      await Promise.all([bump('a'), other('b', 'm2')]);
+      t.ok(transactions === 'serial' ? oneThenOther(log) : log.slice(0, 2).join(', ') === 'a begins, b begins', `another name does not wait for it: ${log.join(', ')}`);
     });
   });
 }

@@ -19,7 +19,7 @@ const C = '52:54:00:00:00:0c';
 
 const pg = await postgresForTest(t);
 if (pg) {
-  await storeContract(t, 'postgres', async (t, opts) => openPostgresStore(await pg.createDatabase(t), opts));
+  await storeContract(t, 'postgres', async (t, opts) => openPostgresStore(await pg.createDatabase(t), opts), 'concurrent');
 
   t.test('store.url postgres:// and postgresql:// open the PostgreSQL store', async (t) => {
     const url = await pg.createDatabase(t);

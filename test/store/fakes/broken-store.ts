@@ -33,13 +33,13 @@ export function brokenStore(inner: Store, opts: { broken?: boolean } = {}): Brok
 
   return {
     ...guard(inner),
-    async transaction(fn) {
+    async transaction(fn, opts) {
       if (broken) throw refuse('transaction');
       return inner.transaction(async (tx) => {
         const result = await fn(guard(tx));
         if (broken) throw refuse('commit');
         return result;
-      });
+      }, opts);
     },
     check: () => (broken ? Promise.reject(refuse('check')) : inner.check()),
     close: () => inner.close(),

@@ -13,7 +13,7 @@ export function slowStore(inner: Store, ms: number): Store {
   const around = (_access: unknown, _name: string, call: () => Promise<unknown>) => slow(call);
   return {
     ...aroundRepos(inner, around),
-    transaction: (fn) => slow(() => inner.transaction((tx) => fn(aroundRepos(tx, around)))),
+    transaction: (fn, opts) => slow(() => inner.transaction((tx) => fn(aroundRepos(tx, around)), opts)),
     check: () => slow(() => inner.check()),
     close: () => slow(() => inner.close()),
   };
