@@ -9,6 +9,7 @@ import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { type InstanceLock, type InstanceLockOptions, lockInstanceName, lockKey } from './instance-lock.js';
+import { instanceLiveness } from './instance-liveness.js';
 import { SharedCache } from './shared-cache.js';
 import { claimSubnets } from './subnet-locks.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
@@ -713,6 +714,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
         await poolExec('sharedValuePut', [name, candidate, Date.now()]);
         return first(await poolExec('sharedValueGet', [name]))!.value as string;
       }),
+    liveInstances: instanceLiveness((text, values) => mapped(pool.query(text, values))),
     claimSubnets: (subnets, { standby }) =>
       claimSubnets(subnets, {
         standby,
