@@ -7,7 +7,8 @@
 # tests, driven by puppeteer-core; keepalived for the failover test's floating boot address;
 # Debian's Microsoft-signed shim and signed GRUB for the Secure Boot e2e; qemu-system-aarch64 and
 # AAVMF for the ARM64 e2e, whose arm64 packages test/e2e/lib/guest-image.ts fetches after
-# `dpkg --add-architecture arm64`).
+# `dpkg --add-architecture arm64`; strace, with which a store test sees where its writes reach the
+# disk).
 # Installed from Debian's packages when missing; `npm test` runs this first, so a fresh Debian
 # machine needs nothing else.
 set -eu
@@ -15,7 +16,7 @@ PKGS="qemu-system-x86 ipxe-qemu ovmf ipxe dnsmasq-base cpio kea-admin busybox is
  openssh-server openipmi ipmitool redfishtool python3-sushy ignition docker-compose tftpd-hpa atftp
  tftp-hpa iproute2 sudo tcpdump openssl syslinux syslinux-common mtools dosfstools systemd-boot-efi
  binutils curl lldpd lldpad dmidecode postgresql chromium keepalived shim-signed grub-efi-amd64-signed
- qemu-system-arm qemu-efi-aarch64"
+ qemu-system-arm qemu-efi-aarch64 strace"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

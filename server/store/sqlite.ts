@@ -11,6 +11,7 @@ import type { InstallToken } from '../model/token.js';
 import type { DiscoveredEntry, Replacement, Rule } from '../model/discovery.js';
 import type { HardwareRecord } from '../model/hardware.js';
 import { startCheckpointer } from './checkpointer.js';
+import { walSync } from './wal-sync.js';
 import { MIGRATIONS } from './migrations.js';
 import { parsedBodies, refuseHeld, type Row, storedEvent, toDiscoveryToken, toEvent, toLease, toToken } from './rows.js';
 import type { Repos, Store, StoreOptions } from './store.js';
@@ -71,10 +72,11 @@ function rowCache<V>(read: (key: string) => V | undefined, max = 4096) {
 }
 
 /**
- * The embedded store. better-sqlite3 is synchronous; the methods are async only to honour the
- * Store interface. WAL with synchronous=FULL: a write is on disk before its promise resolves,
- * so nothing acknowledged to a client is lost by kill -9 (nor by a power cut). The exception is
- * events.appendMany, see appendEvents.
+ * The embedded store. better-sqlite3 is synchronous: statements run on the event loop, and a
+ * write's promise resolves once it is on disk (wal-sync.ts: the WAL is synced off the event
+ * loop, one fsync for every commit made meanwhile), so nothing acknowledged to a client is lost
+ * by kill -9 nor by a power cut. The exception is events.appendMany: it resolves at its commit
+ * (see burst below).
  *
  * Events are stamped with opts.instance, the name of the kickstand that writes them (config
  * `instance`); one SQLite file has one kickstand (the data-directory lock, data-dir-lock.ts).
@@ -88,10 +90,19 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // NORMAL: COMMIT does not fsync; walSync does, off the event loop, before a write resolves.
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  const wal = file === ':memory:' ? undefined : walSync(file);
+  const durable = async () => {
+    try {
+      await wal?.durable();
+    } catch (err) {
+      throw new StoreUnavailable(`the write committed, but the disk did not confirm it: ${(err as Error).message}`, { cause: err });
+    }
+  };
   // Checkpoints run in a worker, off the event loop (see checkpointer.ts). This connection's own
   // automatic checkpoint stays as the fallback, at 10,000 pages (40 MB) the worker keeps it from.
   const checkpointer =
@@ -234,21 +245,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
       }
     return stored;
   };
-  const appendEventsTx = db.transaction(insertEvents);
-  const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
-  const syncFull = db.prepare('PRAGMA synchronous = FULL');
-  // Batches of reported events are fire-and-forget (no client waits for them) and arrive with every
-  // boot request: an fsync each (≈3 ms here, blocking the event loop) would cap the boot path at a
-  // few thousand requests/s. Without it the commit is still in the WAL, so kill -9 loses nothing;
-  // a power cut can lose the batches since the last FULL commit (any state change) or checkpoint.
-  const appendEvents = (batch: { event: BootEvent; at: number }[]) => {
-    syncNormal.run();
-    try {
-      return appendEventsTx(batch);
-    } finally {
-      syncFull.run();
-    }
-  };
+  const appendEvents = db.transaction(insertEvents);
   const putStatus = db.transaction((s: MachineStatus) => {
     cached.status.forget(s.machine);
     const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
@@ -266,7 +263,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
   };
   const putLeases = db.transaction((ls: Lease[]) => ls.flatMap((l) => putLease(l) ?? []));
 
-  const repos = (write: <T>(fn: () => T) => Promise<T>, eventBurst: typeof appendEvents): Repos => ({
+  const repos = (write: <T>(fn: () => T) => Promise<T>, burst: <T>(fn: () => T) => Promise<T>): Repos => ({
     machines: {
       get: async (name) => cached.machines.get(name),
       byMac: async (mac) => body<Machine>(q.machineByMac.get(mac)),
@@ -302,7 +299,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
     },
     events: {
       append: (e: BootEvent, at = Date.now()) => write(() => insertEvents([{ event: e, at }])[0]),
-      appendMany: (batch) => write(() => eventBurst(batch)),
+      appendMany: (batch) => burst(() => appendEvents(batch)),
       list: async ({ machine, afterId = 0, limit = 1000 }) =>
         ((machine ? q.eventsMachine.all(machine, afterId, limit) : q.eventsAll.all(afterId, limit)) as Row[]).map(toEvent),
       tail: async ({ machine, since, limit }) => (q.eventsTail.all(machine, since, limit) as Row[]).map(toEvent),
@@ -394,32 +391,41 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
   // One connection serves everyone: while a transaction is open, a write from elsewhere would
   // land inside it (and be rolled back with it), so it waits for the transaction to end.
   let open: Promise<void> | undefined;
-  const gated = async <T>(fn: () => T): Promise<T> => {
+  const committed = async <T>(fn: () => T): Promise<T> => {
     while (open) await open;
     return unavailableOnIoError(fn);
+  };
+  const gated = async <T>(fn: () => T): Promise<T> => {
+    const result = await committed(fn);
+    await durable();
+    return result;
   };
   // On some errors (SQLITE_FULL, _IOERR, _NOMEM) SQLite rolls the whole transaction back by itself.
   // fn may catch the StoreUnavailable and go on: its later writes must not be committed one by one.
   const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
-  const inside = repos(async (fn) => {
+  const inTransaction = async <T>(fn: () => T): Promise<T> => {
     if (!db.inTransaction) throw rolledBack();
     return unavailableOnIoError(fn);
-  }, insertEvents);
+  };
+  const inside = repos(inTransaction, inTransaction);
 
   return {
-    ...repos(gated, appendEvents),
+    // Batches of reported events are fire-and-forget (no client waits for them) and come with
+    // every boot request: they resolve at their commit, and the next sync takes them to disk.
+    // kill -9 loses nothing of them (the commit is in the WAL); a power cut, the last few.
+    ...repos(gated, committed),
     check: () => gated(() => void q.heartbeat.run(Date.now())),
     async transaction(fn) {
       while (open) await open;
       let end!: () => void;
       open = new Promise((resolve) => (end = resolve));
+      let result: Awaited<ReturnType<typeof fn>>;
       try {
         unavailableOnIoError(() => db.exec('BEGIN IMMEDIATE'));
         try {
-          const result = await fn(inside);
+          result = await fn(inside);
           if (!db.inTransaction) throw rolledBack();
           unavailableOnIoError(() => db.exec('COMMIT'));
-          return result;
         } catch (err) {
           if (db.inTransaction) db.exec('ROLLBACK');
           // Reads made meanwhile may have cached rows that were never committed.
@@ -430,8 +436,12 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
         open = undefined;
         end();
       }
+      // Outside the gate: the next transaction runs meanwhile, and its commit shares a sync.
+      await durable();
+      return result;
     },
     close: async () => {
+      await wal?.close();
       await checkpointer?.stop();
       db.close();
     },

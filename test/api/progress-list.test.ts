@@ -7,11 +7,14 @@ import { startTestService } from '../helpers/service.js';
 const machine = (name: string, mac: string) => ({ name, profile: 'p1', macs: [mac], bmc: { driver: 'manual' } });
 
 t.test('GET /progress: every machine, its step k of n and its last event, as its own progress says', async (t) => {
-  const { api } = await startTestService(t);
+  const { api, svc } = await startTestService(t);
   await api('POST', '/api/v1/profiles', minimalProfile('p1'));
   await api('POST', '/api/v1/machines', machine('a-1', '52:54:00:d0:00:01'));
   await api('POST', '/api/v1/machines', { ...machine('a-2', '52:54:00:d0:00:02'), ipv4: { address: '10.0.0.7/24', gateway: '10.0.0.1' } });
   t.equal((await api('POST', '/api/v1/machines/a-2/reinstall')).status, 202);
+  // The power cycle runs in the background and writes events: both reads after it.
+  await svc.lifecycle.idle();
+  await svc.events.flush();
   const list = (await api('GET', '/api/v1/progress')).json;
   t.same(list.map((p: { machine: string }) => p.machine).sort(), ['a-1', 'a-2']);
   const a2 = list.find((p: { machine: string }) => p.machine === 'a-2');

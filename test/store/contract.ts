@@ -961,6 +961,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
         return s.version + 1;
       }, opts);
     const oneThenOther = (log: string[]) => ['a begins, a ends, b begins, b ends', 'b begins, b ends, a begins, a ends'].includes(log.join(', '));
+    const sideBySide = (log: string[]) => log.slice(0, 2).every((l) => l.endsWith('begins'));
 
     t.test('transaction: two started together on one row', async (t) => {
       const store = await open(t);
@@ -977,7 +978,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
         t.equal((await store.events.list({})).length, 2, 'both committed');
         return;
       }
-      t.equal(log.slice(0, 2).join(', '), 'a begins, b begins', 'they ran side by side');
+      t.ok(sideBySide(log), `they ran side by side: ${log.join(', ')}`);
       const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
       t.equal(refused.length, 1, 'one of them is refused');
       t.ok(refused[0] instanceof ConflictError && refused[0].field === 'version', `by the status version: ${refused[0]}`);
@@ -997,7 +998,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       const bump = bumper(store, log);
       t.same(await Promise.all([bump('a', 'm1'), bump('b', 'm2')]), [2, 2], 'both commit');
       if (transactions === 'serial') t.ok(oneThenOther(log), `one after the other (one connection): ${log.join(', ')}`);
-      else t.equal(log.slice(0, 2).join(', '), 'a begins, b begins', 'side by side');
+      else t.ok(sideBySide(log), `side by side: ${log.join(', ')}`);
       const events = await store.events.list({});
       t.same(events.map((e) => e.message).sort(), ['a', 'b']);
       t.ok(events[0].id < events[1].id, 'listed by id');
@@ -1019,7 +1020,7 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       const other = bumper(store, log, { exclusive: 'another' });
       log.length = 0;
       await Promise.all([bump('a'), other('b', 'm2')]);
-      t.ok(transactions === 'serial' ? oneThenOther(log) : log.slice(0, 2).join(', ') === 'a begins, b begins', `another name does not wait for it: ${log.join(', ')}`);
+      t.ok(transactions === 'serial' ? oneThenOther(log) : sideBySide(log), `another name does not wait for it: ${log.join(', ')}`);
     });
   });
 }
