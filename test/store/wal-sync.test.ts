@@ -50,7 +50,7 @@ t.test("a SQLite write resolves after the WAL's fsync, which runs off the event 
   t.equal(resolved.length, 19, 'every write resolved');
   let previous = 0;
   for (const { i, what } of resolved) {
-    const lastWrite = phase.findLastIndex((d, j) => j < i && isWalWrite(d));
+    const lastWrite = phase.slice(0, i).map(isWalWrite).lastIndexOf(true);
     // A sync that finished after the last WAL write before this resolution (strace prints a
     // call that is not interrupted, or its resumption, when it returns).
     const synced = phase.findIndex((d, j) => j > lastWrite && j < i && isSync(d));
