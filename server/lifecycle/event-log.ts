@@ -79,12 +79,7 @@ export class EventLog implements EventSink {
       while (this.queue.length) {
         const batch = this.queue.splice(0, 500);
         try {
-          // Protocol code knows the MAC, not always the machine: attribute here, once.
-          for (const b of batch)
-            if (!b.event.machine && b.event.mac) {
-              const m = await this.reads.machineByMac(b.event.mac);
-              if (m) b.event = { ...b.event, machine: m.name };
-            }
+          await this.attribute(batch);
           this.publish(await this.store.events.appendMany(batch));
         } catch (err) {
           this.logger.error({ err, dropped: batch.length }, 'events could not be stored');
@@ -92,6 +87,20 @@ export class EventLog implements EventSink {
       }
     } finally {
       this.flushing = undefined;
+    }
+  }
+
+  /**
+   * Protocol code knows the MAC, not always the machine: attributed here, once. Each MAC is
+   * looked up once per batch, all at once: with PostgreSQL a lookup is a round trip, and a DHCP
+   * burst's events, one after the other, held up every write behind them.
+   */
+  private async attribute(batch: { event: BootEvent }[]): Promise<void> {
+    const macs = [...new Set(batch.flatMap((b) => (!b.event.machine && b.event.mac ? [b.event.mac] : [])))];
+    const owners = new Map(await Promise.all(macs.map(async (mac) => [mac, (await this.reads.machineByMac(mac))?.name] as const)));
+    for (const b of batch) {
+      const machine = !b.event.machine && b.event.mac ? owners.get(b.event.mac) : undefined;
+      if (machine) b.event = { ...b.event, machine };
     }
   }
 
