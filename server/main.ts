@@ -290,7 +290,9 @@ async function startBootServers(
         host: config.tftp.host,
         port: config.tftp.port,
         maxTransfers: config.tftp.maxTransfers,
-        idleTimeoutSeconds: config.tftp.idleTimeoutSeconds,
+        maxTransfersPerAddress: config.tftp.maxTransfersPerAddress,
+        retransmitMs: config.tftp.timeoutSeconds * 1000,
+        retries: config.tftp.retries,
         assets: { dir: config.assets.dir, paths: pinnedAssetPaths(config.assets) },
         generate: grubContent({
           lookup: () => deps.renderers.grubLookup(),

@@ -14,7 +14,7 @@ const server = await startTftpServer({
   host: '127.0.0.1',
   port: Number(port),
   maxTransfers: 256,
-  idleTimeoutSeconds: 30,
+  maxTransfersPerAddress: 256,
   sink: { report: () => {} },
 });
 console.log(`listening on 127.0.0.1:${server.port}`);

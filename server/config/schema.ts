@@ -73,10 +73,23 @@ const ConfigFields = z.object({
         .array(z.string())
         .default(['/boot'])
         .describe("directories outside root that root's symlinks may point into (Debian's ipxe.efi links to /boot)"),
-      maxTransfers: z.number().int().positive().default(256),
-      idleTimeoutSeconds: Seconds.default(30),
+      maxTransfers: z.number().int().positive().default(256).describe('transfers running at once; a request beyond is refused with an ERROR (server busy)'),
+      maxTransfersPerAddress: z
+        .number()
+        .int()
+        .positive()
+        .default(8)
+        .describe('transfers one client address may run at once, so that one host cannot take every slot (a PXE client runs one or two); raise it for clients behind NAT'),
+      timeoutSeconds: Seconds.max(255).default(1).describe('retransmission timeout when the client asks none (RFC 2349 timeout; a client may ask 1 to 5)'),
+      retries: z
+        .number()
+        .int()
+        .min(1)
+        .max(20)
+        .default(5)
+        .describe('retransmissions of an unanswered block before a transfer ends: a client that vanished frees its slot within (retries + 1) × the timeout'),
     })
-    .default({ enabled: true, host: '0.0.0.0', port: 6969, root: '/usr/lib/ipxe', symlinkDirs: ['/boot'], maxTransfers: 256, idleTimeoutSeconds: 30 }),
+    .default({ enabled: true, host: '0.0.0.0', port: 6969, root: '/usr/lib/ipxe', symlinkDirs: ['/boot'], maxTransfers: 256, maxTransfersPerAddress: 8, timeoutSeconds: 1, retries: 5 }),
   dhcp: z
     .object({
       mode: z.enum(['off', 'proxy', 'authoritative']).default('off'),

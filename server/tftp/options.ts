@@ -23,6 +23,13 @@ export interface Negotiated {
 export const DEFAULT_BLKSIZE = 512;
 export const MIN_BLKSIZE = 8;
 export const MAX_BLKSIZE = 65464;
+/**
+ * The longest retransmission timeout a client may ask (RFC 2349 allows 255 s). A transfer whose
+ * client stopped answering lives (retries + 1) timeouts, so a client's ask must not hold a slot
+ * for minutes. 5 admits U-Boot's ask; curl asks 6 unless told otherwise and is refused (the
+ * option is left out of the OACK, RFC 2347, and the server's own timeout applies).
+ */
+export const MAX_TIMEOUT_SECONDS = 5;
 
 function decimal(value: string): number | undefined {
   return /^[0-9]{1,10}$/.test(value) ? Number(value) : undefined;
@@ -48,7 +55,7 @@ export function negotiate(requested: Options, size: number, limits: NegotiationL
         if (offer.tsize) oack.set(name, String(size));
         break;
       case 'timeout':
-        if (value < 1 || value > 255) break;
+        if (value < 1 || value > MAX_TIMEOUT_SECONDS) break;
         result.timeoutMs = value * 1000;
         oack.set(name, String(value));
         break;

@@ -11,11 +11,13 @@ export interface SenderConfig {
   windowsize: number;
   /** true: options were accepted, the OACK goes first and must be acknowledged with ACK 0. */
   oack: boolean;
-  /** First retransmission timeout; each retransmission without progress doubles it up to maxTimeoutMs. */
+  /** Time between retransmissions of an unacknowledged window (RFC 2349 `timeout`, or the server's own). */
   timeoutMs: number;
-  maxTimeoutMs: number;
-  /** Give up when the peer has been silent this long. */
-  idleMs: number;
+  /**
+   * Retransmissions of one window without progress before the transfer is given up: a peer that
+   * stopped answering is gone within (retries + 1) × timeoutMs of the last new send.
+   */
+  retries: number;
 }
 
 export type Step =
@@ -24,6 +26,11 @@ export type Step =
   | { kind: 'done' }
   /** The peer read the OACK and ended the transfer: how PXE ROMs learn a file's size (tsize) before fetching it. */
   | { kind: 'probe'; reason: string }
+  /**
+   * Every block went out, the final ACK never came: a client that jumped into the file before
+   * acknowledging it, whose final ACK was lost, or one that vanished after the last block.
+   */
+  | { kind: 'unacknowledged'; reason: string }
   | { kind: 'fail'; reason: string };
 
 const WAIT: Step = { kind: 'wait' };
@@ -34,22 +41,17 @@ export class Sender {
   private acked: number;
   private sentUpTo = -1;
   private lastSendAt = 0;
-  private lastHeardAt: number;
-  private timeoutMs: number;
+  /** Retransmissions since the peer last moved forward. */
+  private resends = 0;
   /** Guards against the Sorcerer's Apprentice: at most one duplicate-ACK resend per step forward. */
   private resentOnDuplicate = false;
   private finished = false;
   retransmissions = 0;
 
-  constructor(
-    private readonly config: SenderConfig,
-    now: number,
-  ) {
+  constructor(private readonly config: SenderConfig) {
     // A final block shorter than blksize ends the transfer, so an exact multiple needs an empty one.
     this.totalBlocks = Math.floor(config.size / config.blksize) + 1;
     this.acked = config.oack ? -1 : 0;
-    this.timeoutMs = config.timeoutMs;
-    this.lastHeardAt = now;
   }
 
   /** Byte range [start, end) of the file that block carries. */
@@ -64,7 +66,6 @@ export class Sender {
 
   onAck(wireBlock: number, now: number): Step {
     if (this.finished) return WAIT;
-    this.lastHeardAt = now;
     const block = this.acked + ((wireBlock - this.acked) & 0xffff);
     if (block > this.sentUpTo) return WAIT; // acknowledges something never sent: stale or forged
     if (block === this.acked) {
@@ -79,7 +80,7 @@ export class Sender {
       return { kind: 'done' };
     }
     this.acked = block;
-    this.timeoutMs = this.config.timeoutMs;
+    this.resends = 0;
     this.resentOnDuplicate = false;
     return this.window(now);
   }
@@ -91,16 +92,24 @@ export class Sender {
     return { kind: 'fail', reason: `peer sent ERROR: ${message}` };
   }
 
-  /** Called periodically; retransmits the outstanding window when its timeout passed. */
+  /**
+   * Called periodically; retransmits the outstanding window when its timeout passed (the final
+   * block too: its ACK may be lost, RFC 1350 §6), and gives up once the retries are spent.
+   */
   tick(now: number): Step {
     if (this.finished) return WAIT;
-    if (now - this.lastHeardAt >= this.config.idleMs) {
-      this.finished = true;
-      return { kind: 'fail', reason: `no answer for ${this.config.idleMs} ms` };
-    }
-    if (now - this.lastSendAt < this.timeoutMs) return WAIT;
-    this.timeoutMs = Math.min(this.timeoutMs * 2, this.config.maxTimeoutMs);
+    if (now - this.lastSendAt < this.config.timeoutMs) return WAIT;
+    if (this.resends >= this.config.retries) return this.lost(`no ACK after ${this.resends} retransmissions ${this.config.timeoutMs} ms apart`);
+    this.resends++;
     return this.window(now);
+  }
+
+  /** The peer is gone (retries spent, or its port closed): a failure, unless only the final ACK was missing. */
+  lost(reason: string): Step {
+    if (this.finished) return WAIT;
+    this.finished = true;
+    if (this.sentUpTo === this.totalBlocks) return { kind: 'unacknowledged', reason };
+    return { kind: 'fail', reason: this.acked === -1 ? `OACK not acknowledged: ${reason}` : reason };
   }
 
   /** The window that follows the last ACK: blocks acked+1 … acked+windowsize (block 0 = OACK alone). */

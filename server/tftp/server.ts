@@ -31,8 +31,8 @@ export interface TftpServerOptions {
   /** 0 = ephemeral (tests). */
   port: number;
   maxTransfers: number;
-  /** A transfer whose client stays silent this long is dropped. */
-  idleTimeoutSeconds: number;
+  /** Transfers one client address may run at once, so that one host cannot take every slot. */
+  maxTransfersPerAddress: number;
   /**
    * Pinned boot assets (assets.files: shim, GRUB, and the kernels and initrds GRUB loads over
    * TFTP), served at their path under `dir`, before the root. Only the listed paths: the rest of
@@ -47,8 +47,10 @@ export interface TftpServerOptions {
   logger?: TftpLogger;
   /** See RootFilesOptions.symlinkDirs (Debian's /usr/lib/ipxe/ipxe.efi points into /boot). */
   symlinkDirs?: string[];
-  /** First retransmission timeout when the client did not negotiate one (doubles per retry). */
+  /** Retransmission timeout when the client asks none (RFC 2349 `timeout`); default 1000. */
   retransmitMs?: number;
+  /** Retransmissions of an unanswered window before the transfer ends; default 5. */
+  retries?: number;
   maxBlksize?: number;
   maxWindowsize?: number;
   cacheMaxFileBytes?: number;
@@ -63,13 +65,19 @@ export interface TftpStats {
   completed: number;
   /** Transfers the client ended after reading the OACK, as PXE ROMs do to learn tsize. */
   probes: number;
+  /** Transfers whose every block went out but whose final ACK never came (retries spent, or the client's port closed). */
+  unacknowledged: number;
   failed: number;
   /** Requests answered with an ERROR (not found, traversal, write, bad mode). */
   refused: number;
   /** Datagrams dropped: malformed, or not a request on the request port, or junk on a transfer port. */
   dropped: number;
-  /** Requests dropped because maxTransfers were running (or two from that client port); the client's own retry gets a later slot. */
+  /** Requests answered with an ERROR because maxTransfers were running. */
   busy: number;
+  /** Requests answered with an ERROR because their address ran maxTransfersPerAddress. */
+  addressLimited: number;
+  /** Requests dropped, unanswered, because two transfers from that client port were running; the client's own retry gets a later slot. */
+  portLimited: number;
   /** A client's retransmitted request for a transfer that is already running. */
   duplicateRequests: number;
   bytesSent: number;
@@ -84,9 +92,15 @@ export interface TftpServer {
   stats(): TftpStats;
 }
 
-/** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; events want the plain address. */
 const MAX_PER_CLIENT_PORT = 2;
 
+function count(map: Map<string, number>, key: string, delta: number): void {
+  const n = (map.get(key) ?? 0) + delta;
+  if (n > 0) map.set(key, n);
+  else map.delete(key);
+}
+
+/** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; events want the plain address. */
 function plainIp(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
@@ -96,22 +110,27 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const type = host.includes(':') ? 'udp6' : 'udp4';
   const files = new RootFiles(options);
   const assetFiles = options.assets && new RootFiles({ ...options, root: options.assets.dir, symlinkDirs: [] });
-  const idleMs = options.idleTimeoutSeconds * 1000;
   const retransmitMs = options.retransmitMs ?? 1000;
+  const retries = options.retries ?? 5;
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
   /** Keyed by client address, port and request; a slot is taken before any await so bounds hold under bursts. */
   const transfers = new Map<string, Transfer | 'opening'>();
   /** Running transfers per client address and port: one, plus one for a PXE size probe still winding down. */
   const perClient = new Map<string, number>();
+  /** Running transfers per client address (maxTransfersPerAddress). */
+  const perAddress = new Map<string, number>();
   const clientOf = (remote: Remote) => `${remote.address}|${remote.port}`;
+  function take(key: string, remote: Remote): void {
+    transfers.set(key, 'opening');
+    count(perClient, clientOf(remote), 1);
+    count(perAddress, remote.address, 1);
+  }
   function release(key: string, remote: Remote): void {
     if (!transfers.delete(key)) return;
-    const client = clientOf(remote);
-    const n = (perClient.get(client) ?? 1) - 1;
-    if (n > 0) perClient.set(client, n);
-    else perClient.delete(client);
+    count(perClient, clientOf(remote), -1);
+    count(perAddress, remote.address, -1);
   }
-  const counters = { received: 0, started: 0, completed: 0, probes: 0, failed: 0, refused: 0, dropped: 0, busy: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
+  const counters = { received: 0, started: 0, completed: 0, probes: 0, unacknowledged: 0, failed: 0, refused: 0, dropped: 0, busy: 0, addressLimited: 0, portLimited: 0, duplicateRequests: 0, bytesSent: 0, retransmissions: 0 };
   /** Refusal events and busy warnings per client address: enough to diagnose, too few to flood. */
   const noisy = new RateLimiter(20, 10_000);
   // Room for a rack's worth of requests arriving at once (the kernel caps it at net.core.rmem_max).
@@ -132,10 +151,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     }
   }
 
-  function refuse(remote: Remote, code: ErrorCode, message: string, filename: string | undefined): void {
-    counters.refused++;
+  function refuse(remote: Remote, code: ErrorCode, message: string, filename: string | undefined, counter: 'refused' | 'busy' | 'addressLimited' = 'refused'): void {
+    counters[counter]++;
     socket.send(encodeError(code, message), remote.port, remote.address);
     if (!noisy.allow(remote.address, Date.now())) return;
+    if (counter !== 'refused') options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers, maxTransfersPerAddress: options.maxTransfersPerAddress }, `tftp: request refused: ${message}`);
     const shown = JSON.stringify((filename ?? '').slice(0, 128));
     report(remote, 'warn', `TFTP refused ${shown}: ${message}`, { file: filename?.slice(0, 128), code });
   }
@@ -151,11 +171,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     type Found = Awaited<ReturnType<typeof content>>;
     let found: Found;
     let timer: NodeJS.Timeout | undefined;
-    // A generator that never answers must not hold a transfer slot forever: the idle bound applies here too.
+    // A generator that never answers must not hold a slot longer than a client that stopped answering.
     const timedOut: Found = { code: ErrorCode.NOT_DEFINED, message: 'Timed out preparing the file' };
     const pending = content(path, remote, netascii);
     try {
-      found = await Promise.race([pending, new Promise<Found>((resolve) => (timer = setTimeout(() => resolve(timedOut), idleMs)))]);
+      found = await Promise.race([pending, new Promise<Found>((resolve) => (timer = setTimeout(() => resolve(timedOut), (retries + 1) * retransmitMs)))]);
     } catch (err) {
       options.logger?.warn({ err, path }, 'tftp: content failed');
       found = { code: ErrorCode.NOT_DEFINED, message: 'Cannot read file' };
@@ -186,8 +206,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         blksize: negotiated.blksize,
         windowsize: negotiated.windowsize,
         timeoutMs: negotiated.timeoutMs ?? retransmitMs,
-        maxTimeoutMs: Math.max(negotiated.timeoutMs ?? retransmitMs, Math.min(8 * retransmitMs, idleMs)),
-        idleMs,
+        retries,
       },
       onIgnored: () => counters.dropped++,
       onEnd: (result) => finish(key, remote, path, result),
@@ -209,6 +228,10 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
         counters.probes++;
         // Info, not debug: the same shape is a client that gave up on our OACK, which someone may need to see.
         return report(remote, 'info', `TFTP ${path} ended by the client after the OACK (size probe?): ${result.reason}`, { ...data, reason: result.reason });
+      case 'unacknowledged':
+        counters.unacknowledged++;
+        // Info: a firmware that jumps into the file before its final ACK is out looks just like this.
+        return report(remote, 'info', `TFTP ${path} sent ${result.bytes} bytes in ${result.ms} ms, the final ACK never came: ${result.reason}`, { ...data, reason: result.reason });
       case 'failed':
         counters.failed++;
         return report(remote, 'warn', `TFTP ${path} failed: ${result.reason}`, { ...data, reason: result.reason });
@@ -237,15 +260,15 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
           counters.duplicateRequests++;
           return;
         }
-        const running = perClient.get(client) ?? 0;
-        if (transfers.size >= options.maxTransfers || running >= MAX_PER_CLIENT_PORT) {
-          counters.busy++;
-          if (noisy.allow(remote.address, Date.now()))
-            options.logger?.warn({ ip: remote.address, maxTransfers: options.maxTransfers }, 'tftp: transfer limit reached (server, or two from this client port), request dropped');
+        if ((perClient.get(client) ?? 0) >= MAX_PER_CLIENT_PORT) {
+          counters.portLimited++;
           return;
         }
-        transfers.set(key, 'opening');
-        perClient.set(client, running + 1);
+        // Refused aloud: the client's console says why, where silence would read as a lost packet.
+        if ((perAddress.get(remote.address) ?? 0) >= options.maxTransfersPerAddress)
+          return refuse(remote, ErrorCode.NOT_DEFINED, `Too many transfers from this address (${options.maxTransfersPerAddress})`, decision.path, 'addressLimited');
+        if (transfers.size >= options.maxTransfers) return refuse(remote, ErrorCode.NOT_DEFINED, 'Server busy, try again', decision.path, 'busy');
+        take(key, remote);
         void serve(key, remote, decision.path, decision.netascii, decision.options);
       }
     }
@@ -285,6 +308,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.abort('server closing');
       transfers.clear();
       perClient.clear();
+      perAddress.clear();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },
   };

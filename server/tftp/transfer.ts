@@ -8,7 +8,7 @@ import { dataHeader, encodeOack, parsePacket, type Options } from './packet.js';
 import { Sender, type SenderConfig, type Step } from './sender.js';
 
 export interface TransferResult {
-  outcome: 'sent' | 'probe' | 'failed';
+  outcome: 'sent' | 'probe' | 'unacknowledged' | 'failed';
   reason?: string;
   bytes: number;
   ms: number;
@@ -40,9 +40,10 @@ export class Transfer {
   constructor(private readonly setup: TransferSetup) {
     this.startedAt = Date.now();
     this.oack = setup.oack && encodeOack(setup.oack);
-    this.sender = new Sender({ ...setup.sender, size: setup.body.size, oack: !!setup.oack }, this.startedAt);
+    this.sender = new Sender({ ...setup.sender, size: setup.body.size, oack: !!setup.oack });
     this.socket = dgram.createSocket({ type: setup.type });
-    this.socket.on('error', (err) => this.end('failed', `socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    // ECONNREFUSED: the client's port is closed (ICMP port unreachable), it will not answer again.
+    this.socket.on('error', (err) => this.apply(this.sender.lost(`socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
     this.socket.on('message', (msg) => this.onMessage(msg));
   }
 
@@ -78,6 +79,8 @@ export class Transfer {
         return this.end('sent');
       case 'probe':
         return this.end('probe', step.reason);
+      case 'unacknowledged':
+        return this.end('unacknowledged', step.reason);
       case 'fail':
         return this.end('failed', step.reason);
       case 'wait':
@@ -137,7 +140,7 @@ export class Transfer {
     this.setup.onEnd({
       outcome,
       reason,
-      bytes: outcome === 'sent' ? this.setup.body.size : 0,
+      bytes: outcome === 'sent' || outcome === 'unacknowledged' ? this.setup.body.size : 0,
       ms: Date.now() - this.startedAt,
       retransmissions: this.sender.retransmissions,
     });

@@ -41,7 +41,7 @@ export async function withServer(t: Test, options: Partial<TftpServerOptions> = 
     host: '127.0.0.1',
     port: 0,
     maxTransfers: 64,
-    idleTimeoutSeconds: 5,
+    maxTransfersPerAddress: 64,
     sink: { report: (e) => events.push(e) },
     ...options,
   });

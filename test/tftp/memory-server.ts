@@ -12,7 +12,7 @@ const server = await startTftpServer({
   host: '127.0.0.1',
   port: 0,
   maxTransfers: 256,
-  idleTimeoutSeconds: 10,
+  maxTransfersPerAddress: 256,
   ...(cacheMax ? { cacheMaxFileBytes: Number(cacheMax) } : {}),
   sink: { report: () => {} },
 });

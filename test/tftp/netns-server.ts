@@ -13,7 +13,7 @@ await startTftpServer({
   host,
   port: 69,
   maxTransfers: 16,
-  idleTimeoutSeconds: 10,
+  maxTransfersPerAddress: 16,
   generate: async (path) => (path === 'boot.ipxe' ? Buffer.from(script) : undefined),
   sink: { report: (event) => console.log(JSON.stringify(event)) },
 });

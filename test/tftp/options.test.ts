@@ -9,10 +9,18 @@ t.test('no options: RFC 1350 defaults and no OACK', async (t) => {
 });
 
 t.test('curl-style blksize + tsize + timeout', async (t) => {
-  const n = negotiate(opts({ tsize: '0', blksize: '1468', timeout: '6' }), 123456, limits);
+  const n = negotiate(opts({ tsize: '0', blksize: '1468', timeout: '5' }), 123456, limits);
   t.equal(n.blksize, 1468);
-  t.equal(n.timeoutMs, 6000);
-  t.same([...n.oack!], [['tsize', '123456'], ['blksize', '1468'], ['timeout', '6']], 'OACK in request order, tsize = real size');
+  t.equal(n.timeoutMs, 5000);
+  t.same([...n.oack!], [['tsize', '123456'], ['blksize', '1468'], ['timeout', '5']], 'OACK in request order, tsize = real size');
+});
+
+t.test('a timeout longer than 5 s is refused (left out of the OACK): it would hold a dead transfer for minutes', async (t) => {
+  const curl = negotiate(opts({ tsize: '0', blksize: '512', timeout: '6' }), 100, limits);
+  t.equal(curl.timeoutMs, undefined, "curl's default ask (6) is refused: the server's own timeout applies");
+  t.same([...curl.oack!], [['tsize', '100'], ['blksize', '512']]);
+  t.equal(negotiate(opts({ timeout: '255' }), 1, limits).oack, undefined, 'RFC 2349 allows 255; kickstand does not');
+  t.equal(negotiate(opts({ timeout: '1' }), 1, limits).timeoutMs, 1000);
 });
 
 t.test('values outside the RFC ranges are lowered or left out of the OACK', async (t) => {

@@ -20,9 +20,10 @@ export class RawClient {
     });
   }
 
-  static async open(): Promise<RawClient> {
+  /** From `local`: any address of 127/8 is this host's, so a test can play several clients. */
+  static async open(local = '127.0.0.1'): Promise<RawClient> {
     const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, local, resolve));
     return new RawClient(socket);
   }
 

@@ -5,10 +5,11 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { encodeAck, encodeError, encodeRequest, ErrorCode } from '../../server/tftp/packet.js';
 import { startTftpServer } from '../../server/tftp/server.js';
-import { run, until, withServer } from './fixture.js';
+import { attempt, run, until, withServer } from './fixture.js';
 import { RawClient } from './raw-client.js';
 
-const TIMING = { retransmitMs: 100, idleTimeoutSeconds: 1 };
+/** A dead client is given up (3 + 1) × 100 ms after the last new send. */
+const TIMING = { retransmitMs: 100, retries: 3 };
 
 async function client(t: Test): Promise<RawClient> {
   const c = await RawClient.open();
@@ -43,20 +44,44 @@ t.test('a lost DATA packet is retransmitted and the transfer completes', async (
   t.match(f.events.at(-1), { level: 'info', data: { bytes: 1300, retransmissions: Number } });
 });
 
-t.test('a client that stops acking: backoff, then cleaned up at the idle bound', async (t) => {
+t.test('a client that stops acking: retransmitted every timeout, then given up once the retries are spent', async (t) => {
   const f = await withServer(t, TIMING);
   await writeFile(path.join(f.root, 'file'), randomBytes(5000));
   const c = await client(t);
   const start = Date.now();
   c.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
   const arrivals: number[] = [];
-  for (let r = await c.next(1500); r; r = await c.next(1500)) arrivals.push(Date.now() - start);
+  for (let r = await c.next(1000); r; r = await c.next(1000)) {
+    t.match(r.packet, { op: 'data', block: 1 });
+    arrivals.push(Date.now() - start);
+  }
   const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]);
-  t.ok(arrivals.length >= 3 && arrivals.length <= 6, `copies at ${arrivals.join(', ')} ms`);
-  t.ok(gaps[1] > gaps[0] * 1.4, `gaps grow: ${gaps.join(', ')}`);
+  t.equal(arrivals.length, 4, `block 1 and 3 retransmissions, at ${arrivals.join(', ')} ms`);
+  t.ok(gaps.every((g) => g >= 90 && g < 300), `one timeout apart, no backoff: ${gaps.join(', ')} ms`);
   t.same(f.server.stats(), { ...f.server.stats(), active: 0, failed: 1, completed: 0 }, 'transfer gone');
-  t.match(f.events.at(-1), { level: 'warn', message: /failed: no answer for 1000 ms/ });
-  t.ok(arrivals.at(-1)! < 1300, 'nothing sent after the idle bound');
+  t.match(f.events.at(-1), { level: 'warn', message: /failed: no ACK after 3 retransmissions 100 ms apart/ });
+});
+
+t.test('the final block is retransmitted; a client that vanishes before its final ACK frees the slot once the retries are spent', async (t) => {
+  const f = await withServer(t, { ...TIMING, maxTransfers: 1 });
+  await writeFile(path.join(f.root, 'file'), randomBytes(700));
+  const c = await client(t);
+  const start = Date.now();
+  c.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+  const first = await c.next(1000);
+  c.send(encodeAck(1), first!.port);
+  const finals: number[] = [];
+  for (let r = await c.next(1000); r; r = await c.next(1000)) {
+    t.match(r.packet, { op: 'data', block: 2 }, 'the final block, 188 bytes');
+    finals.push(Date.now() - start);
+  }
+  t.equal(finals.length, 4, `the final block went out once and was retransmitted 3 times (${finals.join(', ')} ms): its ACK may be lost`);
+  t.ok(finals.at(-1)! < 600, 'within the retries');
+  await until(() => f.server.stats().active === 0, 300);
+  t.match(f.server.stats(), { unacknowledged: 1, failed: 0, completed: 0 }, 'every block went out: unacknowledged, not failed');
+  t.match(f.events.at(-1), { level: 'info', message: /file sent 700 bytes in \d+ ms, the final ACK never came: no ACK after 3 retransmissions/ });
+  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', f.url('file')]);
+  t.equal(stdout, '700', 'the only slot serves the next client');
 });
 
 t.test('windowed transfer: the client reports a lost block, the server resends from there', async (t) => {
@@ -93,7 +118,7 @@ t.test('windowed transfer: the client reports a lost block, the server resends f
   t.ok(f.server.stats().retransmissions >= 3, 'blocks 2-4 resent');
 });
 
-t.test('maxTransfers bounds concurrent transfers; a freed slot is usable again', async (t) => {
+t.test('maxTransfers bounds concurrent transfers: a request beyond gets an ERROR; a freed slot is usable again', async (t) => {
   const f = await withServer(t, { ...TIMING, maxTransfers: 2 });
   await writeFile(path.join(f.root, 'file'), randomBytes(2000));
   const stalled = [await client(t), await client(t)];
@@ -103,14 +128,40 @@ t.test('maxTransfers bounds concurrent transfers; a freed slot is usable again',
   }
   const third = await client(t);
   third.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
-  t.equal(await third.next(300), undefined, 'third request gets no answer while two run');
-  t.equal(f.server.stats().busy, 1);
+  const refused = await third.next(300);
+  t.match(refused, { port: f.server.port, packet: { op: 'error', code: ErrorCode.NOT_DEFINED, message: 'Server busy, try again' } }, 'the third request is told the server is busy');
+  t.match(f.server.stats(), { busy: 1, started: 2 });
+  t.match(f.events.at(-1), { level: 'warn', message: 'TFTP refused "file": Server busy, try again' });
+  const busybox = await attempt('busybox', ['tftp', '-g', '-r', 'file', '-l', '/dev/null', '127.0.0.1', String(f.server.port)]);
+  t.not(busybox.code, 0);
+  t.match(busybox.stderr, /Server busy, try again/, `busybox tftp shows the server's reason: ${busybox.stderr.trim()}`);
   await until(() => f.server.stats().active === 0, 3000);
   const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', f.url('file')]);
-  t.equal(stdout, '2000', 'after the idle bound freed the slots, a client succeeds');
+  t.equal(stdout, '2000', 'once the stalled transfers are given up, a client succeeds');
 });
 
-t.test('a generator that never answers releases its slot at the idle bound', async (t) => {
+t.test('one address cannot take every slot: maxTransfersPerAddress, then an ERROR; other addresses go on', async (t) => {
+  const f = await withServer(t, { ...TIMING, maxTransfers: 64, maxTransfersPerAddress: 3 });
+  await writeFile(path.join(f.root, 'file'), randomBytes(2000));
+  for (let i = 0; i < 3; i++) {
+    const c = await client(t);
+    c.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+    t.match((await c.next(1000))?.packet, { op: 'data', block: 1 }, `transfer ${i + 1} from 127.0.0.1`);
+  }
+  const fourth = await client(t);
+  fourth.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+  t.match((await fourth.next(300))?.packet, { op: 'error', code: ErrorCode.NOT_DEFINED, message: 'Too many transfers from this address (3)' });
+  const atftp = await attempt('atftp', ['-g', '-r', 'file', '-l', '/dev/null', '127.0.0.1', String(f.server.port)]);
+  t.not(atftp.code, 0);
+  t.match(atftp.stdout + atftp.stderr, /Too many transfers from this address/, 'atftp shows the reason');
+  t.match(f.server.stats(), { addressLimited: 2, busy: 0, active: 3 });
+  const other = await RawClient.open('127.0.0.2');
+  t.teardown(() => other.close());
+  other.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
+  t.match((await other.next(500))?.packet, { op: 'data', block: 1 }, 'another address is served');
+});
+
+t.test('a generator that never answers releases its slot within the bound of a dead client', async (t) => {
   const f = await withServer(t, { ...TIMING, maxTransfers: 1, generate: (p) => (p === 'hang' ? new Promise(() => {}) : Promise.resolve(undefined)) });
   await writeFile(path.join(f.root, 'file'), 'ok');
   const c = await client(t);
@@ -121,14 +172,16 @@ t.test('a generator that never answers releases its slot at the idle bound', asy
 });
 
 t.test('one client port gets at most two transfers at a time', async (t) => {
-  const f = await withServer(t, TIMING);
+  // Given up after 1.1 s: the first 600 ms of retransmissions are watched while both still run.
+  const f = await withServer(t, { retransmitMs: 100, retries: 10 });
   for (const name of ['a', 'b', 'c']) await writeFile(path.join(f.root, name), 'x');
   const c = await client(t);
   for (const name of ['a', 'b', 'c']) c.send(encodeRequest('rrq', name, 'octet'), f.server.port);
   const ports = new Set<number>();
-  for (let r = await c.next(500); r; r = await c.next(300)) ports.add(r.port);
+  const watchUntil = Date.now() + 600;
+  for (let r = await c.next(500); r && Date.now() < watchUntil; r = await c.next(300)) ports.add(r.port);
   t.equal(ports.size, 2, 'two transfers answered (retransmissions included)');
-  t.match(f.server.stats(), { busy: 1, active: 2 });
+  t.match(f.server.stats(), { portLimited: 1, busy: 0, active: 2 });
   const other = await client(t);
   other.send(encodeRequest('rrq', 'c', 'octet'), f.server.port);
   t.match((await other.next(500))?.packet, { op: 'data', block: 1 }, 'other clients are not affected');
@@ -170,7 +223,7 @@ t.test('a size probe and the real download back to back from one port are both s
 });
 
 t.test('ends decided by the client: a size probe, an abort mid-transfer, a vanished client', async (t) => {
-  const f = await withServer(t, TIMING);
+  const f = await withServer(t, { retransmitMs: 100, retries: 10 });
   await writeFile(path.join(f.root, 'file'), randomBytes(3000));
   const c = await client(t);
   // A PXE ROM's size probe: ask tsize, read the OACK, abort with ERROR 8. Normal, not a failure.
@@ -197,13 +250,25 @@ t.test('ends decided by the client: a size probe, an abort mid-transfer, a vanis
   await gone.next(1000);
   gone.close(); // the retransmission now meets ICMP port unreachable
   await until(() => f.server.stats().failed === 2, 3000);
-  t.ok(Date.now() - started < 900, 'ended before the idle bound');
+  t.ok(Date.now() - started < 900, 'ended at the first retransmission, before the retries are spent (1100 ms)');
   t.match(f.server.stats(), { active: 0, completed: 0, probes: 1, failed: 2 });
+
+  // The same after the last block (its ACK lost, the port closed): every block went out.
+  await writeFile(path.join(f.root, 'small'), 'abc');
+  const late = await RawClient.open();
+  const lateStart = Date.now();
+  late.send(encodeRequest('rrq', 'small', 'octet'), f.server.port);
+  t.match((await late.next(1000))?.packet, { op: 'data', block: 1 });
+  late.close();
+  await until(() => f.server.stats().unacknowledged === 1, 3000);
+  t.ok(Date.now() - lateStart < 900, 'ended at the first retransmission of the final block');
+  t.match(f.events.at(-1), { level: 'info', message: /small sent 3 bytes in \d+ ms, the final ACK never came: socket: ECONNREFUSED/ });
+  t.match(f.server.stats(), { active: 0, failed: 2, unacknowledged: 1 });
 });
 
 t.test('start-up fails cleanly when the port is taken; close() ends running transfers', async (t) => {
   const f = await withServer(t, TIMING);
-  await t.rejects(startTftpServer({ root: f.root, host: '127.0.0.1', port: f.server.port, maxTransfers: 1, idleTimeoutSeconds: 1, sink: { report: () => {} } }), { code: 'EADDRINUSE' });
+  await t.rejects(startTftpServer({ root: f.root, host: '127.0.0.1', port: f.server.port, maxTransfers: 1, maxTransfersPerAddress: 1, sink: { report: () => {} } }), { code: 'EADDRINUSE' });
   await writeFile(path.join(f.root, 'file'), randomBytes(5000));
   const c = await client(t);
   c.send(encodeRequest('rrq', 'file', 'octet'), f.server.port);
