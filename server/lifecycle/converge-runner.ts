@@ -4,6 +4,7 @@ import type { ConvergeMode } from '../model/converge-steps.js';
 import { LifecycleError } from '../model/errors.js';
 import type { Machine } from '../model/machine.js';
 import type { Profile } from '../model/profile.js';
+import type { MachineStatus } from '../model/status.js';
 import type { Reads } from '../reads/reads.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -35,10 +36,7 @@ export class ConvergeRunner {
 
   async afterInstall(name: string, installId: string | undefined): Promise<void> {
     const { status, moved } = await this.lifecycle.step(name, { kind: 'install-converge', installId, converger: this.converge !== undefined });
-    if (!moved || status.state !== 'converging') return;
-    const { machine, profile } = await this.lifecycle.recordOf(name);
-    const result = await this.run('apply', machine, profile, status.hostKeys, status.deadline!);
-    await this.lifecycle.step(name, { kind: 'converge-done', version: status.version, ok: result.ok, reason: result.ok ? undefined : result.reason });
+    if (moved && status.state === 'converging') await this.apply(status);
   }
 
   /**
@@ -52,8 +50,18 @@ export class ConvergeRunner {
     if (!s.hostKeys.length) throw new LifecycleError(`${name} has no host key reported by an install: reinstall it first`, 'invalid');
     if (mode !== 'apply') return this.run(mode, machine, profile, s.hostKeys, this.clock.now() + this.config.deadlines.converging * 1000);
     const { status } = await this.lifecycle.step(name, { kind: 'operator-converge' });
+    return this.apply(status);
+  }
+
+  /**
+   * Applies the profile to a machine this instance put in `converging` (status), from its first
+   * step, and moves it on from that status' version. Also how a converge whose runner is gone is
+   * resumed: steps check before they apply, so a second run changes only what the first did not.
+   */
+  async apply(status: MachineStatus): Promise<ConvergeResult> {
+    const { machine, profile } = await this.lifecycle.recordOf(status.machine);
     const result = await this.run('apply', machine, profile, status.hostKeys, status.deadline!);
-    await this.lifecycle.step(name, { kind: 'converge-done', version: status.version, ok: result.ok, reason: result.ok ? undefined : result.reason });
+    await this.lifecycle.step(status.machine, { kind: 'converge-done', version: status.version, ok: result.ok, reason: result.ok ? undefined : result.reason });
     return result;
   }
 

@@ -11,11 +11,14 @@ import type { Repos, Store } from '../store/store.js';
 import { type ConvergeFn, ConvergeRunner } from './converge-runner.js';
 import type { EventLog } from './event-log.js';
 import { KeyedLock } from './locks.js';
-import { decide, type Input } from './table.js';
+import { Runners } from './runners.js';
+import { decide, IN_FLIGHT, type Input } from './table.js';
 import { StateWriter } from './writer.js';
 
 /** Tries of one status change against concurrent writers before the conflict is the caller's. */
 const VERSION_ATTEMPTS = 8;
+/** The power event that says a power cycle went out; with the install id in its data. */
+const POWER_CYCLE_SENT = 'power cycle sent';
 
 /** What the lifecycle needs from a power driver (server/power implements it). */
 export interface PowerControl {
@@ -40,7 +43,8 @@ export interface LifecycleDeps {
 /**
  * Where machine state changes. Every change is an Input run through the table's `decide` under
  * the machine's lock, applied by the writer in one transaction; then its effects (power cycle,
- * converge) start in the background. Protocol events arrive through the event log.
+ * converge) start in the background, run by the instance that wrote the state (its runner, in
+ * the status). Protocol events arrive through the event log.
  */
 export class Lifecycle {
   private readonly clock: Clock;
@@ -48,11 +52,16 @@ export class Lifecycle {
   private readonly writer: StateWriter;
   private readonly unsubscribe: () => void;
   private readonly background = new Set<Promise<unknown>>();
+  private readonly runners: Runners;
+  /** machine@version of statuses whose runner is gone with nothing left to resume (a power cycle that went out). */
+  private readonly settled = new Set<string>();
   readonly converger: ConvergeRunner;
 
   constructor(private readonly deps: LifecycleDeps) {
     this.clock = deps.clock ?? systemClock;
-    this.writer = new StateWriter(deps.store, deps.events, deps.config, this.clock);
+    const { store } = deps;
+    this.runners = new Runners(deps.config.instance, store.liveInstances && ((names) => store.liveInstances!(names)), this.clock);
+    this.writer = new StateWriter(store, deps.events, deps.config, this.clock, this.runners.self);
     this.converger = new ConvergeRunner(this, deps.reads, deps.converge, deps.config, this.clock);
     this.unsubscribe = deps.events.subscribe((e) => {
       if (e.machine && e.kind !== 'state') this.track(this.observe(e.machine, e));
@@ -160,11 +169,23 @@ export class Lifecycle {
     });
   }
 
-  /** Fails every machine whose active state outlived its deadline. Called by a timer and tests. */
+  /**
+   * Fails every machine whose active state outlived its deadline, then resumes the effects whose
+   * runner is gone (runners.ts). Called by a timer (at start, then every second) and tests.
+   */
   async tick(): Promise<void> {
     const now = this.clock.now();
-    for (const s of await this.deps.reads.statuses())
-      if (s.deadline !== undefined && s.deadline <= now) await this.step(s.machine, { kind: 'deadline', now: this.clock.now() });
+    const statuses = await this.deps.reads.statuses();
+    const late = (s: MachineStatus) => s.deadline !== undefined && s.deadline <= now;
+    for (const s of statuses) if (late(s)) await this.step(s.machine, { kind: 'deadline', now: this.clock.now() });
+
+    const key = (s: MachineStatus) => `${s.machine}@${s.version}`;
+    const keys = new Set(statuses.map(key));
+    for (const k of this.settled) if (!keys.has(k)) this.settled.delete(k);
+    const others = statuses.filter((s) => IN_FLIGHT[s.state] && !late(s) && s.runner?.run !== this.runners.self.run && !this.settled.has(key(s)));
+    await this.runners.look(others.map((s) => s.runner));
+    for (const s of others)
+      if (this.runners.gone(s.runner)) await this.resume(s.machine).catch((err) => this.deps.logger.error({ err, machine: s.machine }, 'resuming an effect failed'));
   }
 
   /** Resolves when background work (power actions, converges, observed events) has settled. */
@@ -210,17 +231,60 @@ export class Lifecycle {
     await this.step(name, input);
   }
 
+  /**
+   * Takes the effect under way in a machine's state over from a runner that is gone, and starts
+   * it again here: from the start (a converge's steps are idempotent), except a power cycle that
+   * already went out for this install, which is left alone (the machine is booting).
+   */
+  private async resume(name: string): Promise<void> {
+    const taken = await this.serialised(name, async () => {
+      const s = await this.current(name);
+      const effect = IN_FLIGHT[s.state];
+      const why = effect && this.runners.gone(s.runner);
+      if (!effect || !why) return undefined;
+      if (s.state === 'power-cycling' && (await this.powerCycleSent(s))) return void this.settled.add(`${s.machine}@${s.version}`);
+      const what = effect === 'converge' ? 'converge' : 'power cycle';
+      const by = this.runners.self.instance;
+      return this.writer.resume(s, {
+        machine: name,
+        kind: effect === 'converge' ? 'converge' : 'power',
+        level: 'warn',
+        message: `${why}: ${what} resumed by ${by}`,
+        data: { resumed: effect, from: s.runner?.instance, by },
+      });
+    });
+    switch (taken?.state) {
+      case 'reinstall-requested':
+        return this.track(this.powerCycle(name, taken.installId!));
+      case 'power-cycling':
+        return this.track(this.sendPowerCycle(name, taken.installId!));
+      case 'installed':
+        return this.track(this.converger.afterInstall(name, taken.installId));
+      case 'converging':
+        return this.track(this.converger.apply(taken));
+    }
+  }
+
+  private async powerCycleSent(s: MachineStatus): Promise<boolean> {
+    const recent = await this.deps.reads.eventsTail({ machine: s.machine, since: 0, limit: 100 });
+    return recent.some((e) => e.kind === 'power' && e.message === POWER_CYCLE_SENT && e.data?.installId === s.installId);
+  }
+
   private async powerCycle(name: string, installId: string): Promise<void> {
     const { moved } = await this.step(name, { kind: 'power-started', installId });
-    if (!moved) return;
+    if (moved) await this.sendPowerCycle(name, installId);
+  }
+
+  /** One-time PXE boot and a power cycle through the machine's BMC; a refusal fails the install. */
+  private async sendPowerCycle(name: string, installId: string): Promise<void> {
     const { machine, profile } = await this.recordOf(name);
     const driver = machine.bmc.driver;
     try {
       const power = this.deps.power(machine, profile);
       await power.bootOnceToPxe(profile.firmware);
-      await this.deps.events.append({ machine: name, kind: 'power', level: 'info', message: `next boot: PXE once (${profile.firmware})`, data: { driver } });
+      await this.deps.events.append({ machine: name, kind: 'power', level: 'info', message: `next boot: PXE once (${profile.firmware})`, data: { driver, installId } });
       await power.cycle();
-      await this.deps.events.append({ machine: name, kind: 'power', level: 'info', message: 'power cycle sent', data: { driver } });
+      await this.deps.events.append({ machine: name, kind: 'power', level: 'info', message: POWER_CYCLE_SENT, data: { driver, installId } });
     } catch (err) {
       await this.step(name, { kind: 'power-failed', installId, reason: `power driver ${driver}: ${(err as Error).message}` });
     }

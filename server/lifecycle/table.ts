@@ -69,6 +69,17 @@ export interface Move {
 /** What the writer does with tokens in the same transaction, and what the lifecycle starts after. */
 export type Effect = 'revoke-tokens' | 'issue-token' | 'power-cycle' | 'converge';
 
+/**
+ * The states whose effect runs after they are written, by the instance that wrote them (the
+ * status' runner), until the next state: resumed by another instance when that runner is gone.
+ */
+export const IN_FLIGHT: Partial<Record<State, 'power-cycle' | 'converge'>> = {
+  'reinstall-requested': 'power-cycle',
+  'power-cycling': 'power-cycle',
+  installed: 'converge',
+  converging: 'converge',
+};
+
 export type Decision =
   | { kind: 'refuse'; code: 'busy' | 'invalid'; message: string }
   | { kind: 'stay' }

@@ -1,11 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../model/clock.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
-import { type MachineStatus, RESTING, type State } from '../model/status.js';
+import { type EffectRunner, type MachineStatus, RESTING, type State } from '../model/status.js';
 import type { InstallToken } from '../model/token.js';
 import type { Repos, Store } from '../store/store.js';
 import type { EventLog } from './event-log.js';
-import { canTransition, type Effect, type Move } from './table.js';
+import { canTransition, type Effect, IN_FLIGHT, type Move } from './table.js';
 import { newInstallToken } from './tokens.js';
 
 /**
@@ -20,6 +20,8 @@ export class StateWriter {
     private readonly events: EventLog,
     private readonly config: Config,
     private readonly clock: Clock,
+    /** Recorded with every state that has an effect under way: the caller runs it (see Lifecycle). */
+    private readonly runner: EffectRunner,
   ) {}
 
   /** Applies a decision's moves in order, with its token effects; returns the final status. */
@@ -91,6 +93,20 @@ export class StateWriter {
     });
   }
 
+  /**
+   * An effect whose runner is gone (runners.ts) gets this instance as its runner, with the event
+   * that says so, in one transaction. Of several instances that try at once, the version lets one
+   * write it: the others read it again and find a live runner.
+   */
+  resume(s: MachineStatus, event: BootEvent): Promise<MachineStatus> {
+    return this.write(async (tx, stored) => {
+      const next = { ...s, runner: this.runner, version: s.version + 1 };
+      await tx.status.put(next);
+      stored.push(await tx.events.append(event, this.clock.now()));
+      return next;
+    });
+  }
+
   private async write<T>(fn: (tx: Repos, stored: StoredEvent[]) => Promise<T>): Promise<T> {
     // Events reported before this change are stored first, so ids follow the order things happened.
     await this.events.flush();
@@ -102,7 +118,8 @@ export class StateWriter {
 
   private next(s: MachineStatus, to: State, patch: Partial<MachineStatus>, now: number): MachineStatus {
     if (!canTransition(s.state, to)) throw new Error(`bug: transition ${s.state} → ${to} is not in the table (${s.machine})`);
-    return { ...s, phase: undefined, reason: undefined, hint: undefined, ...patch, state: to, stateSince: now, deadline: this.deadlineFor(to, now), version: s.version + 1 };
+    const runner = IN_FLIGHT[to] ? this.runner : undefined;
+    return { ...s, phase: undefined, reason: undefined, hint: undefined, runner, ...patch, state: to, stateSince: now, deadline: this.deadlineFor(to, now), version: s.version + 1 };
   }
 
   private deadlineFor(state: State, now: number): number | undefined {

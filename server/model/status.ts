@@ -20,6 +20,18 @@ export const RESTING: readonly State[] = ['registered', 'ready', 'failed'];
 /** What a netboot request from this machine should get now. */
 export type Netboot = 'install' | 'local';
 
+/**
+ * Who runs the effect a state has under way (a power cycle, a converge): the instance that wrote
+ * the state, and which start of it. The same name started again is another run, and the run
+ * before it is gone with its effect.
+ */
+export interface EffectRunner {
+  /** The instance name (config `instance`). */
+  instance: string;
+  /** Random per start of the instance. */
+  run: string;
+}
+
 export interface MachineStatus {
   machine: string;
   state: State;
@@ -39,5 +51,7 @@ export interface MachineStatus {
   bootIp?: string;
   /** The address that first fetched this install's kickstart/Ignition; callbacks must come from it. */
   installerIp?: string;
+  /** Set in the states that have an effect under way (table.ts IN_FLIGHT); resumed elsewhere when it is gone. */
+  runner?: EffectRunner;
   version: number;
 }
