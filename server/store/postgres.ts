@@ -357,8 +357,8 @@ interface TxState {
  * database. Every method is a statement (or a few in one transaction) on a pooled connection;
  * writes are durable when they resolve (the server's synchronous_commit, on by default).
  *
- * The rows the boot path reads on every request (machines, profiles, statuses and install tokens
- * by key) are kept in memory and forgotten on every instance when any instance writes them
+ * The rows the boot path reads on every request (machines by name and by MAC, profiles, statuses
+ * and install tokens by key) are kept in memory and forgotten on every instance when any instance writes them
  * (shared-cache.ts: NOTIFY kickstand_rows in the writing transaction). Everything else asks the
  * database. Parsed JSON bodies are kept by their text, which is safe with any number of writers.
  *
@@ -573,7 +573,10 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
     return {
       machines: {
         get: (name) => kept('m', name, async () => body<Machine>(await exec('machineGet', [name]))),
-        byMac: (mac) => read(async () => body<Machine>(await exec('machineByMac', [mac]))),
+        byMac: (mac) => {
+          const fn = async () => body<Machine>(await exec('machineByMac', [mac]));
+          return read(() => (cache ? cache.machineByMac(mac, fn) : fn()));
+        },
         list: () => read(async () => bodies<Machine>(await exec('machineList', []))),
         put: (m) => announced(`m:${m.name}`, (x) => putMachine(x, m)),
         delete: (name) => announce(`m:${name}`, 'machineDeleteAnnounced', [name]),

@@ -391,6 +391,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
   // One connection serves everyone: while a transaction is open, a write from elsewhere would
   // land inside it (and be rolled back with it), so it waits for the transaction to end.
   let open: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
   const committed = async <T>(fn: () => T): Promise<T> => {
     while (open) await open;
     return unavailableOnIoError(fn);
@@ -440,10 +441,12 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
       await durable();
       return result;
     },
-    close: async () => {
-      await wal?.close();
-      await checkpointer?.stop();
-      db.close();
-    },
+    // Once: a second close (a teardown after an explicit one) waits for the first.
+    close: () =>
+      (closing ??= (async () => {
+        await wal?.close();
+        await checkpointer?.stop();
+        db.close();
+      })()),
   };
 }

@@ -35,6 +35,10 @@ t.test('progress reads the newest page of events of the current install, not all
   await api('POST', '/api/v1/machines', { name: 'node-1', profile: 'p1', macs: [MAC] });
   await api('POST', '/api/v1/machines/node-1/reinstall');
   await svc.lifecycle.idle();
+  // The first TFTP read moves the install to pxe-booting (a state event of its own): before the rest.
+  svc.events.report({ machine: 'node-1', kind: 'tftp', level: 'info', message: 'first read' });
+  await svc.lifecycle.idle();
+  t.equal((await svc.reads.status('node-1'))?.state, 'pxe-booting');
   for (let i = 0; i < 3000; i++) svc.events.report({ machine: 'node-1', kind: 'tftp', level: 'info', message: `read ${i}` });
   const p = (await api('GET', '/api/v1/machines/node-1/progress?events=5')).json;
   t.same(p.events.map((e: { message: string }) => e.message), ['read 2995', 'read 2996', 'read 2997', 'read 2998', 'read 2999']);

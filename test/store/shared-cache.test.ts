@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { openPostgresStore } from '../../server/store/postgres.js';
+import type { Machine } from '../../server/model/machine.js';
 import { SharedCache } from '../../server/store/shared-cache.js';
 import { postgresForTest } from '../helpers/postgres.js';
 import { machine, profile, status, token } from './contract.js';
@@ -49,6 +50,26 @@ t.test('the cache on its own', async (t) => {
   t.equal(await cache.currentToken('web-01', async () => (tokenReads++, undefined)), undefined, 'and its current token');
   t.equal(tokenReads, 2);
   t.equal(await cache.token('made-up', async () => undefined), undefined);
+
+  // Machines by MAC: forgotten by a write of the machine that holds the MAC, whichever MAC.
+  const m1 = { name: 'web-01', macs: ['52:54:00:00:00:01'] } as Machine;
+  let macReads = 0;
+  const byMac = (v: Machine | undefined) => async () => (macReads++, v);
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(m1)), m1);
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(undefined)), m1, 'kept by MAC');
+  cache.changed('m:web-02');
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(undefined)), m1, "another machine's write: kept");
+  cache.changed('m:web-01');
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(undefined)), undefined, "its machine's write: forgotten");
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(m1)), m1, 'a MAC without a machine was not kept');
+  t.equal(macReads, 3, 'read three times: the first, after the write of its machine, after the miss');
+  let finishMac!: (v: Machine) => void;
+  cache.changed('m:web-01');
+  const racingMac = cache.machineByMac('52:54:00:00:00:01', () => new Promise<Machine>((r) => (finishMac = r)));
+  cache.changed('m:web-09');
+  finishMac(m1);
+  t.equal(await racingMac, m1);
+  t.equal(await cache.machineByMac('52:54:00:00:00:01', byMac(undefined)), undefined, 'a read by MAC that raced any machine write is not kept');
 
   cache.listen(false);
   t.equal(await cache.row('m', 'web-01', async () => 'v3'), 'v3', 'connection down: everything forgotten');
@@ -97,8 +118,16 @@ if (pg) {
     await seenBy('a profile written outside a transaction', () => b.profiles.get('p2'), (p) => (p as { os?: string } | undefined)?.os === 'fcos');
     await a.machines.put(machine('m9', ['52:54:00:00:00:0b']));
     await b.machines.get('m9');
+    t.equal((await b.machines.byMac('52:54:00:00:00:0b'))?.name, 'm9');
     await a.machines.delete('m9');
     await seenBy('a deleted machine', () => b.machines.get('m9'), (m) => m === undefined);
+    await seenBy('and by its MAC', () => b.machines.byMac('52:54:00:00:00:0b'), (m) => m === undefined);
+    // A MAC moves: off its machine, then onto another; b kept it for the first.
+    await a.machines.put(machine('m7', ['52:54:00:00:00:0c']));
+    t.equal((await b.machines.byMac('52:54:00:00:00:0c'))?.name, 'm7');
+    await a.machines.put(machine('m7', ['52:54:00:00:00:0d']));
+    await a.machines.put(machine('m8', ['52:54:00:00:00:0c']));
+    await seenBy('a MAC that moved to another machine', () => b.machines.byMac('52:54:00:00:00:0c'), (m) => m?.name === 'm8');
 
     // Its own write is read back at once, without waiting for the notification.
     await b.status.put(status('m1', 3));
