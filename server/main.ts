@@ -10,6 +10,7 @@ import { loadOrCreateKeyPair } from './converge/keys.js';
 import { ConvergeQueue } from './converge/queue.js';
 import { runSsh } from './converge/run-ssh.js';
 import type { SshTarget } from './converge/types.js';
+import { dhcpSegments } from './dhcp/segments.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { pinnedAssetPaths, verifyAssets } from './http/boot-assets.js';
@@ -71,10 +72,10 @@ export async function startService(config: Config, logger: Logger, opts: Service
 async function start(config: Config, logger: Logger, opts: ServiceOptions, lock: { release(): void }) {
   await verifyAssets(config.assets);
   const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
+  const subnets = dhcpSegments(config.dhcp);
   const store = await (opts.store ?? (() => openStore(config)))({ instance: config.instance });
-  const subnets = config.dhcp.mode === 'authoritative' ? config.dhcp.subnets.map((s) => s.cidr) : [];
-  // Instances sharing the store answer each subnet one at a time; taken before anything listens,
-  // so a second instance on a subnet without dhcp.standby refuses to start.
+  // Instances sharing the store answer each subnet (proxy: the segment) one at a time; taken
+  // before anything listens, so a second instance on one without dhcp.standby refuses to start.
   const claims =
     subnets.length && store.claimSubnets
       ? await store.claimSubnets(subnets, { standby: config.dhcp.standby }).catch(async (err) => {
@@ -83,7 +84,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
         })
       : undefined;
   if (config.dhcp.standby && !claims)
-    logger.warn({ mode: config.dhcp.mode }, 'dhcp.standby takes effect only with authoritative DHCP on PostgreSQL, where instances share leases: this instance answers its subnets itself');
+    logger.warn({ mode: config.dhcp.mode }, 'dhcp.standby takes effect only with DHCP on PostgreSQL, where instances share the store: this instance answers its subnets itself');
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
   await keepPrivate(config.dataDir, logger);
   const clock = opts.clock ?? systemClock;

@@ -133,7 +133,7 @@ const ConfigFields = z.object({
         .boolean()
         .default(false)
         .describe(
-          'several instances on one PostgreSQL: each subnet is answered by the one instance that holds its lock. true: this instance waits as a hot standby for subnets another holds, and answers them within a second of that holder going away; false: it refuses to start when another instance holds one of its subnets',
+          'several instances on one PostgreSQL: each subnet (proxy mode: the segment, the network of dhcp.interface) is answered by the one instance that holds its lock. true: this instance waits as a hot standby for subnets another holds, and answers them within a second of that holder going away; false: it refuses to start when another instance holds one of its subnets',
         ),
     })
     .default({

@@ -29,11 +29,13 @@ export interface HandlerOptions {
   /** Authoritative mode only. */
   pools: Pool[];
   /**
-   * Authoritative mode, several instances on one store: whether this instance answers a subnet
-   * now (it holds the subnet's lock and has its leases loaded). A standby stays silent. Absent:
-   * every subnet.
+   * Several instances on one store: whether this instance answers a segment now (it holds the
+   * segment's lock; authoritative: and has the subnet's leases loaded). A standby stays silent to
+   * what the whole segment hears. Absent: every segment.
    */
-  answers?: (subnet: string) => boolean;
+  answers?: (segment: string) => boolean;
+  /** Proxy mode, for `answers`: the segment's name (segments.ts). */
+  segment?: string;
   leases?: LeaseTable;
   /** Authoritative mode, unknown MACs answered: caps on the addresses they may hold. */
   limits?: UnknownLimits;
@@ -95,15 +97,21 @@ export function createHandler(opts: HandlerOptions): (buf: Buffer, localPort: nu
       return { replies: [], dropped: 'relay-not-allowed', request: info.type, event };
     }
 
-    if (opts.mode === 'authoritative' && opts.answers) {
-      const pool = findPool(opts.pools, req.giaddr !== ZERO ? req.giaddr : opts.serverAddress);
-      // Before the directory lookup: a standby hears every broadcast of the segment.
-      if (pool && !opts.answers(pool.cidr)) return { replies: [], dropped: 'standby', request: info.type };
-    }
-
     const viaProxyPort = localPort === opts.ports.proxy && opts.ports.proxy !== opts.ports.server;
     const seenIp = viaProxyPort && from.address !== ZERO ? from.address : req.ciaddr !== ZERO ? req.ciaddr : info.type === 'REQUEST' ? info.requestedIp : undefined;
     const learnedFromRequest = seenIp ? { ip: seenIp, mac } : undefined;
+
+    if (opts.answers) {
+      // Proxy: a request on 4011 is unicast to this host (to the address its OFFER named, or a
+      // floating one it holds now); no other instance hears it, so it is answered.
+      const segment =
+        opts.mode === 'authoritative' ? findPool(opts.pools, req.giaddr !== ZERO ? req.giaddr : opts.serverAddress)?.cidr : viaProxyPort ? undefined : opts.segment;
+      // Before the directory lookup: a standby hears every broadcast of the segment. In proxy
+      // mode it still learns the address a MAC uses (no store holds it): the install token goes
+      // to that address, from whichever instance serves /boot, before a takeover and after it.
+      if (segment && !opts.answers(segment))
+        return { replies: [], dropped: 'standby', request: info.type, learned: opts.mode === 'proxy' ? learnedFromRequest : undefined };
+    }
 
     let view: BootView | undefined;
     try {

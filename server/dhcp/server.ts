@@ -13,6 +13,7 @@ import { LeaseTable } from './lease-table.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
 import { Pool } from './pool.js';
 import type { Destination } from './reply.js';
+import { dhcpSegments } from './segments.js';
 
 /**
  * The socket shell around the pure handler: receive, queue, decide, send, report. Packets are
@@ -37,7 +38,7 @@ export interface DhcpServerOptions {
   bootFiles?: Partial<BootFiles>;
   directory: MachineDirectory;
   leases: LeaseBook;
-  /** Several instances on one store: which subnets this one answers (absent: all of them). */
+  /** Several instances on one store: which subnets (proxy: the segment, segments.ts) this one answers (absent: all of them). */
   ownership?: SubnetOwnership;
   /** Told which MAC uses which address, so TFTP and HTTP downloads land on the machine's record. */
   addresses?: AddressSink;
@@ -114,7 +115,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     directory: opts.directory,
     pools,
     leases: table,
-    answers: ownership && ((subnet) => loaded.has(subnet) && ownership.answers(subnet)),
+    answers: ownership && (mode === 'proxy' ? (segment) => ownership.answers(segment) : (subnet) => loaded.has(subnet) && ownership.answers(subnet)),
+    segment: ownership && mode === 'proxy' ? dhcpSegments(config)[0] : undefined,
     relays: config.relays,
     limits: { maxLeasesPerClient: config.maxLeasesPerClient, unknownLeaseShare: config.unknownLeaseShare },
   });
@@ -239,7 +241,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
   ownership?.onChange((subnet, answering, reason) => {
     loaded.delete(subnet);
-    if (answering) enqueue({ takeOver: subnet });
+    if (answering && table) enqueue({ takeOver: subnet });
+    else if (answering) log.info({ segment: subnet }, 'dhcp: answering ProxyDHCP on the segment');
     else log.warn({ subnet, reason }, 'dhcp: not answering the subnet (another instance answers it now, or it will once this one is cut off)');
     sink.report({
       kind: 'dhcp',

@@ -133,6 +133,31 @@ t.test('proxy answers relayed PXE requests at the relay', async (t) => {
   t.equal([...p.options.keys()].at(-1), Opt.RELAY_AGENT, '82 is the last option');
 });
 
+t.test('proxy, several instances: a standby answers nothing the segment hears, but learns addresses; 4011 is answered', async (t) => {
+  let holder = false;
+  const asked: string[] = [];
+  const lookups: string[] = [];
+  const h = createHandler(
+    base({
+      segment: '10.60.0.0/24',
+      answers: (segment) => (asked.push(segment), holder),
+      directory: { byMac: async (mac) => (lookups.push(mac), machines.get(mac)) },
+    }),
+  );
+  t.match(await h(request({ type: 'DISCOVER', mac: KNOWN, ...BIOS }), 67, FROM0), { replies: [], dropped: 'standby', request: 'DISCOVER' }, 'no proxy OFFER from a standby');
+  t.same(asked, ['10.60.0.0/24'], 'asked about its segment');
+  const req = await h(request({ type: 'REQUEST', mac: KNOWN, ...BIOS, requested: '10.60.0.77', serverId: '10.60.0.2' }), 67, FROM0);
+  t.match(req, { replies: [], dropped: 'standby' });
+  t.same(req.learned, { ip: '10.60.0.77', mac: KNOWN }, "the address the site server gave is learned all the same (the install token goes there, whoever answers after a takeover)");
+  t.same(lookups, [], 'before any store read');
+  const from = { address: '10.60.0.77', port: 68 };
+  const ack = await h(request({ type: 'REQUEST', mac: KNOWN, ...BIOS, ciaddr: '10.60.0.77' }), 4011, from);
+  t.equal(reply(ack).file, 'undionly.kpxe', 'a request on 4011 was sent to this host alone: answered');
+  t.same(asked, ['10.60.0.0/24', '10.60.0.0/24'], 'without asking');
+  holder = true;
+  t.equal(reply(await h(request({ type: 'DISCOVER', mac: KNOWN, ...BIOS }), 67, FROM0)).yiaddr, '0.0.0.0', 'holding the segment: the proxy OFFER');
+});
+
 const POOLS = [
   { cidr: '10.60.0.0/24', range: ['10.60.0.100', '10.60.0.102'] as [string, string], gateway: '10.60.0.254', dns: ['10.60.0.53'], domain: 'lab.example', leaseSeconds: 600 },
   { cidr: '10.61.0.0/24', range: ['10.61.0.10', '10.61.0.20'] as [string, string], dns: [], leaseSeconds: 3600 },

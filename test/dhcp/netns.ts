@@ -1,4 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BootEvent } from '../../server/model/events.js';
@@ -25,7 +27,15 @@ export function sh(cmd: string): string {
 export class Lab {
   private readonly namespaces: string[] = [];
   private readonly procs: ChildProcess[] = [];
+  private readonly dirs: string[] = [];
   constructor(private readonly tag: string) {}
+
+  /** A scratch directory for the peers' files, removed in cleanup(). */
+  scratch(): string {
+    const dir = mkdtempSync(join(tmpdir(), `ks-${this.tag}-`));
+    this.dirs.push(dir);
+    return dir;
+  }
 
   /** A new namespace named ks<tag><pid><suffix>, loopback up. */
   ns(suffix: string): string {
@@ -38,6 +48,19 @@ export class Lab {
   /** veth pair between two namespaces, both ends up. */
   link(nsA: string, ifA: string, nsB: string, ifB: string): void {
     sh(`ip -n ${nsA} link add ${ifA} type veth peer name ${ifB} netns ${nsB} && ip -n ${nsA} link set ${ifA} up && ip -n ${nsB} link set ${ifB} up`);
+  }
+
+  /**
+   * One segment: a bridge br0 in namespace `br`, each member namespace plugged in through a veth
+   * named `lan` on its side. Returns `br`.
+   */
+  bridge(br: string, members: string[]): string {
+    sh(`ip -n ${br} link add br0 type bridge && ip -n ${br} link set br0 up`);
+    members.forEach((ns, i) => {
+      this.link(ns, 'lan', br, `p${i}`);
+      sh(`ip -n ${br} link set p${i} master br0`);
+    });
+    return br;
   }
 
   run(ns: string, args: string[], timeoutMs = 20_000): Promise<RunResult> {
@@ -78,6 +101,7 @@ export class Lab {
     await new Promise((r) => setTimeout(r, 300));
     for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
     for (const ns of this.namespaces) spawnSync('ip', ['netns', 'del', ns]);
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -131,5 +155,10 @@ export class ServerHarness {
 
   ipToMac(ip: string): Promise<string | null> {
     return this.ask(`mac ${ip}`, 'mac');
+  }
+
+  /** The address this server learned the MAC uses in DHCP: where its install token may go. */
+  dhcpAddressOf(mac: string): Promise<string | null> {
+    return this.ask(`ip ${mac}`, 'ip');
   }
 }

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, sh } from './netns.js';
 
@@ -12,11 +11,8 @@ import { Lab, sh } from './netns.js';
  */
 
 const lab = new Lab('qu');
-const work = mkdtempSync(join(tmpdir(), 'ks-qemu-uefi-'));
-t.teardown(async () => {
-  await lab.cleanup();
-  rmSync(work, { recursive: true, force: true });
-});
+t.teardown(() => lab.cleanup());
+const work = lab.scratch();
 
 const S = lab.ns('s');
 const SITE = lab.ns('d');

@@ -1,12 +1,14 @@
 /**
  * Runs startDhcpServer inside a network namespace for the socket tests and the benchmark:
  *   ip netns exec NS node --import tsx test/dhcp/serve.ts '<json spec>'
- * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac},
- * "metrics" → {metrics} (Prometheus text), "roles" → {roles} (subnets answered and waited for, with postgres).
+ * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac}, "ip <mac>" → {ip}
+ * (the MAC's DHCP address), "metrics" → {metrics} (Prometheus text), "roles" → {roles} (segments
+ * answered and waited for, with postgres).
  */
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { Config, type ConfigInput } from '../../server/config/schema.js';
+import { dhcpSegments } from '../../server/dhcp/segments.js';
 import { startDhcpServer } from '../../server/dhcp/server.js';
 import type { BootView } from '../../server/model/boot.js';
 import type { LeaseBook } from '../../server/model/lease.js';
@@ -20,7 +22,7 @@ interface Spec {
   machines?: BootView[];
   /** SQLite file for the real store; in-memory leases otherwise. */
   sqlite?: string;
-  /** The PostgreSQL store instead, as one of several instances: its subnets claimed (dhcp.standby as the spec says). */
+  /** The PostgreSQL store instead, as one of several instances: its segments claimed (dhcp.standby as the spec says). */
   postgres?: { url: string; instance: string };
   /** Every lease commit fails, as with a full disk. */
   failingStore?: boolean;
@@ -44,7 +46,7 @@ if (spec.postgres) {
   const store = await openPostgresStore(spec.postgres.url, { instance: spec.postgres.instance });
   leases = store.leases;
   const dhcp = Config.parse({ dhcp: spec.dhcp }).dhcp;
-  ownership = await store.claimSubnets!(dhcp.subnets.map((s) => s.cidr), { standby: dhcp.standby });
+  ownership = await store.claimSubnets!(dhcpSegments(dhcp), { standby: dhcp.standby });
   closeStore = async () => {
     await ownership!.release();
     await store.close();
@@ -75,6 +77,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'stats') out({ stats: server.stats() });
   if (cmd === 'mac') out({ mac: addresses.macAt(arg) ?? null });
+  if (cmd === 'ip') out({ ip: addresses.dhcpAddressOf(arg) ?? null });
   if (cmd === 'metrics') void registry.metrics().then((metrics) => out({ metrics }));
   if (cmd === 'roles') out({ roles: ownership?.roles() ?? null });
 });

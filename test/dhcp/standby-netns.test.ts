@@ -2,6 +2,7 @@ import t from 'tap';
 import { openPostgresStore } from '../../server/store/postgres.js';
 import { postgresForTest } from '../helpers/postgres.js';
 import { Lab, sh } from './netns.js';
+import { killHolder, socketUrl } from './standby.js';
 
 /**
  * Two kickstand DHCP servers on one PostgreSQL, as two hosts on one segment, with real clients:
@@ -18,19 +19,13 @@ import { Lab, sh } from './netns.js';
 
 const pg = await postgresForTest(t);
 if (pg) {
-  // Over the Unix socket: the servers run in namespaces of their own, where 127.0.0.1 is not the test's.
-  const url = `postgres://postgres@/${new URL(await pg.createDatabase(t)).pathname.slice(1)}?host=${encodeURIComponent(pg.socketDir)}&port=${pg.port}`;
+  const url = await socketUrl(t, pg);
   const lab = new Lab('sb');
   t.teardown(() => lab.cleanup());
-  const BR = lab.ns('br');
   const A = lab.ns('a');
   const B = lab.ns('b');
   const C = lab.ns('c');
-  sh(`ip -n ${BR} link add br0 type bridge && ip -n ${BR} link set br0 up`);
-  for (const [ns, port] of [[A, 'pa'], [B, 'pb'], [C, 'pc']]) {
-    lab.link(ns, 'lan', BR, port);
-    sh(`ip -n ${BR} link set ${port} master br0`);
-  }
+  lab.bridge(lab.ns('br'), [A, B, C]);
   sh(`ip -n ${A} addr add 10.69.0.1/24 dev lan && ip -n ${B} addr add 10.69.0.2/24 dev lan`);
 
   const CIDR = '10.69.0.0/24';
@@ -64,11 +59,7 @@ if (pg) {
     t.ok(bStats.received >= 2 && bStats.dropped.standby === bStats.received, `rack-b heard the broadcasts and answered none (${JSON.stringify(bStats)})`);
     t.same(bStats.replies, {}, 'no reply from the standby');
 
-    a.proc.kill('SIGKILL');
-    await new Promise((r) => a.proc.once('exit', r));
-    const killed = Date.now();
-    while (!b.events.some((e) => e.message === `answering DHCP for ${CIDR}`) && Date.now() - killed < 10_000) await new Promise((r) => setTimeout(r, 20));
-    const took = Date.now() - killed;
+    const took = await killHolder(a, b, CIDR);
     t.ok(b.events.some((e) => e.message === `answering DHCP for ${CIDR}`), `rack-b says it answers the subnet now (${took} ms after the kill)`);
     t.ok(took < 3_000, 'within a few seconds');
     t.same(await b.roles(), { answering: [CIDR], standby: [] });
