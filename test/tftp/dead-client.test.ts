@@ -45,11 +45,11 @@ t.test('a client gone before its final ACK frees the only slot within 6 s (the d
   }
   const freedAfter = Date.now() - start;
   t.equal(served?.stdout, '300', `curl is served ${freedAfter} ms after the vanished client's request`);
-  t.ok(freedAfter < 7_000, 'within (5 + 1) × 1 s and a tick, not a 30 s idle timeout');
+  t.ok(freedAfter < 8_000, 'within (5 + 1) × 1 s, with room for a busy machine: not a 30 s idle timeout');
   await watch;
   const gaps = copies.slice(1).map((c, i) => c - copies[i]);
   t.equal(copies.length, 6, `the final block went out once and was retransmitted 5 times (at ${copies.join(', ')} ms)`);
-  t.ok(gaps.every((g) => g > 900 && g < 1_300), `1 s apart: ${gaps.join(', ')} ms`);
+  t.ok(gaps.every((g) => g > 900 && g < 1_500), `1 s apart: ${gaps.join(', ')} ms`);
   // Events reach the store in batches.
   let record: { kind: string; ip?: string; message: string } | undefined;
   for (const deadline = Date.now() + 3_000; !record && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50)))

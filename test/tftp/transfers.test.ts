@@ -57,7 +57,7 @@ t.test('a client that stops acking: retransmitted every timeout, then given up o
   }
   const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]);
   t.equal(arrivals.length, 4, `block 1 and 3 retransmissions, at ${arrivals.join(', ')} ms`);
-  t.ok(gaps.every((g) => g >= 90 && g < 300), `one timeout apart, no backoff: ${gaps.join(', ')} ms`);
+  t.ok(gaps.every((g) => g >= 90 && g < 400), `one timeout apart, no backoff: ${gaps.join(', ')} ms`);
   t.same(f.server.stats(), { ...f.server.stats(), active: 0, failed: 1, completed: 0 }, 'transfer gone');
   t.match(f.events.at(-1), { level: 'warn', message: /failed: no ACK after 3 retransmissions 100 ms apart/ });
 });
@@ -76,7 +76,7 @@ t.test('the final block is retransmitted; a client that vanishes before its fina
     finals.push(Date.now() - start);
   }
   t.equal(finals.length, 4, `the final block went out once and was retransmitted 3 times (${finals.join(', ')} ms): its ACK may be lost`);
-  t.ok(finals.at(-1)! < 600, 'within the retries');
+  t.ok(finals.at(-1)! < 800, 'within the retries');
   await until(() => f.server.stats().active === 0, 300);
   t.match(f.server.stats(), { unacknowledged: 1, failed: 0, completed: 0 }, 'every block went out: unacknowledged, not failed');
   t.match(f.events.at(-1), { level: 'info', message: /file sent 700 bytes in \d+ ms, the final ACK never came: no ACK after 3 retransmissions/ });
