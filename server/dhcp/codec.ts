@@ -185,5 +185,15 @@ export function serializeDhcp(p: DhcpPacket, minSize = MIN_PACKET): Buffer {
 /** The client's MAC in canonical form, when chaddr holds an Ethernet address. */
 export function clientMac(p: DhcpPacket): string | undefined {
   if (p.htype !== 1 || p.hlen !== 6) return undefined;
-  return [...p.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return ethernetMac(p.chaddr);
+}
+
+/** clientMac of a packet not parsed yet (htype, hlen and chaddr sit at fixed offsets), if it is long enough to be one. */
+export function rawClientMac(buf: Buffer): string | undefined {
+  if (buf.length < HEADER_LEN || buf[1] !== 1 || buf[2] !== 6) return undefined;
+  return ethernetMac(buf.subarray(28, 34));
+}
+
+function ethernetMac(chaddr: Buffer): string {
+  return [...chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }

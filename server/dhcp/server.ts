@@ -12,6 +12,7 @@ import { createHandler, type Exchange } from './handler.js';
 import { LeaseTable } from './lease-table.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
 import { Pool } from './pool.js';
+import { PrefetchingDirectory } from './prefetch.js';
 import type { Destination } from './reply.js';
 import { dhcpSegments } from './segments.js';
 
@@ -104,6 +105,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     mDropped.inc({ reason });
   };
 
+  const directory = new PrefetchingDirectory(opts.directory);
+  // A standby of every subnet hears broadcasts it drops before any lookup: it starts none.
+  const segments = !ownership ? [] : mode === 'proxy' ? dhcpSegments(config) : config.subnets.map((s) => s.cidr);
+  const answersSome = () => !ownership || segments.some((s) => ownership.answers(s));
   const handle = createHandler({
     mode,
     serverAddress,
@@ -112,11 +117,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     bootFiles: { ...DEFAULT_BOOT_FILES, ...opts.bootFiles },
     unknownMachines: config.unknownMachines,
     ports: { server: config.port, proxy: config.proxyPort, client: config.clientPort },
-    directory: opts.directory,
+    directory,
     pools,
     leases: table,
     answers: ownership && (mode === 'proxy' ? (segment) => ownership.answers(segment) : (subnet) => loaded.has(subnet) && ownership.answers(subnet)),
-    segment: ownership && mode === 'proxy' ? dhcpSegments(config)[0] : undefined,
+    segment: ownership && mode === 'proxy' ? segments[0] : undefined,
     relays: config.relays,
     limits: { maxLeasesPerClient: config.maxLeasesPerClient, unknownLeaseShare: config.unknownLeaseShare },
   });
@@ -125,7 +130,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const sockets = await openDeviceSockets(config.interface, ports);
   const byPort = new Map(sockets.map((s) => [s.address().port, s]));
 
-  type Pending = { buf: Buffer; socket: Socket; localPort: number; from: Destination };
+  type Pending = { buf: Buffer; socket: Socket; localPort: number; from: Destination; started?: ReturnType<PrefetchingDirectory['arrived']> };
   /** A packet, or the reload of a subnet just taken over, decided in the order they came. */
   let queue: Array<Pending | { takeOver: string }> = [];
   let draining: Promise<void> | undefined;
@@ -210,6 +215,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       log.error({ err, from: p.from }, 'dhcp handler failed');
       drop('internal-error');
       return;
+    } finally {
+      directory.decided(p.started);
     }
     if (ex.request) mRequests.inc({ type: ex.request });
     if (ex.dropped) drop(ex.dropped);
@@ -277,7 +284,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     socket.on('message', (buf, rinfo) => {
       stats.received++;
       if (queue.length >= MAX_QUEUE) return drop('queue-full');
-      enqueue({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port } });
+      enqueue({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port }, started: answersSome() ? directory.arrived(buf) : undefined });
     });
   }
   log.info({ mode, interface: config.interface, serverAddress, ports }, 'dhcp listening');

@@ -149,6 +149,11 @@ export class ServerHarness {
     return this.ask('metrics', 'metrics');
   }
 
+  /** Directory lookups the server made, and the most it had under way at once. */
+  lookups(): Promise<{ made: number; mostAtOnce: number }> {
+    return this.ask('lookups', 'lookups');
+  }
+
   roles(): Promise<{ answering: string[]; standby: string[] } | null> {
     return this.ask('roles', 'roles');
   }

@@ -3,7 +3,8 @@
  *   ip netns exec NS node --import tsx test/dhcp/serve.ts '<json spec>'
  * stdout: JSON lines {ready}, {event}; stdin: "stats" → {stats}, "mac <ip>" → {mac}, "ip <mac>" → {ip}
  * (the MAC's DHCP address), "metrics" → {metrics} (Prometheus text), "roles" → {roles} (segments
- * answered and waited for, with postgres).
+ * answered and waited for, with postgres), "lookups" → {lookups} (directory lookups made, and the
+ * most under way at once).
  */
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
@@ -26,6 +27,8 @@ interface Spec {
   postgres?: { url: string; instance: string };
   /** Every lease commit fails, as with a full disk. */
   failingStore?: boolean;
+  /** Each directory lookup takes this long, as a store over the network does. */
+  directoryMs?: number;
   quiet?: boolean;
 }
 
@@ -58,13 +61,24 @@ if (spec.sqlite) {
   leases = store.leases;
   closeStore = () => store.close();
 }
+const lookups = { made: 0, mostAtOnce: 0, now: 0 };
+async function lookUp(mac: string): Promise<BootView | undefined> {
+  lookups.made++;
+  lookups.mostAtOnce = Math.max(lookups.mostAtOnce, ++lookups.now);
+  try {
+    if (spec.directoryMs) await new Promise((r) => setTimeout(r, spec.directoryMs));
+    return machines.get(mac);
+  } finally {
+    lookups.now--;
+  }
+}
 const registry = new Registry();
 const addresses = new AddressBook();
 const server = await startDhcpServer({
   registry,
   config: Config.parse({ dhcp: spec.dhcp }).dhcp,
   publicUrl: spec.publicUrl,
-  directory: { byMac: async (mac) => machines.get(mac) },
+  directory: { byMac: lookUp },
   leases,
   ownership,
   addresses,
@@ -80,6 +94,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (cmd === 'ip') out({ ip: addresses.dhcpAddressOf(arg) ?? null });
   if (cmd === 'metrics') void registry.metrics().then((metrics) => out({ metrics }));
   if (cmd === 'roles') out({ roles: ownership?.roles() ?? null });
+  if (cmd === 'lookups') out({ lookups });
 });
 process.on('SIGTERM', async () => {
   await server.close();
