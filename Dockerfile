@@ -7,7 +7,9 @@ FROM ${NODE_IMAGE} AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kickstand
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# The dependencies' install scripts, not the project's own `prepare` (the build), which needs the
+# sources: it runs in the image below.
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm rebuild --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 # ipxe: the iPXE binaries served over TFTP; ipmitool: the IPMI power driver; python3: binds the
@@ -22,6 +24,9 @@ COPY server ./server
 COPY templates ./templates
 COPY ignition ./ignition
 COPY machines ./machines
+# server/ compiled once (bin/build.mjs): bin/kickstand finds this build matching the sources and
+# runs it, without tsx's loader.
+RUN node bin/build.mjs
 ENV KICKSTAND_DATA_DIR=/var/lib/kickstand \
     KICKSTAND_INVENTORY=/etc/kickstand/machines \
     KICKSTAND_ASSETS_DIR=/var/lib/kickstand/assets
