@@ -1,9 +1,9 @@
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { AppDeps } from './deps.js';
 import { operatorAuth } from './auth.js';
+import { docsRoutes } from './docs.js';
 import { errorHandler } from './errors.js';
 import { applyRoutes } from './routes/apply.js';
 import { bootRoutes } from './routes/boot.js';
@@ -64,7 +64,7 @@ export async function buildApp(deps: AppDeps, part: AppPart = 'all', tls?: { cer
       // Schemas with an id (Inventory, Rule) are components the routes refer to.
       transformObject: jsonSchemaTransformObject,
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    await app.register(docsRoutes);
   }
   await app.register(healthRoutes, deps);
   if (part !== 'api')
