@@ -1,4 +1,5 @@
 import type { CallbackEvent } from '../model/boot-urls.js';
+import type { BootEvent } from '../model/events.js';
 import { type Clock, systemClock } from '../model/clock.js';
 import { LifecycleError } from '../model/errors.js';
 import { printable } from '../model/text.js';
@@ -7,6 +8,7 @@ import type { InstallToken } from '../model/token.js';
 import type { MachineRecord, Reads } from '../reads/reads.js';
 import type { EventLog } from './event-log.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { Input } from './table.js';
 import { tokenAllows, type TokenUse } from './tokens.js';
 
 export type TokenCheck = { ok: true; token: InstallToken; record: MachineRecord } | { ok: false; status: 403 | 410; reason: string };
@@ -79,32 +81,34 @@ export class Installs {
   /** Installer callbacks: start, progress, hostkeys, built, failed. */
   async callback(token: InstallToken, event: CallbackEvent, body: string, query: { step?: string }): Promise<MachineStatus> {
     const name = token.machine;
-    const report = (message: string, level: 'info' | 'warn' | 'error' = 'info', data?: Record<string, unknown>) =>
-      this.events.append({ machine: name, kind: 'callback', level, message, data: { event, ...data } });
+    const said = (message: string, level: 'info' | 'warn' | 'error' = 'info', data?: Record<string, unknown>): BootEvent => ({
+      machine: name,
+      kind: 'callback',
+      level,
+      message,
+      data: { event, ...data },
+    });
+    // A callback that moves the install is written with its state change, in one transaction.
+    const step = async (input: Input, e: BootEvent) => (await this.lifecycle.step(name, input, e)).status;
     switch (event) {
       case 'start':
-        await report('installer started');
-        return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
+        return step({ kind: 'callback', event }, said('installer started'));
       case 'progress':
-        const step = query.step === undefined ? undefined : printable(query.step);
-        await report(`progress: ${step ?? 'step'}${body ? ` — ${printable(body.slice(0, 500))}` : ''}`, 'info', { step });
+        const at = query.step === undefined ? undefined : printable(query.step);
+        await this.events.append(said(`progress: ${at ?? 'step'}${body ? ` — ${printable(body.slice(0, 500))}` : ''}`, 'info', { step: at }));
         return this.lifecycle.current(name);
       case 'hostkeys': {
         const keys = parseHostKeys(body);
         if (!keys.length) throw new LifecycleError('hostkeys: no OpenSSH public key lines in the body', 'invalid');
-        const s = await this.lifecycle.recordHostKeys(name, token.installId, keys).catch(async (err: Error) => {
-          await report(`host keys refused: ${err.message}`, 'warn');
+        return this.lifecycle.recordHostKeys(name, token.installId, keys, said(`host keys reported: ${keys.map((k) => k.split(' ')[0]).join(', ')}`, 'info', { keys })).catch(async (err: Error) => {
+          await this.events.append(said(`host keys refused: ${err.message}`, 'warn'));
           throw err;
         });
-        await report(`host keys reported: ${keys.map((k) => k.split(' ')[0]).join(', ')}`, 'info', { keys });
-        return s;
       }
       case 'built':
-        await report('installer reported built');
-        return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
+        return step({ kind: 'callback', event }, said('installer reported built'));
       case 'failed':
-        await report('installer reported failed', 'error', { log: printable(body.slice(-8192), { multiline: true }) });
-        return (await this.lifecycle.step(name, { kind: 'callback', event })).status;
+        return step({ kind: 'callback', event }, said('installer reported failed', 'error', { log: printable(body.slice(-8192), { multiline: true }) }));
     }
   }
 }

@@ -71,14 +71,17 @@ export class Lifecycle {
   /**
    * Runs one input for a machine: refusals throw LifecycleError, `moved` says whether the state
    * changed. The only way state changes, apart from registration, removal and host keys below.
+   * `cause`, the event of the input (an installer's callback), is written whatever comes of it:
+   * with the change, in its transaction (one commit where there were two), or on its own.
    */
-  step(name: string, input: Input): Promise<{ status: MachineStatus; moved: boolean }> {
+  step(name: string, input: Input, cause?: BootEvent): Promise<{ status: MachineStatus; moved: boolean }> {
     return this.serialised(name, async () => {
       const s = await this.current(name);
       const d = decide(s, input);
+      if (d.kind !== 'move' && cause) await this.deps.events.append(cause);
       if (d.kind === 'refuse') throw new LifecycleError(d.message, d.code);
       if (d.kind === 'stay') return { status: s, moved: false };
-      const { status, token } = await this.writer.apply(s, d.moves, d.effects);
+      const { status, token } = await this.writer.apply(s, d.moves, d.effects, cause);
       if (d.effects.includes('power-cycle') && token) this.track(this.powerCycle(name, token.installId));
       if (d.effects.includes('converge')) this.track(this.converger.afterInstall(name, status.installId));
       return { status, moved: true };
@@ -127,12 +130,12 @@ export class Lifecycle {
    * Pins the host keys the installer of `installId` reported: once per install, while it runs.
    * A second report could swap the key the converger will trust for an impostor's.
    */
-  recordHostKeys(name: string, installId: string, keys: string[]): Promise<MachineStatus> {
+  recordHostKeys(name: string, installId: string, keys: string[], event?: BootEvent): Promise<MachineStatus> {
     return this.serialised(name, async () => {
       const s = await this.current(name);
       if (s.installId !== installId || s.netboot !== 'install') throw new LifecycleError(`${name}: the install of this token has ended`, 'gone');
       if (s.hostKeys.length) throw new LifecycleError(`${name}: host keys were already reported for this install`, 'busy');
-      return this.writer.note(s, { hostKeys: keys });
+      return this.writer.note(s, { hostKeys: keys }, event);
     });
   }
 

@@ -24,10 +24,14 @@ export class StateWriter {
     private readonly runner: EffectRunner,
   ) {}
 
-  /** Applies a decision's moves in order, with its token effects; returns the final status. */
-  async apply(from: MachineStatus, moves: Move[], effects: Effect[]): Promise<{ status: MachineStatus; token?: InstallToken }> {
+  /**
+   * Applies a decision's moves in order, with its token effects; returns the final status. `cause`:
+   * the event of what moved it (an installer's callback), written first, in the same transaction.
+   */
+  async apply(from: MachineStatus, moves: Move[], effects: Effect[], cause?: BootEvent): Promise<{ status: MachineStatus; token?: InstallToken }> {
     return this.write(async (tx, stored) => {
       const now = this.clock.now();
+      if (cause) stored.push(await tx.events.append(cause, now));
       let s = from;
       let token: InstallToken | undefined;
       if (effects.includes('revoke-tokens')) await tx.tokens.revokeForMachine(s.machine, now);
@@ -84,11 +88,15 @@ export class StateWriter {
     });
   }
 
-  /** What an install learned that is not a state: the host keys to pin, the addresses it is bound to. */
-  note(s: MachineStatus, patch: Pick<Partial<MachineStatus>, 'hostKeys' | 'bootIp' | 'installerIp'>): Promise<MachineStatus> {
-    return this.write(async (tx) => {
+  /**
+   * What an install learned that is not a state: the host keys to pin, the addresses it is bound
+   * to; with the event that says so, if any, in the same transaction.
+   */
+  note(s: MachineStatus, patch: Pick<Partial<MachineStatus>, 'hostKeys' | 'bootIp' | 'installerIp'>, event?: BootEvent): Promise<MachineStatus> {
+    return this.write(async (tx, stored) => {
       const next = { ...s, ...patch, version: s.version + 1 };
       await tx.status.put(next);
+      if (event) stored.push(await tx.events.append(event, this.clock.now()));
       return next;
     });
   }

@@ -95,6 +95,45 @@ t.test('a reinstall walks the table from protocol events and callbacks to ready'
   t.equal((await views.byMac(MAC))!.netboot, 'local');
 });
 
+t.test('a callback that moves the install commits with its state change; one that moves nothing, or is refused, still leaves its event', async (t) => {
+  const { store, lifecycle, installs, events, reads } = await rig(t);
+  await lifecycle.reinstall('m1');
+  await lifecycle.idle();
+  events.report({ mac: MAC, kind: 'asset', level: 'info', message: 'vmlinuz' });
+  await lifecycle.idle();
+  const token = (await installs.installToken('m1'))!;
+  t.ok((await installs.checkToken(token.token, 'fetch', '10.0.0.5')).ok);
+  // What each callback commits: transactions, and event writes of their own (outside one).
+  const commits: string[] = [];
+  const { transaction } = store;
+  store.transaction = (fn, opts) => (commits.push('transaction'), transaction(fn, opts));
+  const append = store.events.append.bind(store.events);
+  store.events.append = (e, at) => (commits.push(`event: ${e.message}`), append(e, at));
+  const newest = async (n: number) => (await reads.events({ machine: 'm1', limit: 1000 })).slice(-n).map((e) => [e.kind, e.message]);
+  const callback = async (event: 'start' | 'hostkeys' | 'progress' | 'built', body = '', query = {}) => {
+    commits.length = 0;
+    await installs.callback(token, event, body, query);
+    return [...commits];
+  };
+
+  t.same(await callback('start'), ['transaction'], 'start: one commit');
+  t.same(await newest(2), [['callback', 'installer started'], ['state', 'installer-booting → installing']], 'the callback and the state it moved to, together');
+  t.same(await callback('hostkeys', `${HOSTKEY} root@m1\n`), ['transaction'], 'hostkeys: one commit');
+  t.same(await newest(1), [['callback', 'host keys reported: ssh-ed25519']]);
+  t.same(await callback('progress', '', { step: 'post' }), ['event: progress: post'], 'progress moves nothing: its event alone');
+  t.same(await callback('built'), ['transaction'], 'built: one commit');
+  t.same(await newest(2), [['callback', 'installer reported built'], ['state', 'install finished: netboot is now local']]);
+  await lifecycle.idle();
+  t.equal((await reads.status('m1'))?.state, 'ready');
+
+  t.same(await callback('start'), ['event: installer started'], 'a start that moves nothing (the install is over): its event alone');
+  t.same(await newest(1), [['callback', 'installer started']]);
+  t.equal((await reads.status('m1'))?.state, 'ready');
+  const refusedKeys = await installs.callback(token, 'hostkeys', `${HOSTKEY} root@m1\n`, {}).catch((e) => e);
+  t.type(refusedKeys, LifecycleError);
+  t.match((await newest(1))[0], ['callback', /^host keys refused: /], 'so is a refused host key report');
+});
+
 t.test('refusals are LifecycleErrors and change nothing', async (t) => {
   const { lifecycle, reads } = await rig(t);
   t.type(await lifecycle.cancel('m1').catch((e) => e), LifecycleError);
