@@ -2,21 +2,22 @@ import type { BootView, MachineDirectory } from '../model/boot.js';
 import { rawClientMac } from './codec.js';
 
 /**
- * Directory lookups started as packets arrive, not when their turn comes. Packets are decided
- * one at a time, in order, and each decision looks its MAC up in the directory; with a store
- * over the network (PostgreSQL) that is a round trip, and waited for one after the other they
- * capped DHCP at one packet per round trip: under a boot storm on a busy machine the queue grew
- * and clients retransmitted. Started at arrival, the lookups of a burst run side by side.
+ * Directory lookups started before their packet's turn. Packets are decided one at a time, in
+ * order, and each decision looks its MAC up in the directory; with a store over the network
+ * (PostgreSQL) that is a round trip, and waited for one after the other they capped DHCP at one
+ * packet per round trip: under a boot storm on a busy machine the queue grew and clients
+ * retransmitted. Started ahead (the shell starts those of the next few packets in the queue),
+ * the lookups run side by side.
  *
- * A decision reads what the directory said when its packet arrived: DHCP decisions write leases,
- * never what the directory holds, so no earlier decision in the queue can change the answer.
+ * A decision reads what the directory said a moment before its turn: DHCP decisions write
+ * leases, never what the directory holds, so no earlier decision in the queue changes the answer.
  */
 export class PrefetchingDirectory implements MachineDirectory {
   private readonly started = new Map<string, Promise<BootView | undefined>>();
 
   constructor(private readonly directory: MachineDirectory) {}
 
-  /** Starts the lookup for a packet that just came in; what end() takes once it is decided. */
+  /** Starts the lookup of a queued packet's MAC; what decided() takes once the packet is decided. */
   arrived(buf: Buffer): { mac: string; lookup: Promise<BootView | undefined> } | undefined {
     const mac = rawClientMac(buf);
     if (mac === undefined || this.started.has(mac)) return undefined;

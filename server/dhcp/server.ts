@@ -64,6 +64,8 @@ export interface DhcpServer {
 /** Beyond this many waiting packets a flood is shed at the door instead of growing memory. */
 const MAX_QUEUE = 8192;
 const COMMIT_PAUSE_MS = 2;
+/** Directory lookups started ahead of their packet's turn (prefetch.ts), at most. */
+const LOOKAHEAD = 8;
 
 const silent: DhcpLogger = { info() {}, warn() {}, error() {} };
 
@@ -130,7 +132,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const sockets = await openDeviceSockets(config.interface, ports);
   const byPort = new Map(sockets.map((s) => [s.address().port, s]));
 
-  type Pending = { buf: Buffer; socket: Socket; localPort: number; from: Destination; started?: ReturnType<PrefetchingDirectory['arrived']> };
+  /** started: the packet's directory lookup, under way before its turn (null: none was started). */
+  type Pending = { buf: Buffer; socket: Socket; localPort: number; from: Destination; started?: ReturnType<PrefetchingDirectory['arrived']> | null };
   /** A packet, or the reload of a subnet just taken over, decided in the order they came. */
   let queue: Array<Pending | { takeOver: string }> = [];
   let draining: Promise<void> | undefined;
@@ -216,7 +219,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       drop('internal-error');
       return;
     } finally {
-      directory.decided(p.started);
+      directory.decided(p.started ?? undefined);
     }
     if (ex.request) mRequests.inc({ type: ex.request });
     if (ex.dropped) drop(ex.dropped);
@@ -264,7 +267,22 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   function enqueue(item: Pending | { takeOver: string }): void {
     queue.push(item);
     stats.queued = queue.length;
+    lookAhead();
     draining ??= drain().finally(() => (draining = undefined));
+  }
+
+  /**
+   * The directory lookups of the next LOOKAHEAD packets are started before their turn, no more:
+   * a flood of thousands must not take every connection of a store's pool, which the lease
+   * commits that release ACKs need too. A standby of every subnet starts none.
+   */
+  function lookAhead(): void {
+    const answering = answersSome();
+    for (let i = 0; i < Math.min(LOOKAHEAD, queue.length); i++) {
+      const p = queue[i];
+      if ('takeOver' in p || p.started !== undefined) continue;
+      p.started = answering ? (directory.arrived(p.buf) ?? null) : null;
+    }
   }
 
   async function drain(): Promise<void> {
@@ -272,6 +290,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     while (queue.length > 0 && !closed) {
       const p = queue.shift()!;
       stats.queued = queue.length;
+      lookAhead();
       if ('takeOver' in p) await takeOver(p.takeOver);
       else await decide(p);
       // Let the commit loop and the socket run during long bursts.
@@ -284,7 +303,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     socket.on('message', (buf, rinfo) => {
       stats.received++;
       if (queue.length >= MAX_QUEUE) return drop('queue-full');
-      enqueue({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port }, started: answersSome() ? directory.arrived(buf) : undefined });
+      enqueue({ buf, socket, localPort, from: { address: rinfo.address, port: rinfo.port } });
     });
   }
   log.info({ mode, interface: config.interface, serverAddress, ports }, 'dhcp listening');

@@ -3,9 +3,9 @@ import { Lab, sh } from './netns.js';
 
 /**
  * A burst of DHCP through a relay (perfdhcp) against a server whose directory lookups take 25 ms
- * each, as a store over a busy network does: the lookups of the packets waiting in the queue run
- * side by side (server/dhcp/prefetch.ts), so the burst is answered, where one lookup after the
- * other would cap the server at 40 packets a second.
+ * each, as a store over a busy network does: the lookups of the next packets waiting in the queue
+ * run side by side (server/dhcp/prefetch.ts), so the burst is answered, where one lookup after the
+ * other would cap the server at 40 packets a second; and no more of them than the window.
  */
 const lab = new Lab('pf');
 t.teardown(() => lab.cleanup());
@@ -36,4 +36,7 @@ t.test('a burst of DHCP with slow directory lookups: looked up side by side, all
   const lookups = await server.lookups();
   t.equal(lookups.made, 200, 'one lookup per packet');
   t.ok(lookups.mostAtOnce >= 4, `lookups ran side by side: up to ${lookups.mostAtOnce} at once`);
+  // A flood must leave the store's connections to the lease commits: the next 8 packets' lookups
+  // (server.ts LOOKAHEAD) and the one being decided, no more.
+  t.ok(lookups.mostAtOnce <= 9, `never more than 9 at once (${lookups.mostAtOnce})`);
 });
