@@ -23,8 +23,9 @@ t.test("a SQLite write resolves after the WAL's fsync, which runs off the event 
   const pending = new Map<string, { path: string; text?: string }>();
   const done: { tid: string; call: string; path: string; text?: string }[] = [];
   for (const line of readFileSync(trace, 'utf8').split('\n')) {
-    // A descriptor's path may hold '>' itself (a socket's "[inode->peer]"): it ends at '>,' or '>)'.
-    const m = /^(\d+) (?:<\.\.\. (\w+) resumed>|(\w+)\(\d+<((?:[^>]|>(?![,)]))*)>(?:, "((?:[^"\\]|\\.)*)")?.*?(<unfinished \.\.\.>|= -?\d+))/.exec(line);
+    // strace pads a short thread id ("2194  write(…"). A descriptor's path may hold '>' itself (a
+    // socket's "[inode->peer]"): it ends at '>,' or '>)'.
+    const m = /^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\(\d+<((?:[^>]|>(?![,)]))*)>(?:, "((?:[^"\\]|\\.)*)")?.*?(<unfinished \.\.\.>|= -?\d+))/.exec(line);
     if (!m) continue;
     const [, tid, resumed, call, path, text, end] = m;
     const unfinished = end === '<unfinished ...>';
