@@ -255,16 +255,24 @@ t.test("the console's HTTP side: pages under a script policy, revalidated; a bad
 t.test('filters by state and text; every control has a label; it works by keyboard', async (t) => {
   const page = await signedIn(t);
   const names = () => page.$$eval('tbody tr[data-machine]', (trs) => trs.map((tr) => tr.getAttribute('data-machine')));
+  // The list re-renders after the input event, a moment later: the rows once they are these (or
+  // what they are after 5 s, for the assertion to show).
+  const shown = async (want: string[]) => {
+    await page
+      .waitForFunction((w) => JSON.stringify([...document.querySelectorAll('tbody tr[data-machine]')].map((tr) => tr.getAttribute('data-machine'))) === w, { timeout: 5_000 }, JSON.stringify(want))
+      .catch(() => undefined);
+    return names();
+  };
   await page.select('select', 'failed');
-  t.same(await names(), ['bad-01'], 'state: failed');
+  t.same(await shown(['bad-01']), ['bad-01'], 'state: failed');
   await page.select('select', '');
   await page.type('input[type=search]', 'WEB');
-  t.same(await names(), ['web-01'], 'text, any case');
+  t.same(await shown(['web-01']), ['web-01'], 'text, any case');
   await page.$eval('input[type=search]', (i) => ((i as HTMLInputElement).value = ''));
   await page.type('input[type=search]', 'c0:11:01');
-  t.same(await names(), ['rf-01'], 'a MAC fragment');
+  t.same(await shown(['rf-01']), ['rf-01'], 'a MAC fragment');
   await page.type('input[type=search]', 'x');
-  t.same(await names(), [], 'nothing');
+  t.same(await shown([]), [], 'nothing');
   t.match(await textOf(page, 'main'), 'No machine matches.');
 
   const unlabelled = await page.evaluate(() =>
