@@ -348,7 +348,7 @@ interface TxState {
   ended: boolean;
   /** The tail of the calls made through tx, run one at a time on the connection. */
   queue: Promise<unknown>;
-  /** Kept rows it wrote ('KIND:KEY'), forgotten here when it commits. */
+  /** Kept rows it wrote ('KIND:KEY'), forgotten here when it ends (reads may have kept them meanwhile). */
   touched: string[];
 }
 
@@ -362,11 +362,10 @@ interface TxState {
  * (shared-cache.ts: NOTIFY kickstand_rows in the writing transaction). Everything else asks the
  * database. Parsed JSON bodies are kept by their text, which is safe with any number of writers.
  *
- * transaction(fn) runs fn on one connection inside BEGIN … COMMIT. As the interface requires,
- * this process runs its transactions one at a time, and its writes from outside a transaction
- * wait for the open one to end (reads do not). That is in-process only: other instances'
- * writes are ordered by PostgreSQL (row locks, the one-statement optimistic status put, the
- * advisory lock on event ids), not by this gate.
+ * transaction(fn) runs fn on a connection of its own inside BEGIN … COMMIT, side by side with
+ * this process's other transactions and writes as with other instances': PostgreSQL orders them
+ * (row locks, the one-statement optimistic status put, the advisory lock on event ids), and
+ * `exclusive` takes a transaction-level advisory lock on its name first.
  *
  * Inside a transaction, a write that PostgreSQL may refuse with a constraint error (a MAC taken
  * meanwhile, a machine deleted meanwhile) runs under a savepoint, so a ConflictError fn catches
@@ -536,7 +535,8 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
   /**
    * The repos over one way of running statements: `exec` runs one statement, `atomic` several
    * that commit or fail together (and may fail with a constraint error), `write` wraps every
-   * write (the gate outside a transaction), `read` every read.
+   * write, `read` every read (outside a transaction they just map the errors; inside, they run
+   * one after the other on its connection).
    */
   interface Runner {
     exec: Exec;
