@@ -13,7 +13,7 @@
 # Usage (root, repository root): bench/storm/run.sh [ROUNDS=1] ["N …"="100 500 1000"] ["SETUP …"]
 # One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
 # LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
-# kickstand, as NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
+# kickstand, as KICKSTAND_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
 # Topology: the first server in namespace S (10.201.0.1, PostgreSQL there too), the second
 # kickstand in SB (10.201.0.3: a host of its own, as DHCP standby needs its own port 67, reaching
 # the database over the network), both on bridge br0 in namespace C with the relay (10.201.0.2).
@@ -92,7 +92,7 @@ SERVER_PIDS=() KS_PIDS=()
 # Starts serve.ts as NAME in namespace NS (default S) with SPEC; its PID (node itself) joins KS_PIDS.
 start_ks() {
   local name=$1 spec=$2 ns=${3:-$S}
-  (cd "$repo" && NODE_OPTIONS="${KS_NODE_ARGS:-}" KICKSTAND_ENTRY=bench/storm/serve.ts exec ip netns exec "$ns" bin/kickstand "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
+  (cd "$repo" && KICKSTAND_NODE_FLAGS="${KS_NODE_ARGS:-}" KICKSTAND_ENTRY=bench/storm/serve.ts exec ip netns exec "$ns" bin/kickstand "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
   SERVER_PIDS+=($!)
   local i=0
   until grep -q '"ready"' "$tmp/$name.out" 2>/dev/null; do
