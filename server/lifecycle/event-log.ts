@@ -15,6 +15,10 @@ type Listener = (e: StoredEvent) => void;
 export class EventLog implements EventSink {
   private queue: { event: BootEvent; at: number }[] = [];
   private flushing: Promise<void> | undefined;
+  /** Reports queued since start, and how many of them (the oldest, in order) are written or given up. */
+  private queued = 0;
+  private settled = 0;
+  private waiters: { upTo: number; resolve: () => void }[] = [];
   private readonly listeners = new Set<Listener>();
   /**
    * What unauthenticated traffic can make kickstand write: per source address (or MAC), a burst
@@ -37,6 +41,7 @@ export class EventLog implements EventSink {
       return;
     }
     this.queue.push({ event, at: this.clock.now() });
+    this.queued++;
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
@@ -53,9 +58,15 @@ export class EventLog implements EventSink {
     return this.rateDropped;
   }
 
-  /** Resolves when everything reported so far is stored. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  /**
+   * Resolves when everything reported so far is stored (or given up, and logged). Not when the
+   * queue is empty: in a boot storm reports never stop, and a state change that waited for a quiet
+   * moment waited for batch after batch written after it was asked.
+   */
+  flush(): Promise<void> {
+    const upTo = this.queued;
+    if (this.settled >= upTo) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
   }
 
   /** Deletes events older than `before`, a bounded batch at a time so writers are not held up. */
@@ -84,10 +95,19 @@ export class EventLog implements EventSink {
         } catch (err) {
           this.logger.error({ err, dropped: batch.length }, 'events could not be stored');
         }
+        this.settle(batch.length);
       }
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  private settle(n: number): void {
+    this.settled += n;
+    // Waiters are in the order they asked, so by upTo: the woken ones are a prefix.
+    let woken = 0;
+    while (woken < this.waiters.length && this.waiters[woken]!.upTo <= this.settled) this.waiters[woken++]!.resolve();
+    if (woken) this.waiters.splice(0, woken);
   }
 
   /**

@@ -50,3 +50,42 @@ t.test('a burst of events by MAC: each MAC looked up once, all at once, each eve
   );
   t.equal(stored.at(-1)!.machine, undefined, "a MAC nobody has stays the stranger's");
 });
+
+/**
+ * A state change waits for the events reported before it (their ids come first), and for no
+ * others: in a boot storm reports never stop, and a flush that waited for an empty queue waited
+ * for every batch written after it was asked.
+ */
+t.test('flush waits for the events reported before it, not for those that keep coming', async (t) => {
+  const inner = await openSqliteStore(':memory:');
+  const store = slowStore(inner, 5);
+  t.teardown(() => store.close());
+  const events = new EventLog(store, new Reads(store, new AddressBook()), pino({ level: 'silent' }));
+  const report = (message: string) => events.report({ kind: 'asset', level: 'info', message });
+
+  report('before');
+  let n = 0;
+  const stream = setInterval(() => report(`after ${n++}`), 1);
+  const flushed = await Promise.race([events.flush().then(() => 'flushed'), new Promise((resolve) => setTimeout(() => resolve('timeout'), 300))]);
+  const storedAtFlush = (await inner.events.list({})).map((e) => e.message);
+  clearInterval(stream);
+  t.equal(flushed, 'flushed', 'resolved while reports were still coming');
+  t.equal(storedAtFlush[0], 'before', 'the event reported before is stored, first');
+  t.ok(n > storedAtFlush.length - 1, `later reports still queued at that moment (${n} reported after, ${storedAtFlush.length - 1} stored)`);
+
+  report('last');
+  await events.flush();
+  const all = (await inner.events.list({ limit: 10_000 })).map((e) => e.message);
+  t.equal(all.length, n + 2, 'every report is stored in the end');
+  t.equal(all.at(-1), 'last', 'in the order reported');
+});
+
+t.test('a batch the store refuses settles its flush (logged, not waited on forever)', async (t) => {
+  const inner = await openSqliteStore(':memory:');
+  t.teardown(() => inner.close());
+  const broken = { ...inner, events: { ...inner.events, appendMany: async () => Promise.reject(new Error('disk full')) } };
+  const events = new EventLog(broken, new Reads(inner, new AddressBook()), pino({ level: 'silent' }));
+  events.report({ kind: 'asset', level: 'info', message: 'lost' });
+  const flushed = await Promise.race([events.flush().then(() => 'flushed'), new Promise((resolve) => setTimeout(() => resolve('timeout'), 1000))]);
+  t.equal(flushed, 'flushed');
+});
