@@ -49,7 +49,7 @@ async function setup(t: Test) {
   return { ...env, fault, snapshot };
 }
 
-for (const at of ['tokens.revokeForMachine', 'tokens.put', 'status.put', 'events.append'])
+for (const at of ['tokens.revokeForMachine', 'tokens.put', 'status.put', 'events.appendMany'])
   t.test(`a reinstall that fails at ${at} changes nothing`, async (t) => {
     const { api, fault, snapshot, svc } = await setup(t);
     const before = await snapshot();
