@@ -8,7 +8,8 @@
  * `kickstand reinstall` would; the storm then finds them waiting for their power-on.
  * spec.previewDir gets machine 0's iPXE script and kickstart as the API previews them (the
  * baseline's static files). stdout: one JSON line {ready, pid, kickstartUrl?} once it serves. On SIGTERM it
- * writes {states, eventsDropped, loop (event-loop delay p99 and max)} to spec.reportFile after background work settled, then stops.
+ * writes {states, eventsDropped, loop (event-loop delay p99 and max), mem (process.memoryUsage() in MB
+ * at the sampled peak of rss)} to spec.reportFile after background work settled, then stops.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -85,6 +86,13 @@ if (spec.kickstartUrl) {
   if (res.status !== 200) throw new Error(`kickstart: HTTP ${res.status} ${await res.text()}`);
   await svc.lifecycle.idle();
 }
+// What resident memory is made of at its peak (sampled): the V8 heap, or buffers outside it.
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+let memPeak = process.memoryUsage();
+const memSampler = setInterval(() => {
+  const m = process.memoryUsage();
+  if (m.rss > memPeak.rss) memPeak = m;
+}, 250);
 console.log(JSON.stringify({ ready: true, pid: process.pid, kickstartUrl }));
 
 process.once('SIGTERM', async () => {
@@ -92,7 +100,9 @@ process.once('SIGTERM', async () => {
   const states: Record<string, number> = {};
   for (const s of await svc.reads.statuses()) states[s.state] = (states[s.state] ?? 0) + 1;
   const loop = { p99Ms: Math.round(loopDelay.percentile(99) / 1e6), maxMs: Math.round(loopDelay.max / 1e6) };
-  if (spec.reportFile) writeFileSync(spec.reportFile, JSON.stringify({ states, eventsDropped: svc.events.dropped, loop }) + '\n');
+  clearInterval(memSampler);
+  const mem = { rss: mb(memPeak.rss), heapTotal: mb(memPeak.heapTotal), heapUsed: mb(memPeak.heapUsed), external: mb(memPeak.external), arrayBuffers: mb(memPeak.arrayBuffers) };
+  if (spec.reportFile) writeFileSync(spec.reportFile, JSON.stringify({ states, eventsDropped: svc.events.dropped, loop, mem }) + '\n');
   await svc.close();
   process.exit(0);
 });
