@@ -333,7 +333,7 @@ async function startBootServers(
  */
 function converger(config: Config, privateKey: string, events: EventLog): ConvergeFn {
   const queue = new ConvergeQueue(config.converge.concurrency);
-  return ({ mode, machine, profile, hostKeys, address, deadline }) =>
+  return ({ mode, machine, profile, hostKeys, address, deadline, changedBefore }) =>
     queue.run(async () => {
       if (!profile.converge.length) return { ok: true, report: { machine: machine.name, mode, steps: [] } };
       if (!address) return { ok: false, reason: 'no address for the host: give the machine an ipv4 or let kickstand DHCP hand out its lease' };
@@ -351,6 +351,7 @@ function converger(config: Config, privateKey: string, events: EventLog): Conver
         machine: machine.name,
         deadline,
         stepTimeoutSeconds: config.converge.stepTimeoutSeconds,
+        changedBefore,
       });
       return report.ok
         ? { ok: true, report }

@@ -23,6 +23,11 @@ export interface ConvergeOptions extends SshTarget {
   deadline: number;
   /** for steps without their own timeoutSeconds (config converge.stepTimeoutSeconds) */
   stepTimeoutSeconds?: number;
+  /**
+   * Steps an interrupted earlier apply of this converge may have changed (interrupted.ts): their
+   * triggers fire as if this run had changed them.
+   */
+  changedBefore?: readonly string[];
 }
 
 const STATUS_LEVEL: Record<StepStatus, EventLevel> = {
@@ -94,7 +99,7 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeReport> {
       const r = await host.run('true', Math.max(1, Math.min(30_000, o.deadline - systemClock.now())));
       if (r.code !== 0) return finish({ kind: 'sudo', message: `${where}: sudo -n refused; the converge user needs passwordless sudo (${firstLine(r)})` });
     }
-    const changed = new Set<string>();
+    const changed = new Set<string>(o.mode === 'apply' ? o.changedBefore : []);
     for (const [i, p] of parsed.entries()) {
       const step = p.data!;
       if (systemClock.now() >= o.deadline) {

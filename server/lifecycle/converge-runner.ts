@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { changedByInterruptedRuns } from '../converge/interrupted.js';
 import type { Clock } from '../model/clock.js';
 import type { ConvergeMode } from '../model/converge-steps.js';
 import { LifecycleError } from '../model/errors.js';
@@ -15,6 +16,8 @@ export interface ConvergeRequest {
   hostKeys: string[];
   address: string | undefined;
   deadline: number;
+  /** Steps a run of this converge that was cut short may have changed (ConvergeOptions.changedBefore). */
+  changedBefore?: string[];
 }
 /** report: what the converger says step by step (shown by the API and the CLI). */
 export type ConvergeResult = ({ ok: true } | { ok: false; reason: string }) & { report?: unknown };
@@ -56,18 +59,22 @@ export class ConvergeRunner {
   /**
    * Applies the profile to a machine this instance put in `converging` (status), from its first
    * step, and moves it on from that status' version. Also how a converge whose runner is gone is
-   * resumed: steps check before they apply, so a second run changes only what the first did not.
+   * resumed (`resumed`): steps check before they apply, so a second run changes only what the
+   * first did not, and what the first changed still fires its triggers.
    */
-  async apply(status: MachineStatus): Promise<ConvergeResult> {
+  async apply(status: MachineStatus, { resumed = false } = {}): Promise<ConvergeResult> {
     const { machine, profile } = await this.lifecycle.recordOf(status.machine);
-    const result = await this.run('apply', machine, profile, status.hostKeys, status.deadline!);
+    // Everything since the machine entered `converging` (a resumed status keeps that time): the
+    // runs cut short, however many.
+    const changedBefore = resumed ? changedByInterruptedRuns(await this.reads.eventsTail({ machine: status.machine, since: status.stateSince, limit: 10_000 })) : undefined;
+    const result = await this.run('apply', machine, profile, status.hostKeys, status.deadline!, changedBefore);
     await this.lifecycle.step(status.machine, { kind: 'converge-done', version: status.version, ok: result.ok, reason: result.ok ? undefined : result.reason });
     return result;
   }
 
-  private async run(mode: ConvergeMode, machine: Machine, profile: Profile, hostKeys: string[], deadline: number): Promise<ConvergeResult> {
+  private async run(mode: ConvergeMode, machine: Machine, profile: Profile, hostKeys: string[], deadline: number, changedBefore?: string[]): Promise<ConvergeResult> {
     try {
-      return await this.converge!({ mode, machine, profile, hostKeys, address: await this.reads.address(machine), deadline });
+      return await this.converge!({ mode, machine, profile, hostKeys, address: await this.reads.address(machine), deadline, changedBefore });
     } catch (err) {
       return { ok: false, reason: (err as Error).message };
     }

@@ -264,7 +264,7 @@ export class Lifecycle {
       case 'installed':
         return this.track(this.converger.afterInstall(name, taken.installId));
       case 'converging':
-        return this.track(this.converger.apply(taken));
+        return this.track(this.converger.apply(taken, { resumed: true }));
     }
   }
 

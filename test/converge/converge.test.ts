@@ -162,6 +162,17 @@ t.test('a changed file restarts the service that lists it in restartOn', async (
   t.same(mutations(before), ['root sudo systemctl restart nginx']);
 });
 
+t.test('resumed after a run cut short: what that run changed fires its triggers, though it is as declared now', async (t) => {
+  const before = host.calls().length;
+  const r = await converge(options({ changedBefore: ['nginx-conf'] }));
+  t.equal(statuses(r)['nginx-conf'], 'ok', 'the file is already as declared');
+  t.equal(statuses(r).nginx, 'changed');
+  t.match(r.steps[3]!.detail, 'restart (nginx-conf changed) nginx');
+  t.same(mutations(before), ['root sudo systemctl restart nginx'], 'the restart the cut-short run never got to');
+  const plan = await converge(options({ mode: 'plan', changedBefore: ['nginx-conf'] }));
+  t.equal(statuses(plan).nginx, 'ok', 'plan looks at the host as it is: an earlier run is not its business');
+});
+
 t.test('a changed container argument recreates the container', async (t) => {
   const changed = steps.map((s) => (s.name === 'app' ? { ...s, args: ['-p', '8081:80'] } : s));
   const before = readFileSync(join(S, 'containers/app'), 'utf8');

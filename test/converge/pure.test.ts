@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { backoffDelay } from '../../server/converge/backoff.js';
 import { classifyConnectError } from '../../server/converge/errors.js';
+import { changedByInterruptedRuns } from '../../server/converge/interrupted.js';
 import { blobType, fingerprint, hostKeyAlgorithms, isPinned, parsePinnedKeys } from '../../server/converge/host-keys.js';
 import { ConvergeQueue } from '../../server/converge/queue.js';
 import { remoteCommand, shellQuote } from '../../server/converge/shell.js';
@@ -134,4 +135,28 @@ t.test('queue: never more than the limit at once, in order, errors passed throug
   t.equal(q.active, 0);
   t.equal(q.waiting, 0);
   t.throws(() => new ConvergeQueue(0), RangeError);
+});
+
+t.test('what an interrupted apply may have changed, from its events', async (t) => {
+  let id = 0;
+  const ev = (step: string | undefined, status?: string, over: Record<string, unknown> = {}) => ({
+    id: ++id,
+    at: id,
+    machine: 'web-01',
+    kind: 'converge' as const,
+    level: 'info' as const,
+    message: status ? `step ${step}: ${status}` : `step ${step} started`,
+    data: { mode: 'apply', ...(step ? { step } : {}), ...(status ? { status } : {}), ...over },
+  });
+  const cases: [string, ReturnType<typeof ev>[], string[]][] = [
+    ['nothing ran', [], []],
+    ['ok steps changed nothing', [ev('a'), ev('a', 'ok'), ev('b'), ev('b', 'ok')], []],
+    ['a changed step', [ev('a'), ev('a', 'changed'), ev('b'), ev('b', 'ok')], ['a']],
+    ['the step under way when it died', [ev('a'), ev('a', 'ok'), ev('b')], ['b']],
+    ['a failed step may have applied part of itself', [ev('a'), ev('a', 'failed')], ['a']],
+    ['two interrupted runs: what either changed', [ev('a'), ev('a', 'changed'), ev('b'), ev('a'), ev('a', 'ok'), ev('b'), ev('b', 'ok'), ev('c')], ['a', 'c']],
+    ['plan and audit change nothing', [ev('a', undefined, { mode: 'plan' }), ev('a', 'would-change', { mode: 'plan' }), ev('b', 'drift', { mode: 'audit' })], []],
+    ['the run summary and other kinds are not steps', [ev(undefined, undefined, { ok: false }), { ...ev('x', 'changed'), kind: 'power' as never }], []],
+  ];
+  for (const [what, events, want] of cases) t.same(changedByInterruptedRuns(events), want, what);
 });

@@ -25,7 +25,10 @@ import { postgresForTest } from '../helpers/postgres.js';
 
 const MACS: Record<string, string> = { m1: '52:54:00:11:22:31', m2: '52:54:00:11:22:32', m3: '52:54:00:11:22:33', m4: '52:54:00:11:22:34' };
 
-/** What the instances' power drivers and convergers were asked, in order: "rack-a pxe m1", "rack-b converge m1". */
+/**
+ * What the instances' power drivers and convergers were asked, in order: "rack-a pxe m1",
+ * "rack-b converge m1", "rack-c converge m1 after cfg,svc" (the steps an interrupted run may have changed).
+ */
 type Calls = string[];
 /** Calls that do not return until released: "power m1" holds m1's one-time PXE boot, "converge m1" its converge. */
 class Holds {
@@ -62,7 +65,7 @@ function instanceOn(t: Test, store: Store, instance: string, calls: Calls, holds
       cycle: async () => void calls.push(`${instance} cycle ${m.name}`),
     }),
     converge: async (r) => {
-      calls.push(`${instance} converge ${r.machine.name}`);
+      calls.push(`${instance} converge ${r.machine.name}${r.changedBefore?.length ? ` after ${r.changedBefore.join(',')}` : ''}`);
       await holds.wait(`converge ${r.machine.name}`);
       return { ok: true };
     },
@@ -77,6 +80,7 @@ function instanceOn(t: Test, store: Store, instance: string, calls: Calls, holds
   return {
     store,
     reads,
+    events,
     lifecycle,
     /** Gone as a killed process is: its effects never finish, its store (and name lock) closes. */
     async die() {
@@ -168,6 +172,30 @@ if (pg) {
     t.same(moves.slice(-3), ['installing→installed', 'installed→converging', 'converging→ready']);
     t.equal(moves.filter((m) => m === 'converging→ready').length, 1, 'ready written once');
     t.equal((await b.reads.status('m1'))!.runner, undefined, 'no runner once the machine rests');
+  });
+
+  t.test('a resumed converge: what the dead run changed, or was changing, still fires its triggers', async (t) => {
+    const { calls, xs: [a, b, c] } = await rack(t, ['rack-a', 'rack-b', 'rack-c'], ['converge m1'], ['m1']);
+    await toInstalled(a, 'm1');
+    await until('rack-a to converge m1', () => calls.includes('rack-a converge m1'));
+    // What converge.ts reports as it goes: cfg was rewritten, svc (its restartOn) had begun.
+    const step = (name: string, status?: string) =>
+      a.events.report({ machine: 'm1', kind: 'converge', level: 'info', message: `step ${name}${status ? `: ${status}` : ' started'}`, data: { mode: 'apply', step: name, ...(status ? { status } : {}) } });
+    step('pkgs');
+    step('pkgs', 'ok');
+    step('cfg');
+    step('cfg', 'changed');
+    step('svc');
+    await a.events.flush();
+    await a.die();
+    await until('the converge to be resumed and done', async () => {
+      await Promise.all([b.lifecycle.tick(), c.lifecycle.tick()]);
+      return (await b.reads.status('m1'))!.state === 'ready';
+    });
+    await Promise.all([b.lifecycle.idle(), c.lifecycle.idle()]);
+    const converges = calls.filter((x) => x.includes('converge'));
+    t.equal(converges.length, 2, converges.join(', '));
+    t.match(converges[1], /^rack-[bc] converge m1 after cfg,svc$/, 'the resumed run is told cfg changed and svc was under way; pkgs changed nothing');
   });
 
   t.test('an instance that dies mid-power-cycle: another sends it, once; a power cycle already sent is not sent again', async (t) => {
