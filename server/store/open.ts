@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -16,9 +15,10 @@ export function isPostgresUrl(url: string | undefined): boolean {
  * Opened under config.instance: its events carry the name, and with PostgreSQL the name is
  * held for the store's life (a name another live process holds rejects with InstanceNameTaken).
  */
-export function openStore(config: Config): Promise<Store> {
+export async function openStore(config: Config): Promise<Store> {
   const url = config.store.url;
   const opts = { instance: config.instance };
-  if (url && isPostgresUrl(url)) return openPostgresStore(url, opts);
+  // Loaded only here: an instance on SQLite does not carry the PostgreSQL driver in its memory.
+  if (url && isPostgresUrl(url)) return (await import('./postgres.js')).openPostgresStore(url, opts);
   return openSqliteStore(url ? url.replace(/^sqlite:(\/\/)?/, '') : join(config.dataDir, 'kickstand.db'), opts);
 }

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ConflictError, StoreUnavailable } from '../model/errors.js';
 import type { BootEvent, StoredEvent } from '../model/events.js';
 import type { Lease } from '../model/lease.js';
@@ -177,12 +177,21 @@ async function mapped<T>(p: Promise<T>): Promise<T> {
   }
 }
 
-/** int8 (BIGINT: epoch ms, ids) as a number, for this pool only: nothing process-wide is changed. */
+/**
+ * node-postgres, loaded when a PostgreSQL store is opened (a static import would load it into
+ * every instance on SQLite too), with int8 (BIGINT: epoch ms, ids) parsed as a number for this
+ * store's connections only: nothing process-wide is changed.
+ */
+interface Driver {
+  pg: typeof pg;
+  types: pg.CustomTypesConfig;
+}
 const INT8 = 20;
-const types: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
-};
+async function loadDriver(): Promise<Driver> {
+  const { default: driver } = await import('pg');
+  const getTypeParser = (oid: number, format?: 'text' | 'binary') => (oid === INT8 && format !== 'binary' ? (v: string) => Number(v) : driver.types.getTypeParser(oid, format));
+  return { pg: driver, types: { getTypeParser: getTypeParser as pg.CustomTypesConfig['getTypeParser'] } };
+}
 
 /**
  * A connection taken from the pool for several statements. The pool listens for errors only on
@@ -381,19 +390,20 @@ interface TxState {
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<Store> {
   const { instance } = opts;
+  const driver = await loadDriver();
   let nameLock: InstanceLock | undefined;
   if (instance !== undefined)
     nameLock = await mapped(
       lockInstanceName(instance, {
         ...opts.instanceLock,
         // application_name: the holder a refused process names (PostgreSQL keeps 63 bytes of it).
-        client: ownConnection(url, opts),
+        client: ownConnection(driver, url, opts),
         onLost: (reason) => process.emitWarning(`instance ${instance}: the instance-name lock is lost (${reason}); trying to take it back`, 'KickstandStoreWarning'),
         onRegained: () => process.emitWarning(`instance ${instance}: the instance-name lock is held again`, 'KickstandStoreWarning'),
       }),
     );
   try {
-    return await openUnlocked(url, opts, nameLock);
+    return await openUnlocked(driver, url, opts, nameLock);
   } catch (err) {
     await nameLock?.release();
     throw err;
@@ -404,23 +414,23 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
  * A connection of its own, outside the pool, for a session that must stay the same one (a lock,
  * LISTEN). Its application_name says whose and what for: the holder a refused process names.
  */
-function ownConnection(url: string, opts: PostgresStoreOptions, role?: string): () => pg.Client {
+function ownConnection({ pg, types }: Driver, url: string, opts: PostgresStoreOptions, role?: string): () => pg.Client {
   const name = ['kickstand', opts.instance, role].filter((x) => x !== undefined).join(' ');
   return () => new pg.Client({ connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, keepAlive: true, application_name: name, types });
 }
 
-async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
+async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
   const { instance } = opts;
   const cache = new SharedCache();
-  const watcher = eventWatcher(ownConnection(url, opts, 'events'), cache);
-  const pool = new pg.Pool({
+  const watcher = eventWatcher(ownConnection(driver, url, opts, 'events'), cache);
+  const pool = new driver.pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: 'kickstand',
-    types,
+    types: driver.types,
   });
   // An idle connection the server dropped: the pool discards it; the next call reports the outage.
   pool.on('error', () => undefined);
@@ -722,7 +732,7 @@ async function openUnlocked(url: string, opts: PostgresStoreOptions, nameLock: I
       claimSubnets(subnets, {
         standby,
         ...opts.instanceLock,
-        client: ownConnection(url, opts, 'dhcp'),
+        client: ownConnection(driver, url, opts, 'dhcp'),
       }),
     check: () =>
       direct(async () => {
