@@ -32,18 +32,18 @@ function refusal(err: unknown): { ok: false; why: ConfinedRefusal; code?: string
 
 /** `relative` must already have passed safeRelativePath. Resolved per call: the root may be created or re-pointed after start-up. */
 export async function resolveConfined(root: string, relative: string, symlinkDirs: readonly string[] = []): Promise<Confined> {
-  let real: string;
-  let allowed: string[];
-  try {
-    const [realRoot, ...others] = await Promise.all([root, ...symlinkDirs].map((d) => realpath(d).catch(() => undefined)));
-    if (realRoot === undefined) return { ok: false, why: 'missing', code: 'ENOENT' };
-    allowed = [realRoot, ...others.filter((d): d is string => d !== undefined)];
-    real = await realpath(path.join(root, relative));
-  } catch (err) {
-    return refusal(err);
-  }
-  if (!allowed.some((dir) => within(dir, real))) return { ok: false, why: 'outside' };
-  return { ok: true, real };
+  // The file and the directories side by side: each realpath is a trip to the thread pool, and
+  // under a boot storm every trip waits its turn there.
+  const failed = (err: unknown) => ({ err });
+  const [file, [realRoot, ...others]] = await Promise.all([
+    realpath(path.join(root, relative)).catch(failed),
+    Promise.all([root, ...symlinkDirs].map((d) => realpath(d).catch(() => undefined))),
+  ]);
+  if (realRoot === undefined) return { ok: false, why: 'missing', code: 'ENOENT' };
+  if (typeof file !== 'string') return refusal(file.err);
+  const allowed = [realRoot, ...others.filter((d): d is string => d !== undefined)];
+  if (!allowed.some((dir) => within(dir, file))) return { ok: false, why: 'outside' };
+  return { ok: true, real: file };
 }
 
 /** resolveConfined, then an open of the real path that only succeeds on a regular file. The caller closes the handle. */
