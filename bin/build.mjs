@@ -11,7 +11,10 @@
  *   node bin/build.mjs [ENTRY]        (npm run build; npm ci runs it as `prepare`)
  *
  * A module's import.meta.url (and dirname, filename) still name its source file, so files read
- * relative to the source (templates, the console's pages) are found as under tsx.
+ * relative to the source (templates, the console's pages) are found as under tsx. A TypeScript file
+ * a source names as `new URL('./FILE.ts', import.meta.url)` is code loaded at run time (a worker's
+ * entry): it is compiled too, into dist/KEY/FILE.mjs, its inputs part of KEY, and the URL names
+ * that build.
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -31,26 +34,50 @@ const LOADERS = { '.ts': 'ts', '.js': 'js', '.mjs': 'js', '.json': 'json' };
 
 const sha1 = (data) => createHash('sha1').update(data).digest('hex');
 
+/** A TypeScript file loaded at run time, or one of import.meta's properties (one pass: a rewrite is not rewritten again). */
+const META = /new URL\(\s*(['"])(\.{1,2}\/[^'"`]+\.ts)\1\s*,\s*import\.meta\.url\s*\)|import\.meta\.(url|dirname|filename)/g;
+
 /**
  * Rewrites import.meta so that it describes `file` (the source) from `out` (the bundle), which
  * lives at dist/KEY/: relative, so the tree can move as a whole (docker COPY, a renamed clone).
+ * A TypeScript file named by URL is handed to `entryPoint`, which says what its build is called.
  */
-function sourceMeta(code, file, out) {
+function sourceMeta(code, file, out, entryPoint) {
   const rel = (p) => JSON.stringify(relative(dirname(out), p));
   if (/import\.meta\.resolve\(\s*['"`]\./.test(code)) throw new Error(`${relative(root, file)}: import.meta.resolve of a relative path would resolve from dist/; use new URL(…, import.meta.url)`);
-  return code
-    .replaceAll('import.meta.url', `new URL(${rel(file)}, import.meta.url).href`)
-    .replaceAll('import.meta.dirname', `__ksPath(new URL(${rel(dirname(file))}, import.meta.url))`)
-    .replaceAll('import.meta.filename', `__ksPath(new URL(${rel(file)}, import.meta.url))`);
+  return code.replace(META, (_match, _quote, ts, property) => {
+    if (ts) return `new URL(${JSON.stringify(`./${entryPoint(resolve(dirname(file), ts))}`)}, import.meta.url)`;
+    if (property === 'url') return `new URL(${rel(file)}, import.meta.url).href`;
+    return `__ksPath(new URL(${rel(property === 'dirname' ? dirname(file) : file)}, import.meta.url))`;
+  });
 }
 
-/** One build of `entry` into `outdir`; the sha1 of every local file as esbuild was given it. */
+/**
+ * One build of `entry`, and of every entry point found in what it compiles, into `outdir`; the
+ * sha1 of every local file as esbuild was given it.
+ */
 async function compile(outdir) {
-  const out = join(outdir, `${name}.mjs`);
   const read = new Map();
   for (const f of EXTRA) read.set(f, sha1(readFileSync(join(root, f))));
+  /** Output file name → the source compiled into it, in the order found: the loop below reaches every one. */
+  const outputs = new Map();
+  const entryPoint = (source) => {
+    const file = `${basename(source, extname(source))}.mjs`;
+    const claimed = outputs.get(file) ?? source;
+    if (claimed !== source) throw new Error(`${relative(root, source)} and ${relative(root, claimed)} would both build into ${file}`);
+    outputs.set(file, source);
+    return file;
+  };
+  entryPoint(join(root, entry));
+  for (const [file, source] of outputs) await bundle(source, join(outdir, file), read, entryPoint);
+  for (const f of read.keys()) if (f.startsWith('..') || /\s/.test(f)) throw new Error(`${f}: inputs must be files of this tree, with no blank in their names`);
+  return read;
+}
+
+/** esbuild: `source` and the local files it imports into one module `out`; packages stay imports. */
+async function bundle(source, out, read, entryPoint) {
   await build({
-    entryPoints: [join(root, entry)],
+    entryPoints: [source],
     outfile: out,
     bundle: true,
     packages: 'external',
@@ -70,14 +97,12 @@ async function compile(outdir) {
             if (!loader) throw new Error(`${relative(root, args.path)}: no loader for this kind of file`);
             const bytes = readFileSync(args.path);
             read.set(relative(root, args.path), sha1(bytes));
-            return { contents: loader === 'json' ? bytes : sourceMeta(bytes.toString('utf8'), args.path, out), loader };
+            return { contents: loader === 'json' ? bytes : sourceMeta(bytes.toString('utf8'), args.path, out, entryPoint), loader };
           });
         },
       },
     ],
   });
-  for (const f of read.keys()) if (f.startsWith('..') || /\s/.test(f)) throw new Error(`${f}: inputs must be files of this tree, with no blank in their names`);
-  return read;
 }
 
 /** `sha1sum -- FILE…` from the root, as bin/kickstand runs it. */

@@ -2,15 +2,16 @@
  * Files under the served root, with the filesystem half of the "nothing escapes the root" rule
  * (confine.ts: symlinks are resolved and must land inside the root or an explicitly allowed
  * directory) and a bounded in-memory cache keyed by path, size and mtime, so a rack of PXE boots
- * reads each firmware file from disk once. Netascii reads get a view that converts block by
- * block; the converted length (the sender needs the block count) is counted once per file
+ * reads each firmware file from disk once. Cached bytes live in SharedArrayBuffers: the transfer
+ * thread reads the cache's own memory, a thousand transfers of one file are one copy. Netascii
+ * sources carry the converted length (the sender needs the block count), counted once per file
  * version and remembered.
  */
 import { constants } from 'node:fs';
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { FileBody, MemoryBody, type Body } from './body.js';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dropSource, type BodySource } from './body-source.js';
 import { resolveConfined, type ConfinedRefusal } from '../files/confine.js';
-import { NetasciiBody, netasciiExtra } from './netascii.js';
+import { netasciiExtra } from './netascii.js';
 import { ErrorCode } from './packet.js';
 
 export interface RootFilesOptions {
@@ -26,7 +27,7 @@ export interface RootFilesOptions {
 }
 
 export type Opened =
-  | { ok: true; body: Body; cached: boolean }
+  | { ok: true; body: BodySource; cached: boolean }
   | { ok: false; code: ErrorCode; message: string };
 
 interface CacheEntry {
@@ -39,7 +40,6 @@ interface CacheEntry {
 /** Converted lengths remembered (a few numbers each); past this many files the table starts over. */
 const MAX_NETASCII_SIZES = 1024;
 const SCAN_CHUNK = 1 << 20;
-const NETASCII_READ_AHEAD = 256 << 10;
 
 /** Counts CR and LF of an open file with positional reads, one reused buffer: flat memory whatever the size. */
 async function scanNetasciiExtra(handle: FileHandle, size: number): Promise<number> {
@@ -52,6 +52,26 @@ async function scanNetasciiExtra(handle: FileHandle, size: number): Promise<numb
     pos += bytesRead;
   }
   return extra;
+}
+
+/**
+ * The file into memory shared with the transfer thread. `size` is the stat's: a file that grew
+ * since is cut there, one that shrank ends short, and the next stat reads it again.
+ */
+async function readShared(real: string, size: number): Promise<Buffer> {
+  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const bytes = Buffer.from(new SharedArrayBuffer(size));
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await handle.read(bytes, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === size ? bytes : bytes.subarray(0, got);
+  } finally {
+    await handle.close();
+  }
 }
 
 export class RootFiles {
@@ -83,14 +103,13 @@ export class RootFiles {
       if (st.size > this.maxFile) {
         // O_NONBLOCK: a FIFO swapped in after the stat must not hang the open; O_NOFOLLOW: nor a symlink.
         const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-        if (mode === 'octet') return { ok: true, body: new FileBody(handle, st.size), cached: false };
-        // The conversion copies every block out of what it reads, so one reused read buffer will do.
-        const body = new FileBody(handle, st.size, { chunkBytes: NETASCII_READ_AHEAD, reuse: true });
+        const body: BodySource = { kind: 'file', handle, size: st.size };
+        if (mode === 'octet') return { ok: true, body, cached: false };
         try {
           const extra = await this.netasciiExtraOf(key, () => scanNetasciiExtra(handle, st.size));
-          return { ok: true, body: new NetasciiBody(body, st.size + extra), cached: false };
+          return { ok: true, body: { ...body, netasciiSize: st.size + extra }, cached: false };
         } catch (err) {
-          body.close();
+          dropSource(body);
           throw err;
         }
       }
@@ -104,10 +123,9 @@ export class RootFiles {
         bytes = entry.bytes;
         cached = true;
       } else bytes = await this.load(real, st.size, st.mtimeMs, st.ino);
-      const body = new MemoryBody(bytes);
-      if (mode === 'octet') return { ok: true, body, cached };
+      if (mode === 'octet') return { ok: true, body: { kind: 'memory', bytes }, cached };
       const extra = await this.netasciiExtraOf(key, async () => netasciiExtra(bytes));
-      return { ok: true, body: new NetasciiBody(body, bytes.length + extra), cached };
+      return { ok: true, body: { kind: 'memory', bytes, netasciiSize: bytes.length + extra }, cached };
     } catch (err) {
       return this.fsError(err);
     }
@@ -138,7 +156,7 @@ export class RootFiles {
     if (pending) this.hits++;
     else {
       this.misses++;
-      pending = readFile(real, { flag: constants.O_RDONLY | constants.O_NONBLOCK })
+      pending = readShared(real, size)
         .then((bytes) => {
           this.remember(real, { size, mtimeMs, ino, bytes });
           return bytes;

@@ -1,18 +1,21 @@
 /**
  * The TFTP server's socket shell: the well-known port, the table of running transfers with its
- * bounds, the retransmission clock, stats and event reporting. Decisions come from request.ts,
- * options.ts and sender.ts; bytes from a generator callback or the root directory.
+ * bounds, stats and event reporting. Decisions come from request.ts and options.ts; bytes from a
+ * generator callback or the root directory. The transfers themselves (their sockets, the
+ * retransmission clock, sender.ts) run in a thread of their own (transfer-thread.ts).
  */
 import dgram from 'node:dgram';
 import type { BootEvent, EventLevel, EventSink } from '../model/events.js';
-import { MemoryBody, type Body } from './body.js';
-import { NetasciiBody, netasciiExtra } from './netascii.js';
+import { dropSource, sourceSize, type BodySource } from './body-source.js';
+import { netasciiExtra } from './netascii.js';
 import { negotiate } from './options.js';
 import { encodeError, ErrorCode } from './packet.js';
 import { decideRequest } from './request.js';
 import { RateLimiter } from '../model/rate-limit.js';
 import { RootFiles } from './root-files.js';
-import { Transfer, type TransferResult } from './transfer.js';
+import type { TransferResult } from './transfer.js';
+import { TransferThread } from './transfer-thread.js';
+import type { TransferOrder } from './transfer-worker.js';
 
 export interface Remote {
   address: string;
@@ -114,14 +117,14 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const retries = options.retries ?? 5;
   const limits = { maxBlksize: options.maxBlksize ?? 65464, maxWindowsize: options.maxWindowsize ?? 64 };
   /** Keyed by client address, port and request; a slot is taken before any await so bounds hold under bursts. */
-  const transfers = new Map<string, Transfer | 'opening'>();
+  const transfers = new Set<string>();
   /** Running transfers per client address and port: one, plus one for a PXE size probe still winding down. */
   const perClient = new Map<string, number>();
   /** Running transfers per client address (maxTransfersPerAddress). */
   const perAddress = new Map<string, number>();
   const clientOf = (remote: Remote) => `${remote.address}|${remote.port}`;
   function take(key: string, remote: Remote): void {
-    transfers.set(key, 'opening');
+    transfers.add(key);
     count(perClient, clientOf(remote), 1);
     count(perAddress, remote.address, 1);
   }
@@ -160,11 +163,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     report(remote, 'warn', `TFTP refused ${shown}: ${message}`, { file: filename?.slice(0, 128), code });
   }
 
-  async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: Body } | { code: ErrorCode; message: string }> {
+  async function content(path: string, remote: Remote, netascii: boolean): Promise<{ body: BodySource } | { code: ErrorCode; message: string }> {
     const generated = options.generate && (await options.generate(path, { address: plainIp(remote.address), port: remote.port }));
     if (!generated) return (assetFiles && options.assets!.paths.has(path) ? assetFiles : files).open(path, netascii ? 'netascii' : 'octet');
-    if (!netascii) return { body: new MemoryBody(generated) };
-    return { body: new NetasciiBody(new MemoryBody(generated), generated.length + netasciiExtra(generated)) };
+    if (!netascii) return { body: { kind: 'memory', bytes: generated } };
+    return { body: { kind: 'memory', bytes: generated, netasciiSize: generated.length + netasciiExtra(generated) } };
   }
 
   async function serve(key: string, remote: Remote, path: string, netascii: boolean, requested: Map<string, string>): Promise<void> {
@@ -182,9 +185,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     } finally {
       clearTimeout(timer);
     }
-    if (found === timedOut) pending.then((late) => 'body' in late && late.body.close(), () => {});
+    if (found === timedOut) pending.then((late) => 'body' in late && dropSource(late.body), () => {});
     if (closing) {
-      if ('body' in found) found.body.close();
+      if ('body' in found) dropSource(found.body);
       return;
     }
     if (!('body' in found)) {
@@ -192,27 +195,20 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       return refuse(remote, found.code, found.message, path);
     }
     const body = found.body;
+    const size = sourceSize(body);
     // Like tftpd-hpa, no tsize in netascii: the size on disk is not what the client will write.
-    const negotiated = negotiate(requested, body.size, limits, { tsize: !netascii });
+    const negotiated = negotiate(requested, size, limits, { tsize: !netascii });
     counters.started++;
-    report(remote, 'info', `TFTP ${path} started`, { file: path, size: body.size, blksize: negotiated.blksize, windowsize: negotiated.windowsize });
-    const transfer = new Transfer({
+    report(remote, 'info', `TFTP ${path} started`, { file: path, size, blksize: negotiated.blksize, windowsize: negotiated.windowsize });
+    const order: TransferOrder = {
       remote,
       host,
       type,
       body,
       oack: negotiated.oack,
-      sender: {
-        blksize: negotiated.blksize,
-        windowsize: negotiated.windowsize,
-        timeoutMs: negotiated.timeoutMs ?? retransmitMs,
-        retries,
-      },
-      onIgnored: () => counters.dropped++,
-      onEnd: (result) => finish(key, remote, path, result),
-    });
-    transfers.set(key, transfer);
-    transfer.begin();
+      sender: { blksize: negotiated.blksize, windowsize: negotiated.windowsize, timeoutMs: negotiated.timeoutMs ?? retransmitMs, retries },
+    };
+    thread.start(order, (result) => finish(key, remote, path, result));
   }
 
   function finish(key: string, remote: Remote, path: string, result: TransferResult): void {
@@ -276,24 +272,28 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   // Sending an ERROR to a vanished client can fail; that must never take the server down.
   socket.on('error', (err) => options.logger?.warn({ err }, 'tftp: request socket error'));
 
-  await new Promise<void>((resolve, reject) => {
-    const failed = (err: Error) => {
-      socket.close();
-      reject(err);
-    };
-    socket.once('error', failed);
+  const bound = new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
     socket.bind({ port: options.port, address: host }, () => {
-      socket.off('error', failed);
+      socket.off('error', reject);
       resolve();
     });
   });
-
-  // One clock for all transfers instead of a timer per packet; fine enough to keep the first retransmission on time.
-  const tickMs = Math.max(10, Math.min(100, retransmitMs / 4));
-  const clock = setInterval(() => {
-    const now = Date.now();
-    for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.tick(now);
-  }, tickMs);
+  const started = TransferThread.start({
+    entry: new URL('./transfer-worker.ts', import.meta.url),
+    // Fine enough to keep the first retransmission on time.
+    tickMs: Math.max(10, Math.min(100, retransmitMs / 4)),
+    onIgnored: () => counters.dropped++,
+    onDeath: (err) => options.logger?.warn({ err }, 'tftp: the transfer thread died, its transfers failed; the next transfer starts a new one'),
+  });
+  // Both at once (the thread takes a while to start); whichever fails, neither is left running.
+  const [socketUp, threadUp] = await Promise.allSettled([bound, started]);
+  if (socketUp.status === 'rejected' || threadUp.status === 'rejected') {
+    socket.close();
+    if (threadUp.status === 'fulfilled') await threadUp.value.close('server not started');
+    throw socketUp.status === 'rejected' ? socketUp.reason : (threadUp as PromiseRejectedResult).reason;
+  }
+  const thread = threadUp.value;
 
   const port = socket.address().port;
   options.logger?.info({ host, port, root: options.root }, 'tftp: listening');
@@ -304,12 +304,12 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
     close: async () => {
       if (closing) return;
       closing = true;
-      clearInterval(clock);
-      for (const transfer of transfers.values()) if (transfer !== 'opening') transfer.abort('server closing');
+      const socketClosed = new Promise<void>((resolve) => socket.close(() => resolve()));
+      await thread.close('server closing');
       transfers.clear();
       perClient.clear();
       perAddress.clear();
-      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      await socketClosed;
     },
   };
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { run, tempDir, withServer } from './fixture.js';
+import { run, tempDir, until, withServer } from './fixture.js';
 
 const SIZES = [0, 1, 511, 512, 513, 1468, 1468 * 3, 8192 * 2, 65464, (1 << 20) + 7];
 
@@ -39,6 +39,8 @@ t.test('byte-exact downloads with curl, atftp and tftp-hpa', async (t) => {
       t.ok(got.equals(bytes), `${client}: ${name} (${got.length}/${bytes.length} bytes)`);
     }
   }
+  // A client is done when it sent its final ACK; the server hears of the end a moment later, from the transfer thread.
+  await until(() => f.server.stats().active === 0);
   const stats = f.server.stats();
   t.equal(stats.completed, clients.length * files.size, 'every transfer completed');
   t.equal(stats.failed, 0);
@@ -102,6 +104,7 @@ t.test('a rack booting at once: 24 concurrent clients, each byte-exact, one disk
   });
   const results = await Promise.all(jobs);
   t.ok(results.every((r) => r.equals(bytes)), 'all 24 copies byte-exact');
+  await until(() => f.server.stats().active === 0);
   t.match(f.server.stats(), { completed: 24, failed: 0, cacheMisses: 1 });
 });
 
@@ -110,5 +113,6 @@ t.test('IPv6: a server on ::1', async (t) => {
   await writeFile(path.join(f.root, 'v6'), 'over ipv6');
   const { stdout } = await run('curl', ['-sS', `tftp://[::1]:${f.server.port}/v6`]);
   t.equal(stdout, 'over ipv6');
+  await until(() => f.server.stats().completed === 1);
   t.match(f.events.at(-1), { ip: '::1', data: { bytes: 9 } });
 });

@@ -145,6 +145,7 @@ t.test('netascii bytes are tftpd-hpa’s at every block size, cached or streamed
   const emptyCopy = path.join(out, 'empty');
   await run('tftp', ['-m', 'netascii', '127.0.0.1', String(f.server.port), '-c', 'get', 'empty.txt', emptyCopy]);
   t.equal((await readFile(emptyCopy)).length, 0, 'empty file');
+  await until(() => f.server.stats().active === 0);
   t.match(f.server.stats(), { failed: 0, active: 0 });
 });
 

@@ -27,6 +27,10 @@ export class RawClient {
     return new RawClient(socket);
   }
 
+  get port(): number {
+    return this.socket.address().port;
+  }
+
   send(bytes: Buffer, port: number): void {
     this.socket.send(bytes, port, '127.0.0.1');
   }

@@ -3,12 +3,13 @@ import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import type { Body } from '../../server/tftp/body.js';
+import { openBody, type BodySource } from '../../server/tftp/body-source.js';
 import { ErrorCode } from '../../server/tftp/packet.js';
 import { RootFiles } from '../../server/tftp/root-files.js';
 import { tempDir } from './fixture.js';
 
-async function readAll(body: Body): Promise<Buffer> {
+async function readAll(source: BodySource): Promise<Buffer> {
+  const body = openBody(source);
   const parts: Buffer[] = [];
   for (let at = 0; at < body.size; at += 1000) parts.push(await body.read(at, Math.min(at + 1000, body.size)));
   body.close();
