@@ -24,8 +24,8 @@ export interface ConvergeOptions extends SshTarget {
   /** for steps without their own timeoutSeconds (config converge.stepTimeoutSeconds) */
   stepTimeoutSeconds?: number;
   /**
-   * Steps an interrupted earlier apply of this converge may have changed (interrupted.ts): their
-   * triggers fire as if this run had changed them.
+   * Steps an interrupted earlier apply of this converge may have changed
+   * (model/converge-progress.ts): their triggers fire as if this run had changed them.
    */
   changedBefore?: readonly string[];
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { changedByInterruptedRuns } from '../converge/interrupted.js';
+import { changedByInterruptedRuns } from '../model/converge-progress.js';
 import type { Clock } from '../model/clock.js';
 import type { ConvergeMode } from '../model/converge-steps.js';
 import { LifecycleError } from '../model/errors.js';

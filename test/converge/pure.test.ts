@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { backoffDelay } from '../../server/converge/backoff.js';
 import { classifyConnectError } from '../../server/converge/errors.js';
-import { changedByInterruptedRuns } from '../../server/converge/interrupted.js';
+import { changedByInterruptedRuns } from '../../server/model/converge-progress.js';
 import { blobType, fingerprint, hostKeyAlgorithms, isPinned, parsePinnedKeys } from '../../server/converge/host-keys.js';
 import { ConvergeQueue } from '../../server/converge/queue.js';
 import { remoteCommand, shellQuote } from '../../server/converge/shell.js';

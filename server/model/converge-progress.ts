@@ -1,8 +1,8 @@
-import type { StoredEvent } from '../model/events.js';
+import type { StoredEvent } from './events.js';
 
 /**
  * The steps an interrupted apply may have changed on the host, read from the events it wrote
- * (converge.ts: "step X started", then its result with data.status). A run resumed after its
+ * (converge/converge.ts: "step X started", then its result with data.status). A run resumed after its
  * instance died finds those steps already as declared and reports them `ok`; without this, the
  * triggers they feed (a service's restartOn, a reboot `when: changed`) would never fire, and the
  * host would keep running its old configuration. A step that started and never reported, or
