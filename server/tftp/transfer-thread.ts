@@ -3,6 +3,7 @@
  * transfer, and this side hands it transfers and hears how each one ended. A worker that dies (a
  * crash, out of memory) ends its transfers `failed`; the next transfer starts a new one.
  */
+import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { TransferResult } from './transfer.js';
 import type { FromWorker, ToWorker, TransferOrder, TransferWorkerData } from './transfer-worker.js';
@@ -30,9 +31,17 @@ interface Running {
 }
 
 /**
- * Under tsx (the tests, bin/kickstand's fallback) the entry is TypeScript, and Node 20 carries
- * neither --import nor the loader's hooks into a worker: the worker registers tsx itself first.
+ * How a worker is started. Compiled: from the bundle's code, read once at start into a data: URL
+ * (the bundle imports only node: modules), because a worker started after a death must not need
+ * dist/KEY/ still on disk: bin/build.mjs prunes a build that a newer one replaced. Under tsx (the
+ * tests, bin/kickstand's fallback) the entry is TypeScript, and Node 20 carries neither --import
+ * nor the loader's hooks into a worker: the worker registers tsx itself first.
  */
+async function workerSource(entry: URL): Promise<URL> {
+  if (entry.pathname.endsWith('.ts')) return entry;
+  return new URL(`data:text/javascript,${encodeURIComponent(await readFile(entry, 'utf8'))}`);
+}
+
 function newWorker(entry: URL, workerData: TransferWorkerData): Worker {
   const options = { workerData, resourceLimits: RESOURCE_LIMITS };
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, options);
@@ -46,11 +55,14 @@ export class TransferThread {
   private nextId = 1;
   private closeReason: string | undefined;
 
-  private constructor(private readonly options: TransferThreadOptions) {}
+  private constructor(
+    private readonly options: TransferThreadOptions,
+    private readonly source: URL,
+  ) {}
 
   /** Resolves once the first worker runs; rejects when it cannot (a missing build, an error loading it). */
   static async start(options: TransferThreadOptions): Promise<TransferThread> {
-    const thread = new TransferThread(options);
+    const thread = new TransferThread(options, await workerSource(options.entry));
     await thread.spawn();
     return thread;
   }
@@ -79,7 +91,7 @@ export class TransferThread {
 
   /** A new worker; the promise says when it is ready, or why it could not start. */
   private spawn(): Promise<void> {
-    const worker = newWorker(this.options.entry, { tickMs: this.options.tickMs });
+    const worker = newWorker(this.source, { tickMs: this.options.tickMs });
     this.worker = worker;
     let error: Error | undefined;
     const ready = new Promise<void>((resolve, reject) => {

@@ -5,8 +5,10 @@
  * dies on cue); clients are raw sockets that stall on purpose.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readlink, writeFile } from 'node:fs/promises';
+import { open, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import t, { type Test } from 'tap';
 import type { BodySource } from '../../server/tftp/body-source.js';
 import { encodeAck } from '../../server/tftp/packet.js';
@@ -81,3 +83,27 @@ for (const [cue, why] of [
     t.equal(deaths.length, 1, 'and it lives');
   });
 }
+
+t.test('compiled, a new worker after a death starts from the code read at start, though its build is gone', async (t) => {
+  // bin/build.mjs prunes a build a newer one replaced, while a service started from it may run on.
+  const dir = await tempDir(t);
+  const entry = path.join(dir, 'crashing-worker.mjs');
+  await build({ entryPoints: [new URL('./crashing-worker.ts', import.meta.url).pathname], outfile: entry, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'silent' });
+  const deaths: Error[] = [];
+  const thread = await TransferThread.start({ entry: pathToFileURL(entry), tickMs: 20, onIgnored: () => {}, onDeath: (err) => deaths.push(err) });
+  t.teardown(() => thread.close('test over'));
+  await rm(entry);
+
+  const ends = new Map<string, TransferResult>();
+  const run = (name: string, o: TransferOrder) => thread.start(o, (result) => ends.set(name, result));
+  run('cue', order(await client(t), text('throw')));
+  for (const deadline = Date.now() + 10_000; !deaths.length && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  t.equal(deaths.length, 1, 'the worker died');
+
+  const next = await client(t);
+  const bytes = randomBytes(1300);
+  run('next', order(next, { kind: 'memory', bytes }));
+  t.ok((await download(next)).equals(bytes), 'the next transfer is served by a new worker');
+  for (const deadline = Date.now() + 2000; !ends.has('next') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  t.match(ends.get('next'), { outcome: 'sent', bytes: 1300 });
+});
