@@ -42,6 +42,16 @@ async function download(c: RawClient): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+/** After a death: a transfer started now is served whole, byte-exact, by a new worker, and ends `sent`. */
+async function nextIsServed(t: Test, run: (name: string, o: TransferOrder) => void, ends: Map<string, TransferResult>): Promise<void> {
+  const next = await client(t);
+  const bytes = randomBytes(1300);
+  run('next', order(next, { kind: 'memory', bytes }));
+  t.ok((await download(next)).equals(bytes), 'the next transfer is served, byte-exact, by a new worker');
+  for (const deadline = Date.now() + 2000; !ends.has('next') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  t.match(ends.get('next'), { outcome: 'sent', bytes: 1300 });
+}
+
 for (const [cue, why] of [
   ['throw', /^transfer thread died: crash on cue$/],
   ['oom', /^transfer thread died: .*memory limit/],
@@ -74,12 +84,7 @@ for (const [cue, why] of [
     const fdNow = await readlink(`/proc/self/fd/${fd}`).catch(() => 'closed');
     t.not(fdNow, file, `the file the dead worker held is closed (fd ${fd}: ${fdNow})`);
 
-    const next = await client(t);
-    const bytes = randomBytes(1300);
-    run('next', order(next, { kind: 'memory', bytes }));
-    t.ok((await download(next)).equals(bytes), 'the next transfer is served, byte-exact, by a new worker');
-    for (const deadline = Date.now() + 2000; !ends.has('next') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-    t.match(ends.get('next'), { outcome: 'sent', bytes: 1300 });
+    await nextIsServed(t, run, ends);
     t.equal(deaths.length, 1, 'and it lives');
   });
 }
@@ -100,10 +105,5 @@ t.test('compiled, a new worker after a death starts from the code read at start,
   for (const deadline = Date.now() + 10_000; !deaths.length && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
   t.equal(deaths.length, 1, 'the worker died');
 
-  const next = await client(t);
-  const bytes = randomBytes(1300);
-  run('next', order(next, { kind: 'memory', bytes }));
-  t.ok((await download(next)).equals(bytes), 'the next transfer is served by a new worker');
-  for (const deadline = Date.now() + 2000; !ends.has('next') && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-  t.match(ends.get('next'), { outcome: 'sent', bytes: 1300 });
+  await nextIsServed(t, run, ends);
 });
