@@ -3,7 +3,11 @@
  * transfer, and this side hands it transfers and hears how each one ended. A worker that dies (a
  * crash, out of memory) ends its transfers `failed`; the next transfer starts a new one.
  */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { TransferResult } from './transfer.js';
 import type { FromWorker, ToWorker, TransferOrder, TransferWorkerData } from './transfer-worker.js';
@@ -31,15 +35,37 @@ interface Running {
 }
 
 /**
- * How a worker is started. Compiled: from the bundle's code, read once at start into a data: URL
- * (the bundle imports only node: modules), because a worker started after a death must not need
- * dist/KEY/ still on disk: bin/build.mjs prunes a build that a newer one replaced. Under tsx (the
- * tests, bin/kickstand's fallback) the entry is TypeScript, and Node 20 carries neither --import
- * nor the loader's hooks into a worker: the worker registers tsx itself first.
+ * Where a worker's code is. A worker started after a death must not need dist/KEY/ still on disk
+ * (bin/build.mjs prunes a build that a newer one replaced): a compiled worker's code is read at
+ * start, and written to a private temporary file should its build be gone by then. (A data: URL
+ * would need no file, but loader hooks given in NODE_OPTIONS, an APM agent's or tap's, cannot
+ * resolve imports from one.) TypeScript (tsx) runs from its source.
  */
-async function workerSource(entry: URL): Promise<URL> {
-  if (entry.pathname.endsWith('.ts')) return entry;
-  return new URL(`data:text/javascript,${encodeURIComponent(await readFile(entry, 'utf8'))}`);
+class WorkerCode {
+  private copy: string | undefined;
+
+  private constructor(
+    private readonly entry: URL,
+    private readonly code: string | undefined,
+  ) {}
+
+  static async read(entry: URL): Promise<WorkerCode> {
+    return new WorkerCode(entry, entry.pathname.endsWith('.ts') ? undefined : await readFile(entry, 'utf8'));
+  }
+
+  /** What to start a worker from now (at start and after a death: rare, so synchronous). */
+  url(): URL {
+    if (this.code === undefined || existsSync(this.entry)) return this.entry;
+    if (!this.copy) {
+      this.copy = join(mkdtempSync(join(tmpdir(), 'kickstand-tftp-')), basename(this.entry.pathname));
+      writeFileSync(this.copy, this.code, { mode: 0o600 });
+    }
+    return pathToFileURL(this.copy);
+  }
+
+  remove(): void {
+    if (this.copy) rmSync(dirname(this.copy), { recursive: true, force: true });
+  }
 }
 
 function newWorker(entry: URL, workerData: TransferWorkerData): Worker {
@@ -57,12 +83,12 @@ export class TransferThread {
 
   private constructor(
     private readonly options: TransferThreadOptions,
-    private readonly source: URL,
+    private readonly code: WorkerCode,
   ) {}
 
   /** Resolves once the first worker runs; rejects when it cannot (a missing build, an error loading it). */
   static async start(options: TransferThreadOptions): Promise<TransferThread> {
-    const thread = new TransferThread(options, await workerSource(options.entry));
+    const thread = new TransferThread(options, await WorkerCode.read(options.entry));
     await thread.spawn();
     return thread;
   }
@@ -82,16 +108,18 @@ export class TransferThread {
   async close(reason: string): Promise<void> {
     this.closeReason = reason;
     const worker = this.worker;
-    if (!worker) return;
-    worker.ref();
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.postMessage({ op: 'close', reason } satisfies ToWorker);
-    await exited;
+    if (worker) {
+      worker.ref();
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ op: 'close', reason } satisfies ToWorker);
+      await exited;
+    }
+    this.code.remove();
   }
 
   /** A new worker; the promise says when it is ready, or why it could not start. */
   private spawn(): Promise<void> {
-    const worker = newWorker(this.source, { tickMs: this.options.tickMs });
+    const worker = newWorker(this.code.url(), { tickMs: this.options.tickMs });
     this.worker = worker;
     let error: Error | undefined;
     const ready = new Promise<void>((resolve, reject) => {

@@ -5,6 +5,8 @@
  * dies on cue); clients are raw sockets that stall on purpose.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { open, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -89,11 +91,12 @@ for (const [cue, why] of [
   });
 }
 
-t.test('compiled, a new worker after a death starts from the code read at start, though its build is gone', async (t) => {
+t.test('compiled, a new worker after a death starts from the code read at start, though its build is gone (a private copy, removed at close)', async (t) => {
   // bin/build.mjs prunes a build a newer one replaced, while a service started from it may run on.
   const dir = await tempDir(t);
   const entry = path.join(dir, 'crashing-worker.mjs');
   await build({ entryPoints: [new URL('./crashing-worker.ts', import.meta.url).pathname], outfile: entry, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'silent' });
+  const before = readdirSync(tmpdir());
   const deaths: Error[] = [];
   const thread = await TransferThread.start({ entry: pathToFileURL(entry), tickMs: 20, onIgnored: () => {}, onDeath: (err) => deaths.push(err) });
   t.teardown(() => thread.close('test over'));
@@ -106,4 +109,8 @@ t.test('compiled, a new worker after a death starts from the code read at start,
   t.equal(deaths.length, 1, 'the worker died');
 
   await nextIsServed(t, run, ends);
+  const copies = () => readdirSync(tmpdir()).filter((n) => n.startsWith('kickstand-tftp-') && !before.includes(n));
+  t.equal(copies().length, 1, 'served from a private copy of the code');
+  await thread.close('done');
+  t.same(copies(), [], 'the copy is removed at close');
 });
