@@ -61,15 +61,23 @@ export async function startService(config: Config, logger: Logger, opts: Service
   // the store holds the instance name on the database instead (a second process with the name
   // refuses to start when the store is opened).
   const lock = isPostgresUrl(config.store.url) ? { release() {} } : lockDataDir(config.dataDir);
+  const started: Closable[] = [];
   try {
-    return await start(config, logger, opts, lock);
+    return await start(config, logger, opts, lock, started);
   } catch (err) {
+    // A start that fails half-way (HTTP answering, the TFTP port taken) must not leave a service
+    // running without its boot servers: what started is closed, newest first, and the process ends.
+    for (const s of started.reverse()) await Promise.resolve(s.close()).catch((e) => logger.warn({ err: e }, 'closing after a failed start'));
     lock.release();
     throw err;
   }
 }
 
-async function start(config: Config, logger: Logger, opts: ServiceOptions, lock: { release(): void }) {
+interface Closable {
+  close(): unknown;
+}
+
+async function start(config: Config, logger: Logger, opts: ServiceOptions, lock: { release(): void }, started: Closable[]) {
   await verifyAssets(config.assets);
   const { token, file: apiTokenFile, created } = await loadApiToken(config.api.token, config.dataDir);
   const subnets = dhcpSegments(config.dhcp);
@@ -83,6 +91,8 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
           throw err;
         })
       : undefined;
+  started.push(store);
+  if (claims) started.push({ close: () => claims.release() });
   if (config.dhcp.standby && !claims)
     logger.warn({ mode: config.dhcp.mode }, 'dhcp.standby takes effect only with DHCP on PostgreSQL, where instances share the store: this instance answers its subnets itself');
   // A data directory made by someone else (a Docker volume, ./var) may be 0755 with 0644 files.
@@ -189,14 +199,22 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   };
   const { listen, tls } = config.api;
   const app = await buildApp(deps, listen ? 'boot' : 'all');
+  started.push(app);
   await app.listen({ host: config.http.host, port: config.http.port });
   const port = (app.server.address() as { port: number }).port;
   // The operator API on its own listener (HTTPS with api.tls); firmware keeps plain HTTP on http.port.
   const apiApp = listen && (await buildApp(deps, 'api', tls && { cert: await readFile(tls.cert), key: await readFile(tls.key) }));
+  if (apiApp) started.push(apiApp);
   if (apiApp) await apiApp.listen({ host: listen!.host, port: listen!.port });
   const apiPort = apiApp ? (apiApp.server.address() as { port: number }).port : port;
 
-  const boot = await startBootServers(config, port, { events, views, leases: store.leases, ownership: claims, addresses, metrics, logger, renderers, script: bootScripts(deps) });
+  const boot: Closable[] = [];
+  started.push({
+    close: async () => {
+      for (const s of [...boot].reverse()) await s.close();
+    },
+  });
+  await startBootServers(config, port, { events, views, leases: store.leases, ownership: claims, addresses, metrics, logger, renderers, script: bootScripts(deps) }, boot);
 
   await lifecycle.tick();
   const timer = setInterval(() => void lifecycle.tick().catch((err) => logger.error({ err }, 'deadline check failed')), 1000);
@@ -263,9 +281,10 @@ async function startBootServers(
     renderers: Renderers;
     script: BootScript;
   },
-): Promise<{ close(): Promise<void> }[]> {
+  /** Each server as it starts: should a later one fail, the caller closes those. */
+  servers: Closable[],
+): Promise<void> {
   const { events, addresses, logger } = deps;
-  const servers: { close(): Promise<void> }[] = [];
   // A GRUB configuration served over TFTP names kickstand's HTTP base (kickstart URLs): publicUrl,
   // else the address DHCP answers from, else the address TFTP is bound to; none, and GRUB's
   // per-MAC file is not found (said once in the log).
@@ -324,7 +343,6 @@ async function startBootServers(
     dhcpAddress = dhcp.serverAddress || undefined;
     servers.push(dhcp);
   }
-  return servers;
 }
 
 /**

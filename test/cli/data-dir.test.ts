@@ -1,4 +1,5 @@
 /** One kickstand per data directory, as real processes; the directory and its files private. */
+import { createSocket } from 'node:dgram';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,4 +35,25 @@ t.test('a 0755 data directory with 0644 files is made 0700 and 0600 at start', a
   t.equal(statSync(dataDir).mode & 0o777, 0o700, 'the directory');
   for (const f of ['kickstand.db', 'kickstand.db-wal', 'api-token', 'kickstand.lock'])
     t.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
+});
+
+t.test('a start that fails half-way (the TFTP port taken) exits 1, naming why, with nothing left running', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ks-half-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const taken = createSocket('udp4');
+  await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const env = { KICKSTAND_DATA_DIR: dataDir, KICKSTAND_INVENTORY: join(dataDir, 'none'), KICKSTAND_HTTP_HOST: '127.0.0.1', KICKSTAND_HTTP_PORT: '0' };
+  // Before, HTTP went on answering and the process never ended: a service without TFTP that
+  // looked alive to its supervisor.
+  const run = cli(['serve'], { ...env, KICKSTAND_TFTP_PORT: String(taken.address().port) });
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([run, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+  clearTimeout(timer);
+  t.ok(ended, 'the process ended by itself');
+  t.equal(ended?.code, 1);
+  t.match(ended?.stderr, /EADDRINUSE/);
+  const again = await startServe(env);
+  t.teardown(() => again.proc.kill('SIGKILL'));
+  t.equal((await fetch(`http://127.0.0.1:${again.port}/healthz`)).status, 200, 'its data directory is free again');
 });
