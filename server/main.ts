@@ -204,8 +204,10 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const port = (app.server.address() as { port: number }).port;
   // The operator API on its own listener (HTTPS with api.tls); firmware keeps plain HTTP on http.port.
   const apiApp = listen && (await buildApp(deps, 'api', tls && { cert: await readFile(tls.cert), key: await readFile(tls.key) }));
-  if (apiApp) started.push(apiApp);
-  if (apiApp) await apiApp.listen({ host: listen!.host, port: listen!.port });
+  if (apiApp) {
+    started.push(apiApp);
+    await apiApp.listen({ host: listen!.host, port: listen!.port });
+  }
   const apiPort = apiApp ? (apiApp.server.address() as { port: number }).port : port;
 
   const boot: Closable[] = [];

@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { cli, startServe } from './process.js';
 
@@ -47,9 +48,9 @@ t.test('a start that fails half-way (the TFTP port taken) exits 1, naming why, w
   // Before, HTTP went on answering and the process never ended: a service without TFTP that
   // looked alive to its supervisor.
   const run = cli(['serve'], { ...env, KICKSTAND_TFTP_PORT: String(taken.address().port) });
-  let timer: NodeJS.Timeout | undefined;
-  const ended = await Promise.race([run, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 30_000)))]);
-  clearTimeout(timer);
+  const giveUp = new AbortController();
+  const ended = await Promise.race([run, sleep(30_000, undefined, { signal: giveUp.signal }).catch(() => undefined)]);
+  giveUp.abort();
   t.ok(ended, 'the process ended by itself');
   t.equal(ended?.code, 1);
   t.match(ended?.stderr, /EADDRINUSE/);
