@@ -21,5 +21,5 @@ export function changedByInterruptedRuns(events: readonly StoredEvent[]): string
       if (status === 'changed' || status === 'failed') changed.add(step);
     }
   }
-  return [...changed, ...open].filter((step, i, all) => all.indexOf(step) === i);
+  return [...new Set([...changed, ...open])];
 }
