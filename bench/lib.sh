@@ -79,7 +79,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 # 127.0.0.1:PORT (and on ADDR, trusting clients from NET, when given) inside network namespace
 # NS (the servers under test run there; "" = this one), with fsync on: kickstand's SQLite store
 # syncs every commit, so PostgreSQL does too. pg_stop DIR stops it.
-# Usage: pg_start DIR NS [PORT=5432 [ADDR NET]]; then pg_psql DIR NS SQL
+# Usage: pg_start DIR NS [PORT=5432 [ADDR NET]]; then pg_psql DIR NS SQL. PG_EXTRA_OPTS: more server flags.
 pg_start() {
   mkdir -p "$1"
   chown postgres: "$1"
@@ -87,7 +87,7 @@ pg_start() {
   runuser -u postgres -- "$PG_BIN/initdb" -D "$1/data" -A trust -U postgres -E UTF8 --locale=C >/dev/null
   [ -n "${5:-}" ] && echo "host all all $5 trust" >>"$1/data/pg_hba.conf"
   ${2:+ip netns exec "$2"} runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$1/data" -l "$1/log" \
-    -o "-p ${3:-5432} -k $1 -c listen_addresses=127.0.0.1${4:+,$4} -c max_connections=200" -w -t 60 start >/dev/null
+    -o "-p ${3:-5432} -k $1 -c listen_addresses=127.0.0.1${4:+,$4} -c max_connections=200 ${PG_EXTRA_OPTS:-}" -w -t 60 start >/dev/null
 }
 pg_psql() {
   ${2:+ip netns exec "$2"} runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$1/port")" -U postgres -d postgres -c "$3"

@@ -14,6 +14,7 @@
 # One line per run; rounds alternate the setups so a noisy neighbour hits every side alike.
 # LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
 # kickstand, as KICKSTAND_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
+# STATEMENTS=FILE appends what PostgreSQL was asked in each pg run (pg_stat_statements, by calls).
 # Topology: the first server in namespace S (10.201.0.1, PostgreSQL there too), the second
 # kickstand in SB (10.201.0.3: a host of its own, as DHCP standby needs its own port 67, reaching
 # the database over the network), both on bridge br0 in namespace C with the relay (10.201.0.2).
@@ -71,6 +72,9 @@ mkdir -p "$tmp/tftp"
 cp -L /usr/lib/ipxe/ipxe.efi "$tmp/tftp/"
 chmod -R a+rX "$tmp"
 
+# STATEMENTS=FILE: what PostgreSQL was asked in each pg run (pg_stat_statements, setup included),
+# the busiest statements by calls, appended to FILE.
+[ -n "${STATEMENTS:-}" ] && PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements"
 case " $SETUPS " in *" pg"*) pg_start "$tmp/pg" "$S" 5432 "$A" 10.201.0.0/24 ;; esac
 
 # kickstand's config for instance NAME at ADDR; DHCP "dhcp" (answering), "standby" (a hot
@@ -168,6 +172,7 @@ run_one() {
     sqlite) start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "sqlite:$tmp/ks.db")"'}' ;;
     pg | pg2 | pg2off)
       pg_psql "$tmp/pg" "$S" "CREATE DATABASE $db" >/dev/null
+      [ -n "${STATEMENTS:-}" ] && pg_psql "$tmp/pg" "$S" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
       start_ks ks-a '{"machines":'$n',"reportFile":"'$tmp/ks-a.report'","config":'"$(ks_config ks-a $A dhcp "postgres://postgres@127.0.0.1:5432/$db")"'}'
       if [ "$setup" != pg ]; then
         start_ks ks-b '{"reportFile":"'$tmp/ks-b.report'","config":'"$(ks_config ks-b $B "$([ $setup = pg2 ] && echo standby || echo nodhcp)" "postgres://postgres@$A:5432/$db")"'}' "$SB"
@@ -198,6 +203,9 @@ run_one() {
   load="$load0→$(load1)"
   # Transactions committed on the database during the whole run (setup included): each one a WAL fsync.
   case $setup in pg*) commits=";commits:$(pg_psql "$tmp/pg" "$S" "SELECT xact_commit FROM pg_stat_database WHERE datname = '$db'")" ;; esac
+  case $setup in pg*) [ -n "${STATEMENTS:-}" ] && { echo "# round $round, $setup, N = $n: calls, total ms, mean ms, statement"
+    pg_psql "$tmp/pg" "$S" "SELECT calls, round(total_exec_time), round(mean_exec_time::numeric, 3), left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+      FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db' ORDER BY calls DESC LIMIT 25"; } >>"$STATEMENTS" ;; esac
   stop_servers
   # LOGS=DIR keeps each run's server logs, per-machine results and the SQLite store (its events).
   if [ -n "${LOGS:-}" ]; then
