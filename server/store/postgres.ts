@@ -10,7 +10,7 @@ import type { DiscoveredEntry, DiscoveryToken, Replacement, Rule } from '../mode
 import type { HardwareRecord } from '../model/hardware.js';
 import { type InstanceLock, type InstanceLockOptions, lockInstanceName, lockKey } from './instance-lock.js';
 import { instanceLiveness } from './instance-liveness.js';
-import { SharedCache } from './shared-cache.js';
+import { type Mark, SharedCache } from './shared-cache.js';
 import { claimSubnets } from './subnet-locks.js';
 import { EVENT_LOCK_KEY, MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './postgres-migrations.js';
 import type { Repos, Store, StoreOptions } from './store.js';
@@ -357,8 +357,11 @@ interface TxState {
   ended: boolean;
   /** The tail of the calls made through tx, run one at a time on the connection. */
   queue: Promise<unknown>;
-  /** Kept rows it wrote ('KIND:KEY'), forgotten here when it ends (reads may have kept them meanwhile). */
-  touched: string[];
+  /**
+   * Kept rows it wrote ('KIND:KEY'), forgotten here when it ends (reads may have kept them
+   * meanwhile); a status with the value it was last written with, kept if it commits.
+   */
+  touched: Map<string, { mark?: Mark; value?: unknown }>;
 }
 
 /**
@@ -421,8 +424,8 @@ function ownConnection({ pg, types }: Driver, url: string, opts: PostgresStoreOp
 
 async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOptions, nameLock: InstanceLock | undefined): Promise<Store> {
   const { instance } = opts;
-  const cache = new SharedCache();
-  const watcher = eventWatcher(ownConnection(driver, url, opts, 'events'), cache);
+  const sharedCache = new SharedCache();
+  const watcher = eventWatcher(ownConnection(driver, url, opts, 'events'), sharedCache);
   const pool = new driver.pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
@@ -499,6 +502,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
     if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
     return changed(await exec('profileDelete', [name]));
   };
+  /** Writes a status; returns it as a read would give it. */
   const putStatus = async (exec: Exec, s: MachineStatus, payload: string) => {
     const text = JSON.stringify(s);
     const ok =
@@ -509,6 +513,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
       const current = first(await exec('statusVersion', [s.machine]))?.version;
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
     }
+    return parsed(text);
   };
   const insertEvents = async (exec: Exec, batch: { event: BootEvent; at: number }[]): Promise<StoredEvent[]> => {
     if (!batch.length) return [];
@@ -555,26 +560,35 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
     read<T>(fn: () => Promise<T>): Promise<T>;
     /** Reads of kept rows go through it (outside a transaction; a transaction reads its own writes). */
     cache?: SharedCache;
-    /** A kept row was written ('KIND:KEY'), or a write of it met a newer version: forget it here. */
-    wrote(payload: string): void;
+    /** A kept row ('KIND:KEY') is about to be written with a value to keep (shared-cache.ts). */
+    writing(payload: string): Mark;
+    /** A write of a kept row settled, committed or not: forget it here, or keep `value`, the row as written. */
+    wrote(payload: string, mark?: Mark, value?: unknown): void;
   }
-  const repos = ({ exec, atomic, write, read, cache, wrote }: Runner): Repos => {
+  const repos = ({ exec, atomic, write, read, cache, writing, wrote }: Runner): Repos => {
     /**
-     * A write of kept rows, announced to every instance (NOTIFY in its transaction), and forgotten
-     * here whatever came of it. `fn` is given the payload for an announced statement (one round
+     * A write of kept rows, announced to every instance (NOTIFY in its transaction, signed by this
+     * process), and forgotten here whatever came of it; with `keep`, what fn resolves to is the
+     * row as written, kept here. `fn` is given the payload for an announced statement (one round
      * trip); without `one`, fn's statements and the NOTIFY run as one atomic unit.
      */
-    const announced = <T>(payload: string, fn: (x: Exec, payload: string) => Promise<T>, one = false) =>
+    const announced = <T>(payload: string, fn: (x: Exec, signed: string) => Promise<T>, one = false, keep = false) =>
       write(async () => {
+        const signed = `${sharedCache.tag} ${payload}`;
+        const mark = keep ? writing(payload) : undefined;
+        let value: T | undefined;
         try {
-          if (one) return await fn(exec, payload);
-          return await atomic(async (x) => {
-            const r = await fn(x, payload);
-            await x('rowsChanged', [payload]);
-            return r;
-          });
+          const r = one
+            ? await fn(exec, signed)
+            : await atomic(async (x) => {
+                const r = await fn(x, signed);
+                await x('rowsChanged', [signed]);
+                return r;
+              });
+          if (keep) value = r;
+          return r;
         } finally {
-          wrote(payload);
+          wrote(payload, mark, value);
         }
       });
     /** One announced statement; whether it wrote a row. */
@@ -600,7 +614,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
       status: {
         get: (m) => kept('s', m, async () => body<MachineStatus>(await exec('statusGet', [m]))),
         list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
-        put: (s) => announced(`s:${s.machine}`, (x, p) => putStatus(x, s, p), true),
+        put: async (s) => void (await announced(`s:${s.machine}`, (x, p) => putStatus(x, s, p), true, true)),
         delete: (m) => announce(`s:${m}`, 'statusDeleteAnnounced', [m]),
       },
       events: {
@@ -679,7 +693,15 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
 
   let closing: Promise<void> | undefined;
   const direct = <T>(fn: () => Promise<T>): Promise<T> => mapped(fn());
-  const outside = repos({ exec: poolExec, atomic: ownTransaction, write: direct, read: direct, cache, wrote: (payload) => cache.changed(payload) });
+  const outside = repos({
+    exec: poolExec,
+    atomic: ownTransaction,
+    write: direct,
+    read: direct,
+    cache: sharedCache,
+    writing: (payload) => sharedCache.writing(payload),
+    wrote: (payload, mark, value) => sharedCache.wrote(payload, mark, value),
+  });
 
   const rolledBack = () => new StoreUnavailable('the transaction was rolled back after a write failed: nothing of it was written');
   const inside = (tx: TxState): Repos => {
@@ -715,8 +737,16 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
         throw err;
       }
     };
-    // Forgotten once the transaction commits: until then other readers see the committed rows.
-    return repos({ exec, atomic, write: serial, read: serial, wrote: (payload) => tx.touched.push(payload) });
+    // Forgotten (or kept) once the transaction ends: until then other readers see the committed rows.
+    const touched = (payload: string) => tx.touched.get(payload) ?? tx.touched.set(payload, {}).get(payload)!;
+    return repos({
+      exec,
+      atomic,
+      write: serial,
+      read: serial,
+      writing: (payload) => (touched(payload).mark ??= sharedCache.writing(payload)),
+      wrote: (payload, _mark, value) => void (touched(payload).value = value),
+    });
   };
 
   return {
@@ -744,7 +774,8 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
       let broken: Error | undefined;
       try {
         await mapped(client.query('BEGIN'));
-        const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve(), touched: [] };
+        const tx: TxState = { client, aborted: false, ended: false, queue: Promise.resolve(), touched: new Map() };
+        let committed = false;
         try {
           if (exclusive !== undefined) await mapped(client.query('SELECT pg_advisory_xact_lock($1)', [lockKey('transaction', exclusive)]));
           const result = await fn(inside(tx));
@@ -752,6 +783,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
           tx.ended = true;
           if (tx.aborted) throw rolledBack();
           await mapped(client.query('COMMIT'));
+          committed = true;
           return result;
         } catch (err) {
           tx.ended = true;
@@ -760,7 +792,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
           throw err;
         } finally {
           // Committed or not, what it wrote may be kept from reads made while it ran.
-          for (const payload of tx.touched) cache.changed(payload);
+          for (const [payload, { mark, value }] of tx.touched) sharedCache.wrote(payload, mark, committed ? value : undefined);
         }
       } catch (err) {
         if (isUnavailable(err)) broken ??= err as Error;

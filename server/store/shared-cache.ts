@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Machine } from '../model/machine.js';
 import type { InstallToken } from '../model/token.js';
 
@@ -20,10 +21,20 @@ export type RowKind = 'm' | 'p' | 's' | 't';
  *   raced a write cannot put the old row back after the notification dropped it;
  * - nothing is kept while the listening connection is down (a notification could be missed),
  *   and everything is forgotten when it comes back.
+ *
+ * A row this process writes is forgotten here when the write settles (wrote()), and a status it
+ * committed is kept as written: the lifecycle reads it again on the machine's next request, and
+ * before, every state change cost every instance, the writer too, a read (13.5 per machine in a
+ * boot storm). So that its own notification, heard later, does not forget that row again, this
+ * process signs its payloads ('TAG KIND:KEY') and ignores its own; a write of the row by anyone
+ * else heard while the write was under way spoils it (the committed row may already be older),
+ * as a write spoils a read.
  */
 export class SharedCache {
-  /** Reads under way; a write of their row (any token, for token reads) spoils them. */
-  private readonly reading = new Set<{ kind: RowKind | 'mac'; key: string; spoiled: boolean }>();
+  /** This process's signature on the notifications of its writes. */
+  readonly tag = randomBytes(9).toString('base64url');
+  /** Reads and writes under way; a write of their row by another (any token, for token reads) spoils them. */
+  private readonly reading = new Set<Mark>();
   private listening = false;
   private readonly rows = { m: new Map<string, unknown>(), p: new Map<string, unknown>(), s: new Map<string, unknown>() };
   private readonly tokens = new Map<string, InstallToken>();
@@ -54,8 +65,35 @@ export class SharedCache {
     return this.through('mac', this.macs, mac, read);
   }
 
-  /** A NOTIFY payload (or this process's own write): 'KIND:KEY'. Anything unreadable forgets everything. */
+  /**
+   * A NOTIFY payload: 'TAG KIND:KEY' (or 'KIND:KEY', unsigned). Its own writes this process
+   * forgets (and keeps) when they settle. Anything unreadable forgets everything.
+   */
   changed(payload: string): void {
+    const space = payload.indexOf(' ');
+    if (space >= 0 && payload.slice(0, space) === this.tag) return;
+    this.forget(payload.slice(space + 1));
+  }
+
+  /** A write of a row kept here is about to be sent: what another's write of it heard meanwhile spoils. */
+  writing(payload: string): Mark {
+    const at = payload.indexOf(':');
+    const mark = { kind: payload.slice(0, at) as RowKind, key: payload.slice(at + 1), spoiled: !this.listening };
+    this.reading.add(mark);
+    return mark;
+  }
+
+  /**
+   * A write by this process settled, committed or not: its row is forgotten here (and reads that
+   * raced it are spoiled). `value`, the row as it committed, is kept unless `mark` was spoiled.
+   */
+  wrote(payload: string, mark?: Mark, value?: unknown): void {
+    if (mark) this.reading.delete(mark);
+    this.forget(payload);
+    if (mark && value !== undefined && !mark.spoiled && mark.kind in this.rows) this.keep(this.rows[mark.kind as 'm' | 'p' | 's'], mark.key, value);
+  }
+
+  private forget(payload: string): void {
     const at = payload.indexOf(':');
     const kind = payload.slice(0, at) as RowKind;
     const key = payload.slice(at + 1);
@@ -84,13 +122,22 @@ export class SharedCache {
     try {
       const v = await read();
       // Only rows that exist: made-up tokens must not fill the cache.
-      if (v !== undefined && !mark.spoiled) {
-        if (map.size >= this.max) map.delete(map.keys().next().value!);
-        map.set(key, v);
-      }
+      if (v !== undefined && !mark.spoiled) this.keep(map, key, v);
       return v;
     } finally {
       this.reading.delete(mark);
     }
   }
+
+  private keep<V>(map: Map<string, V>, key: string, v: V): void {
+    if (map.size >= this.max) map.delete(map.keys().next().value!);
+    map.set(key, v);
+  }
+}
+
+/** A read or write of a kept row under way, and whether another's write of the row was heard meanwhile. */
+export interface Mark {
+  kind: RowKind | 'mac';
+  key: string;
+  spoiled: boolean;
 }

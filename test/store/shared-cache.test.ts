@@ -76,6 +76,61 @@ t.test('the cache on its own', async (t) => {
   t.equal(await cache.row('m', 'web-01', async () => 'v4'), 'v4', 'and nothing kept');
 });
 
+t.test("the cache on its own: a row this process wrote, and its own notification", async (t) => {
+  const cache = new SharedCache();
+  cache.listen(true);
+  const never = async (): Promise<undefined> => void t.fail('read from the database');
+  const ask = (v: string) => async () => v;
+
+  let mark = cache.writing('s:web-01');
+  cache.wrote('s:web-01', mark, 'v1');
+  t.equal(await cache.row('s', 'web-01', never), 'v1', 'a status it wrote is kept as written');
+  cache.changed(`${cache.tag} s:web-01`);
+  t.equal(await cache.row('s', 'web-01', never), 'v1', 'its own notification, heard after, forgets nothing');
+  cache.changed('someone-else s:web-01');
+  t.equal(await cache.row('s', 'web-01', ask('v2')), 'v2', "another's notification forgets it");
+  cache.changed('s:web-01');
+  t.equal(await cache.row('s', 'web-01', ask('v3')), 'v3', 'so does an unsigned one (an older instance)');
+
+  mark = cache.writing('s:web-01');
+  cache.changed('someone-else s:web-01');
+  cache.wrote('s:web-01', mark, 'mine');
+  t.equal(await cache.row('s', 'web-01', ask('theirs')), 'theirs', "another's write heard while this one ran: what this one wrote may be older, not kept");
+
+  mark = cache.writing('s:web-01');
+  cache.wrote('s:web-01', mark, undefined);
+  t.equal(await cache.row('s', 'web-01', ask('v4')), 'v4', 'a write that did not commit forgets the row and keeps nothing');
+
+  // Two writes of one row by this process at once (the second waited on the first's row lock):
+  // whichever settles first, the other's value is not kept over it.
+  const first = cache.writing('s:web-01');
+  const second = cache.writing('s:web-01');
+  cache.wrote('s:web-01', second, 'v6');
+  cache.wrote('s:web-01', first, 'v5');
+  t.equal(await cache.row('s', 'web-01', ask('v6')), 'v6', 'the later write settled first: the earlier one is not kept after it');
+
+  let finish!: (v: string) => void;
+  cache.changed('x s:web-01');
+  const racing = cache.row('s', 'web-01', () => new Promise<string>((r) => (finish = r)));
+  mark = cache.writing('s:web-01');
+  cache.wrote('s:web-01', mark, 'v7');
+  finish('v6');
+  t.equal(await racing, 'v6');
+  t.equal(await cache.row('s', 'web-01', never), 'v7', 'a read that raced its write does not put the old row back');
+
+  cache.listen(false);
+  mark = cache.writing('s:web-01');
+  cache.listen(true);
+  cache.wrote('s:web-01', mark, 'v8');
+  t.equal(await cache.row('s', 'web-01', ask('v9')), 'v9', 'a write while the listening connection was down is not kept');
+  mark = cache.writing('s:web-01');
+  cache.listen(false);
+  cache.listen(true);
+  cache.wrote('s:web-01', mark, 'v10');
+  t.equal(await cache.row('s', 'web-01', ask('v11')), 'v11', 'nor one that the connection dropped under');
+});
+
+
 const pg = await postgresForTest(t);
 if (pg) {
   t.test("two stores on one database: each reads the other's writes of kept rows", async (t) => {
@@ -138,10 +193,32 @@ if (pg) {
     t.equal(conflict?.field, 'version', 'a stale write is refused');
     t.equal((await b.status.get('m1'))?.version, 4, 'and the next read has the newer row');
 
+    // A status a store wrote is answered from memory, its own notification heard or not. Rewriting
+    // the row behind the stores' backs (no notification) shows which reads reach the database.
+    const behind = (version: number) => pg.psql(`UPDATE status SET body = '${JSON.stringify(status('m1', version))}', version = ${version} WHERE machine = 'm1'`, new URL(url).pathname.slice(1));
+    await a.status.put(status('m1', 5));
+    await a.transaction(async (tx) => tx.status.put(status('m1', 6)));
+    await sleep(200); // its own notifications heard
+    behind(7);
+    t.equal((await a.status.get('m1'))?.version, 6, 'a status written in a transaction: kept as committed, after its own notification');
+    await b.status.put(status('m1', 8));
+    await seenBy("another store's write", () => a.status.get('m1'), (s) => s?.version === 8);
+    await a.transaction(async (tx) => {
+      await tx.status.put(status('m1', 9));
+      throw new Error('rolled back');
+    }).catch(() => undefined);
+    behind(10);
+    t.equal((await a.status.get('m1'))?.version, 10, 'a rolled-back write keeps nothing');
+    await a.status.put(status('m1', 11));
+    behind(12);
+    t.equal((await a.status.get('m1'))?.version, 11, 'a put outside a transaction: kept as written');
+    t.equal((await a.status.put(status('m1', 12)).catch((e) => e))?.field, 'version');
+    t.equal((await a.status.get('m1'))?.version, 12, 'a put refused for its version forgets the row: read again');
+
     // b's listening connection is cut: while it is down b keeps nothing, so nothing goes stale.
     pg.psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kickstand c-b events'`);
     await sleep(50);
-    await a.status.put(status('m1', 5));
-    t.equal((await b.status.get('m1'))?.version, 5, 'read from the database while not listening');
+    await a.status.put(status('m1', 13));
+    t.equal((await b.status.get('m1'))?.version, 13, 'read from the database while not listening');
   });
 }
