@@ -10,9 +10,10 @@ import { newInstallToken } from './tokens.js';
 
 /**
  * The only code that writes machine status (and, with it, install tokens). Each call is one
- * store transaction: the status rows, the token changes and the state events commit together
- * or not at all, and listeners hear of the events only once they are committed. Callers hold
- * the machine's lock (see Lifecycle).
+ * commit: the status row, the token changes and the state events together or not at all, and
+ * listeners hear of the events only once they are committed. A change without token changes is
+ * one status put with its events (one statement on PostgreSQL); with them, a transaction.
+ * Callers hold the machine's lock (see Lifecycle).
  */
 export class StateWriter {
   constructor(
@@ -29,27 +30,25 @@ export class StateWriter {
    * the event of what moved it (an installer's callback), written first, in the same transaction.
    */
   async apply(from: MachineStatus, moves: Move[], effects: Effect[], cause?: BootEvent): Promise<{ status: MachineStatus; token?: InstallToken }> {
+    const now = this.clock.now();
+    // Written last, with the status: on PostgreSQL an event insert takes the lock that orders
+    // every writer's event ids, held until COMMIT, so the later it comes the shorter others wait.
+    const events = cause ? [{ event: cause, at: now }] : [];
+    const token = moves.length && effects.includes('issue-token') ? newInstallToken(from.machine, this.config.tokens.ttlSeconds, now) : undefined;
+    let s = from;
+    for (const [i, m] of moves.entries()) {
+      const next = this.next(s, m.to, i === moves.length - 1 && token ? { ...m.patch, installId: token.installId } : { ...m.patch }, now);
+      events.push({ event: stateEvent(s, next, m.message), at: now });
+      s = next;
+    }
+    const revoke = effects.includes('revoke-tokens');
+    // One version step for the whole decision: the states it passes through are never stored.
+    if (s !== from) s = { ...s, version: from.version + 1 };
+    if (s !== from && !revoke && !token) return { status: await this.commit(s, events) };
     return this.write(async (tx, stored) => {
-      const now = this.clock.now();
-      // Written last, in one statement: on PostgreSQL an event insert takes the lock that orders
-      // every writer's event ids, held until COMMIT, so the later it comes the shorter others wait.
-      const events = cause ? [{ event: cause, at: now }] : [];
-      let s = from;
-      let token: InstallToken | undefined;
-      if (effects.includes('revoke-tokens')) await tx.tokens.revokeForMachine(s.machine, now);
-      for (const [i, m] of moves.entries()) {
-        const patch = { ...m.patch };
-        if (i === moves.length - 1 && effects.includes('issue-token')) {
-          token = newInstallToken(s.machine, this.config.tokens.ttlSeconds, now);
-          await tx.tokens.put(token);
-          patch.installId = token.installId;
-        }
-        const next = this.next(s, m.to, patch, now);
-        await tx.status.put(next);
-        events.push({ event: stateEvent(s, next, m.message), at: now });
-        s = next;
-      }
-      stored.push(...(await tx.events.appendMany(events)));
+      if (revoke) await tx.tokens.revokeForMachine(from.machine, now);
+      if (token) await tx.tokens.put(token);
+      stored.push(...(s === from ? await tx.events.appendMany(events) : await tx.status.put(s, events)));
       return { status: s, token };
     });
   }
@@ -75,8 +74,8 @@ export class StateWriter {
       await writeBox(tx);
       const s = await tx.status.get(name);
       const next = s && { ...s, hostKeys: [], version: s.version + 1 };
-      if (next) await tx.status.put(next);
-      stored.push(await tx.events.append(event, this.clock.now()));
+      const events = [{ event, at: this.clock.now() }];
+      stored.push(...(next ? await tx.status.put(next, events) : await tx.events.appendMany(events)));
       return next;
     });
   }
@@ -96,12 +95,7 @@ export class StateWriter {
    * to; with the event that says so, if any, in the same transaction.
    */
   note(s: MachineStatus, patch: Pick<Partial<MachineStatus>, 'hostKeys' | 'bootIp' | 'installerIp'>, event?: BootEvent): Promise<MachineStatus> {
-    return this.write(async (tx, stored) => {
-      const next = { ...s, ...patch, version: s.version + 1 };
-      await tx.status.put(next);
-      if (event) stored.push(await tx.events.append(event, this.clock.now()));
-      return next;
-    });
+    return this.commit({ ...s, ...patch, version: s.version + 1 }, event ? [{ event, at: this.clock.now() }] : []);
   }
 
   /**
@@ -110,12 +104,7 @@ export class StateWriter {
    * write it: the others read it again and find a live runner.
    */
   resume(s: MachineStatus, event: BootEvent): Promise<MachineStatus> {
-    return this.write(async (tx, stored) => {
-      const next = { ...s, runner: this.runner, version: s.version + 1 };
-      await tx.status.put(next);
-      stored.push(await tx.events.append(event, this.clock.now()));
-      return next;
-    });
+    return this.commit({ ...s, runner: this.runner, version: s.version + 1 }, [{ event, at: this.clock.now() }]);
   }
 
   private async write<T>(fn: (tx: Repos, stored: StoredEvent[]) => Promise<T>): Promise<T> {
@@ -125,6 +114,13 @@ export class StateWriter {
     const result = await this.store.transaction((tx) => fn(tx, stored));
     this.events.publish(stored);
     return result;
+  }
+
+  /** A status and its events, without a transaction around them: the store commits them together. */
+  private async commit(s: MachineStatus, events: { event: BootEvent; at: number }[]): Promise<MachineStatus> {
+    await this.events.flush();
+    this.events.publish(await this.store.status.put(s, events));
+    return s;
   }
 
   private next(s: MachineStatus, to: State, patch: Partial<MachineStatus>, now: number): MachineStatus {

@@ -23,6 +23,28 @@ export const EVENT_CHANNEL = 'kickstand_events';
 export const ROWS_CHANNEL = 'kickstand_rows';
 
 /**
+ * An event insert's common table expressions, its arrays from $p on and the writing instance
+ * after them. It takes a transaction-level advisory lock before its ids are drawn, so ids become
+ * visible in order (a reader paging by id never passes an id whose event commits later), across
+ * connections and instances. The lock is taken in a materialised CTE that every row goes through
+ * (after `gate`'s rows, when given: no row there, no event); the sort by ordinality ends the scan
+ * before the first id is drawn, and gives the ids in the order of the arrays. The burst's highest
+ * id is NOTIFYed on EVENT_CHANNEL in the same statement, so in the same transaction: listeners
+ * (every instance's SSE streams, watchEvents) hear of it once it commits, and never of a rollback.
+ */
+const eventInsertCtes = (p: number, gate?: string) => `lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY})${gate ? ` FROM ${gate}` : ''}),
+    ins AS (INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance)
+      SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data, $${p + 8}::text
+      FROM lock, unnest($${p}::text[], $${p + 1}::bigint[], $${p + 2}::text[], $${p + 3}::text[], $${p + 4}::text[], $${p + 5}::text[], $${p + 6}::text[], $${p + 7}::text[])
+        WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
+      ORDER BY u.n
+      RETURNING id),
+    notified AS (SELECT pg_notify('${EVENT_CHANNEL}', max(id)::text) FROM ins HAVING count(*) > 0)`;
+
+/** The number after a statement's highest parameter ($N). */
+const nextParam = (text: string) => Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))) + 1;
+
+/**
  * The statements, prepared once per connection by name (node-postgres' named queries; the
  * driver benchmark, bench/store/drivers.ts, runs these same texts). Text
  * ordering is COLLATE "C" wherever SQLite's order shows (lists by name): byte order, as SQLite
@@ -58,23 +80,7 @@ export const SQL = {
   statusUpdate: 'UPDATE status SET body = $2, version = $3 WHERE machine = $1 AND version = $3 - 1',
   statusVersion: 'SELECT version FROM status WHERE machine = $1',
   statusDelete: 'DELETE FROM status WHERE machine = $1',
-  // Event inserts take a transaction-level advisory lock before their ids are drawn, so ids
-  // become visible in order (a reader paging by id never passes an id whose event commits
-  // later), across connections and instances. The lock is taken in a materialised CTE that every
-  // row goes through; the sort by ordinality ends the scan before the first id is drawn, and gives
-  // the ids in the order of the arrays.
-  // $9: the writing instance, one value for the whole burst. The burst's highest id is NOTIFYed
-  // on EVENT_CHANNEL in the same statement, so in the same transaction: listeners (every
-  // instance's SSE streams, watchEvents) hear of it once it commits, and never of a rollback.
-  eventsInsert: `WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENT_LOCK_KEY})),
-    ins AS (INSERT INTO events (machine, at, level, kind, message, mac, ip, data, instance)
-      SELECT u.machine, u.at, u.level, u.kind, u.message, u.mac, u.ip, u.data, $9::text
-      FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-        WITH ORDINALITY AS u(machine, at, level, kind, message, mac, ip, data, n)
-      ORDER BY u.n
-      RETURNING id),
-    notified AS (SELECT pg_notify('${EVENT_CHANNEL}', max(id)::text) FROM ins)
-    SELECT ins.id FROM ins, notified`,
+  eventsInsert: `WITH ${eventInsertCtes(1)} SELECT ins.id FROM ins, notified`,
   eventsAll: 'SELECT * FROM events WHERE id > $1 ORDER BY id LIMIT $2',
   eventsMachine: 'SELECT * FROM events WHERE machine = $1 AND id > $2 ORDER BY id LIMIT $3',
   eventsTail: 'SELECT * FROM (SELECT * FROM events WHERE machine = $1 AND at >= $2 ORDER BY id DESC LIMIT $3) t ORDER BY id',
@@ -133,13 +139,32 @@ type Announced = `${(typeof ANNOUNCED)[number]}Announced`;
  * a transaction of its own (BEGIN, the write, the NOTIFY, COMMIT) took four. `n`: the rows written.
  */
 const ANNOUNCED_SQL = Object.fromEntries(
-  ANNOUNCED.map((s) => {
-    const payload = Math.max(0, ...[...SQL[s].matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))) + 1;
-    return [`${s}Announced`, `WITH w AS (${SQL[s]} RETURNING 1) SELECT count(*)::int AS n, pg_notify('${ROWS_CHANNEL}', $${payload}) FROM w`];
-  }),
+  ANNOUNCED.map((s) => [`${s}Announced`, `WITH w AS (${SQL[s]} RETURNING 1) SELECT count(*)::int AS n, pg_notify('${ROWS_CHANNEL}', $${nextParam(SQL[s])}) FROM w`]),
 ) as Record<Announced, string>;
-const STATEMENTS: Record<Statement, string> = { ...SQL, ...ANNOUNCED_SQL };
-type Statement = keyof typeof SQL | Announced;
+
+/**
+ * A status write announced, and the events that tell of it, in one statement: the lifecycle's
+ * state change in one round trip (BEGIN, the status, the events, COMMIT took four). No status
+ * row written (a stale version), no event and no notification. `n`: the status rows written;
+ * `ids`: the events'.
+ */
+const withEvents = (write: string) => {
+  const p = nextParam(write);
+  return `WITH w AS (${write} RETURNING 1),
+    announced AS (SELECT pg_notify('${ROWS_CHANNEL}', $${p}) FROM w),
+    ${eventInsertCtes(p + 1, 'w')}
+    SELECT (SELECT count(*)::int FROM w) AS n, (SELECT count(*)::int FROM announced) AS a, (SELECT count(*)::int FROM notified) AS e, ARRAY(SELECT id FROM ins ORDER BY id) AS ids`;
+};
+const STATEMENTS: Record<Statement, string> = {
+  ...SQL,
+  ...ANNOUNCED_SQL,
+  statusCreateWithEvents: withEvents(SQL.statusCreate),
+  statusUpdateWithEvents: withEvents(SQL.statusUpdate),
+};
+type Statement = keyof typeof SQL | Announced | 'statusCreateWithEvents' | 'statusUpdateWithEvents';
+
+/** Events to write, each with its time. */
+type EventBatch = { event: BootEvent; at: number }[];
 
 /** Runs one named statement on some connection: the pool's (autocommit) or a transaction's. */
 type Exec = (statement: Statement, values: unknown[]) => Promise<pg.QueryResult<Row>>;
@@ -502,21 +527,27 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
     if (users.length) throw new ConflictError(`profile ${name} is used by machine(s) ${users.join(', ')}`, 'name');
     return changed(await exec('profileDelete', [name]));
   };
-  /** Writes a status; returns it as a read would give it. */
-  const putStatus = async (exec: Exec, s: MachineStatus, payload: string) => {
+  /** Writes a status and its events; returns the status as a read would give it, and the events as stored. */
+  const putStatus = async (exec: Exec, s: MachineStatus, payload: string, events: EventBatch) => {
     const text = JSON.stringify(s);
-    const ok =
-      s.version === 1
-        ? written(await exec('statusCreateAnnounced', [s.machine, text, payload]))
-        : s.version > 1 && written(await exec('statusUpdateAnnounced', [s.machine, text, s.version, payload]));
+    const create = s.version === 1;
+    const row = [s.machine, text, ...(create ? [] : [s.version]), payload];
+    let ok = create || s.version > 1;
+    let stored: StoredEvent[] = [];
+    if (ok && !events.length) ok = written(await exec(create ? 'statusCreateAnnounced' : 'statusUpdateAnnounced', row));
+    else if (ok) {
+      const r = first(await exec(create ? 'statusCreateWithEvents' : 'statusUpdateWithEvents', [...row, ...eventColumns(events)]))!;
+      ok = (r.n as number) > 0;
+      stored = (r.ids as string[]).map((id, i) => storedEvent(events[i].event, Number(id), events[i].at, instance));
+    }
     if (!ok) {
       const current = first(await exec('statusVersion', [s.machine]))?.version;
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
     }
-    return parsed(text);
+    return { row: parsed(text), stored };
   };
-  const insertEvents = async (exec: Exec, batch: { event: BootEvent; at: number }[]): Promise<StoredEvent[]> => {
-    if (!batch.length) return [];
+  /** An event batch as the insert's arrays, and the writing instance. */
+  const eventColumns = (batch: EventBatch): unknown[] => {
     const cols: unknown[][] = [[], [], [], [], [], [], [], []];
     for (const { event: e, at } of batch) {
       cols[0].push(e.machine ?? null);
@@ -528,7 +559,11 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
       cols[6].push(e.ip ?? null);
       cols[7].push(e.data ? JSON.stringify(e.data) : null);
     }
-    const ids = (await exec('eventsInsert', [...cols, instance ?? null])).rows.map((r) => r.id as number).sort((a, b) => a - b);
+    return [...cols, instance ?? null];
+  };
+  const insertEvents = async (exec: Exec, batch: EventBatch): Promise<StoredEvent[]> => {
+    if (!batch.length) return [];
+    const ids = (await exec('eventsInsert', eventColumns(batch))).rows.map((r) => r.id as number).sort((a, b) => a - b);
     return batch.map((b, i) => storedEvent(b.event, ids[i], b.at, instance));
   };
   /** Writes each lease, or returns the lease of the other MAC that holds its address. */
@@ -572,11 +607,11 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
      * row as written, kept here. `fn` is given the payload for an announced statement (one round
      * trip); without `one`, fn's statements and the NOTIFY run as one atomic unit.
      */
-    const announced = <T>(payload: string, fn: (x: Exec, signed: string) => Promise<T>, one = false, keep = false) =>
+    const announced = <T>(payload: string, fn: (x: Exec, signed: string) => Promise<T>, one = false, keep?: (r: T) => unknown) =>
       write(async () => {
         const signed = `${sharedCache.tag} ${payload}`;
         const mark = keep ? writing(payload) : undefined;
-        let value: T | undefined;
+        let value: unknown;
         try {
           const r = one
             ? await fn(exec, signed)
@@ -585,7 +620,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
                 await x('rowsChanged', [signed]);
                 return r;
               });
-          if (keep) value = r;
+          if (keep) value = keep(r);
           return r;
         } finally {
           wrote(payload, mark, value);
@@ -614,7 +649,7 @@ async function openUnlocked(driver: Driver, url: string, opts: PostgresStoreOpti
       status: {
         get: (m) => kept('s', m, async () => body<MachineStatus>(await exec('statusGet', [m]))),
         list: () => read(async () => bodies<MachineStatus>(await exec('statusList', []))),
-        put: async (s) => void (await announced(`s:${s.machine}`, (x, p) => putStatus(x, s, p), true, true)),
+        put: async (s, events = []) => (await announced(`s:${s.machine}`, (x, p) => putStatus(x, s, p, events), true, (r) => r.row)).stored,
         delete: (m) => announce(`s:${m}`, 'statusDeleteAnnounced', [m]),
       },
       events: {

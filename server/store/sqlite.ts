@@ -246,12 +246,13 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
     return stored;
   };
   const appendEvents = db.transaction(insertEvents);
-  const putStatus = db.transaction((s: MachineStatus) => {
+  const putStatus = db.transaction((s: MachineStatus, events: { event: BootEvent; at: number }[]) => {
     cached.status.forget(s.machine);
     const current = (q.statusVersion.get(s.machine) as Row | undefined)?.version as number | undefined;
     if ((current ?? 0) !== s.version - 1)
       throw new ConflictError(`status of ${s.machine} changed concurrently (stored version ${current}, writing ${s.version})`, 'version');
     q.statusUpsert.run(s.machine, JSON.stringify(s), s.version);
+    return insertEvents(events);
   });
   /** Writes the lease, or returns the lease of the other MAC that holds its address. */
   const putLease = (l: Lease): Lease | undefined => {
@@ -290,7 +291,7 @@ export async function openSqliteStore(file: string, opts: StoreOptions = {}): Pr
     status: {
       get: async (m) => cached.status.get(m),
       list: async () => (q.statusList.all() as Row[]).map((r) => body<MachineStatus>(r)!),
-      put: (s) => write(() => putStatus.immediate(s)),
+      put: (s, events = []) => write(() => putStatus.immediate(s, events)),
       delete: (m) =>
         write(() => {
           cached.status.forget(m);

@@ -36,8 +36,13 @@ export interface ProfileRepo {
 export interface StatusRepo {
   get(machine: string): Promise<MachineStatus | undefined>;
   list(): Promise<MachineStatus[]>;
-  /** Optimistic: fails with ConflictError when the stored version is not status.version - 1. */
-  put(status: MachineStatus): Promise<void>;
+  /**
+   * Optimistic: fails with ConflictError when the stored version is not status.version - 1, and
+   * writes nothing. `events` (those that tell of the change) are appended in the same commit,
+   * after it, and come back as stored: the lifecycle's state change, one statement on PostgreSQL
+   * where a transaction of its own took four round trips.
+   */
+  put(status: MachineStatus, events?: { event: BootEvent; at: number }[]): Promise<StoredEvent[]>;
   delete(machine: string): Promise<boolean>;
 }
 

@@ -49,7 +49,8 @@ async function setup(t: Test) {
   return { ...env, fault, snapshot };
 }
 
-for (const at of ['tokens.revokeForMachine', 'tokens.put', 'status.put', 'events.appendMany'])
+// The status is written last, with the state events (one statement on PostgreSQL).
+for (const at of ['tokens.revokeForMachine', 'tokens.put', 'status.put'])
   t.test(`a reinstall that fails at ${at} changes nothing`, async (t) => {
     const { api, fault, snapshot, svc } = await setup(t);
     const before = await snapshot();
@@ -62,18 +63,29 @@ for (const at of ['tokens.revokeForMachine', 'tokens.put', 'status.put', 'events
     t.equal((await api('POST', '/api/v1/machines/node-1/reinstall')).status, 202, 'once the store heals, the reinstall goes through');
   });
 
-t.test('a forced reinstall that fails between its two moves keeps the running install and its token', async (t) => {
+t.test('a forced reinstall (two moves: failed, then reinstall-requested) that fails at its write keeps the running install and its token', async (t) => {
   const { api, boot, fault, snapshot, svc } = await setup(t).then((e) => ({ ...e, boot: (p: string) => fetch(`${e.base}/boot${p}`) }));
   t.equal((await api('POST', '/api/v1/machines/node-1/reinstall')).status, 202);
   await svc.lifecycle.idle();
   const token = (await svc.installs.installToken('node-1'))!.token;
   const before = await snapshot();
   t.equal(before.status!.state, 'power-cycling');
-  // The forced reinstall writes failed (status + event), then the new token, then reinstall-requested:
-  // fail at the second status write, after the first move is already written inside the transaction.
-  Object.assign(fault, { at: 'status.put', nth: 2 });
+  // The forced reinstall revokes the token, writes the new one, then the status after both moves
+  // with both state events: fail at that last write, after the token writes inside the transaction.
+  Object.assign(fault, { at: 'status.put', nth: 1 });
   t.equal((await api('POST', '/api/v1/machines/node-1/reinstall?force=true')).status, 503);
   await svc.lifecycle.idle();
   t.same(await snapshot(), before, 'no failed state, no new token');
   t.equal((await boot(`/kickstart?token=${token}`)).status, 200, 'the running install still fetches its kickstart');
+
+  fault.at = '';
+  t.equal((await api('POST', '/api/v1/machines/node-1/reinstall?force=true')).status, 202, 'once the store heals, it goes through');
+  const states = (await svc.reads.events({ machine: 'node-1', limit: 10000 })).filter((e) => e.kind === 'state');
+  const failed = states.findIndex((e) => e.data!.to === 'failed');
+  t.same(
+    states.slice(failed, failed + 2).map((e) => `${e.data!.from} → ${e.data!.to}`),
+    ['installing → failed', 'failed → reinstall-requested'],
+    'both moves are told, in order (the kickstart fetch had moved it to installing)',
+  );
+  t.equal(states[failed].at, states[failed + 1].at, 'in one commit');
 });

@@ -19,7 +19,7 @@ import { AddressBook } from '../../server/reads/address-book.js';
 import { Reads } from '../../server/reads/reads.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
 import { openSqliteStore } from '../../server/store/sqlite.js';
-import type { Store } from '../../server/store/store.js';
+import type { StatusRepo, Store } from '../../server/store/store.js';
 import { minimalProfile } from '../helpers/fixtures.js';
 import { postgresForTest } from '../helpers/postgres.js';
 
@@ -255,18 +255,13 @@ if (pg) {
 }
 
 /** The store, except that the first run dies before m4's power cycle starts: its power-cycling is never written. */
-const diesBeforePowerCycling = (store: Store): Store => ({
-  ...store,
-  transaction: (fn, opts) =>
-    store.transaction(
-      (tx) =>
-        fn({
-          ...tx,
-          status: { ...tx.status, put: (s) => (s.machine === 'm4' && s.state === 'power-cycling' ? Promise.reject(new Error('killed')) : tx.status.put(s)) },
-        }),
-      opts,
-    ),
-});
+const diesBeforePowerCycling = (store: Store): Store => {
+  const dies = (repo: StatusRepo): StatusRepo => ({
+    ...repo,
+    put: (s, events) => (s.machine === 'm4' && s.state === 'power-cycling' ? Promise.reject(new Error('killed')) : repo.put(s, events)),
+  });
+  return { ...store, status: dies(store.status), transaction: (fn, opts) => store.transaction((tx) => fn({ ...tx, status: dies(tx.status) }), opts) };
+};
 
 t.test('SQLite, restarted: what the last run had under way is resumed, a power cycle it sent is not sent again', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ks-resume-'));

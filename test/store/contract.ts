@@ -405,6 +405,37 @@ export function storeContract(t: Test, label: string, factory: ContractStoreFact
       t.ok(await store.machines.get('m1'), 'deleting a status leaves the machine');
     });
 
+    t.test('status: put with its events commits both or neither', async (t) => {
+      const store = await open(t);
+      await store.profiles.put(profile('p1'));
+      await store.machines.put(machine('m1', [A]));
+      const told = (message: string, at: number) => ({ event: event(message, { machine: 'm1', kind: 'state' }), at });
+      t.same(await store.status.put(status('m1', 1)), [], 'without events: none stored');
+      const before = (await store.events.append(event('before'), 500)).id;
+      const stored = await store.status.put(status('m1', 2, { state: 'reinstall-requested' }), [told('cause', 1_000), told('registered → reinstall-requested', 1_000)]);
+      t.match(stored, [{ message: 'cause', machine: 'm1', at: 1_000, instance }, { message: 'registered → reinstall-requested' }], 'the events as stored, in order');
+      t.ok(stored[0].id > before && stored[1].id > stored[0].id, 'with ids after every earlier event, in their order');
+      t.same(await store.events.list({ afterId: before }), stored, 'and listed as returned');
+      t.match(await store.status.get('m1'), { version: 2, state: 'reinstall-requested' });
+
+      await conflict(t, store.status.put(status('m1', 2, { state: 'failed' }), [told('stale', 2_000)]), 'version', 'a stale version with events');
+      await conflict(t, store.status.put(status('m1', 1, { state: 'failed' }), [told('create over a row', 2_000)]), 'version', 'version 1 over a row, with events');
+      t.same(await store.events.list({ afterId: stored[1].id }), [], 'a refused put writes none of its events');
+      t.match(await store.status.get('m1'), { version: 2, state: 'reinstall-requested' }, 'nor its status');
+
+      await store.status.delete('m1');
+      t.match(await store.status.put(status('m1', 1), [told('created', 3_000)]), [{ message: 'created' }], 'a new row (version 1) with events');
+
+      await store
+        .transaction(async (tx) => {
+          await tx.status.put(status('m1', 2, { state: 'failed' }), [told('rolled back', 4_000)]);
+          throw new Error('no');
+        })
+        .catch(() => undefined);
+      t.match(await store.status.get('m1'), { version: 1 }, 'in a transaction that fails: the status is not written');
+      t.same((await store.events.list({ machine: 'm1' })).map((e) => e.message), ['cause', 'registered → reinstall-requested', 'created'], 'nor its events');
+    });
+
     t.test('events: append, appendMany, list by machine and after an id', async (t) => {
       const store = await open(t);
       t.same(await store.events.list({}), []);
