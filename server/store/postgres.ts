@@ -146,7 +146,7 @@ const ANNOUNCED_SQL = Object.fromEntries(
  * A status write announced, and the events that tell of it, in one statement: the lifecycle's
  * state change in one round trip (BEGIN, the status, the events, COMMIT took four). No status
  * row written (a stale version), no event and no notification. `n`: the status rows written;
- * `ids`: the events'.
+ * `ids`: the events'; `a` and `e` count the notifications (selected so that they are sent).
  */
 const withEvents = (write: string) => {
   const p = nextParam(write);
