@@ -102,8 +102,7 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
   const reads = new Reads(store, addresses);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'kickstand_' });
-  // On PostgreSQL, boot reports are gathered for 10 ms: a write each was a round trip and a commit.
-  const events = new EventLog(store, reads, logger, opts.clock, isPostgresUrl(config.store.url) ? 10 : 0);
+  const events = new EventLog(store, reads, logger, opts.clock);
   const keys = await loadOrCreateKeyPair(config.dataDir, store.sharedValue && ((own) => store.sharedValue!('converger-ssh-key', own)));
 
   // The ssh power driver reboots through the converger's key, pinned to the reported host key.

@@ -10,8 +10,7 @@ type Listener = (e: StoredEvent) => void;
 /**
  * The EventSink that protocol code reports to. Reports are queued and written in one
  * transaction per turn of the event loop (a DHCP storm must not become one fsync per packet),
- * or per `gatherMs` where each write is a round trip to a database server, then handed to
- * listeners: the lifecycle and the live SSE stream.
+ * then handed to listeners: the lifecycle and the live SSE stream.
  */
 export class EventLog implements EventSink {
   private queue: { event: BootEvent; at: number }[] = [];
@@ -27,20 +26,12 @@ export class EventLog implements EventSink {
    */
   private readonly perSource = new RateLimiter(200, 10_000, 65_536);
   private rateDropped = 0;
-  /** Ends the wait of the reports being gathered: a state change waits for them. */
-  private writeNow: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly reads: Reads,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
-    /**
-     * How long reports are gathered before they are written (0: until the next turn of the event
-     * loop). On PostgreSQL every write is a round trip, a commit and the event-id lock: a boot
-     * storm's reports, a few per millisecond, came one per write.
-     */
-    private readonly gatherMs = 0,
   ) {}
 
   report(event: BootEvent): void {
@@ -51,20 +42,7 @@ export class EventLog implements EventSink {
     }
     this.queue.push({ event, at: this.clock.now() });
     this.queued++;
-    this.flushing ??= this.gathered().then(() => this.drain());
-  }
-
-  /** Resolves when the reports gathered so far are to be written. */
-  private gathered(): Promise<void> {
-    if (!this.gatherMs) return new Promise((resolve) => setImmediate(resolve));
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.writeNow?.(), this.gatherMs);
-      this.writeNow = () => {
-        clearTimeout(timer);
-        this.writeNow = undefined;
-        resolve();
-      };
-    });
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
   /** Writes an event now and resolves once it is stored and delivered. */
@@ -88,7 +66,6 @@ export class EventLog implements EventSink {
   flush(): Promise<void> {
     const upTo = this.queued;
     if (this.settled >= upTo) return Promise.resolve();
-    this.writeNow?.();
     return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
   }
 

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import t from 'tap';
 import { EventLog } from '../../server/lifecycle/event-log.js';
@@ -89,41 +88,4 @@ t.test('a batch the store refuses settles its flush (logged, not waited on forev
   events.report({ kind: 'asset', level: 'info', message: 'lost' });
   const flushed = await Promise.race([events.flush().then(() => 'flushed'), new Promise((resolve) => setTimeout(() => resolve('timeout'), 1000))]);
   t.equal(flushed, 'flushed');
-});
-
-/**
- * On PostgreSQL reports are gathered for a few milliseconds (main.ts): each write is a round trip,
- * a commit and the event-id lock. A state change does not wait out the window.
- */
-t.test('gathered reports: one write for a window; a flush writes at once', async (t) => {
-  const inner = await openSqliteStore(':memory:');
-  t.teardown(() => inner.close());
-  const writes: number[] = [];
-  const store = { ...inner, events: { ...inner.events, appendMany: (b: Parameters<typeof inner.events.appendMany>[0]) => (writes.push(b.length), inner.events.appendMany(b)) } };
-  const log = (gatherMs: number) => new EventLog(store, new Reads(inner, new AddressBook()), pino({ level: 'silent' }), undefined, gatherMs);
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
-  const reportFive = async (events: EventLog) => {
-    for (let i = 0; i < 5; i++) {
-      events.report({ kind: 'asset', level: 'info', message: `r${i}` });
-      await turn();
-    }
-  };
-
-  await reportFive(log(0));
-  await sleep(50);
-  t.ok(writes.length > 1, `not gathered: a write per turn of the event loop (${writes.join(', ')})`);
-
-  writes.length = 0;
-  const gathering = log(200);
-  await reportFive(gathering);
-  t.same(writes, [], 'gathered: nothing written within the window');
-  await sleep(400);
-  t.same(writes, [5], 'then the five in one write');
-
-  const long = log(60_000);
-  long.report({ kind: 'asset', level: 'info', message: 'before a state change' });
-  const flushed = await Promise.race([long.flush().then(() => 'flushed'), sleep(1_000).then(() => 'waited')]);
-  t.equal(flushed, 'flushed', 'a flush writes what is gathered at once');
-  t.same(writes, [5, 1]);
-  t.equal((await inner.events.list({ limit: 100 })).at(-1)?.message, 'before a state change');
 });
