@@ -26,8 +26,9 @@ export class StateWriter {
   ) {}
 
   /**
-   * Applies a decision's moves in order, with its token effects; returns the final status. `cause`:
-   * the event of what moved it (an installer's callback), written first, in the same transaction.
+   * Applies a decision's moves in order, with its token effects; returns the final status, stored
+   * once whatever the number of moves (each still has its state event). `cause`: the event of what
+   * moved it (an installer's callback), written first, in the same commit.
    */
   async apply(from: MachineStatus, moves: Move[], effects: Effect[], cause?: BootEvent): Promise<{ status: MachineStatus; token?: InstallToken }> {
     const now = this.clock.now();
