@@ -26,6 +26,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Views } from './lifecycle/views.js';
 import type { Logger } from './log.js';
 import { type Clock, systemClock } from './model/clock.js';
+import type { Problem } from './model/errors.js';
 import type { LeaseBook, SubnetOwnership } from './model/lease.js';
 import type { Machine } from './model/machine.js';
 import type { Renderers } from './model/renderers.js';
@@ -182,7 +183,8 @@ async function start(config: Config, logger: Logger, opts: ServiceOptions, lock:
     logger.info({ dir: config.inventory, changed: changed.length, total: plan.length }, 'inventory applied');
   }
 
-  const renderers = (opts.renderers ?? ((key) => createRenderers(config, key)))(keys.publicKey);
+  const uncompiled = (problems: Problem[]) => logger.warn({ problems }, 'templates that do not compile: the machines they are for will fail to render until they are fixed');
+  const renderers = (opts.renderers ?? ((key) => createRenderers(config, key, uncompiled)))(keys.publicKey);
   /** What the routes are given and what the caller (the CLI, tests) gets back alike. */
   const services = { reads, lifecycle, installs, views, events, inventory };
   const deps = {

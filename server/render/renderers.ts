@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { Problem } from '../model/errors.js';
 import type { IpxeKind, Renderers, RenderInput, ScriptInput } from '../model/renderers.js';
 import type { ScriptRequest } from './boot-args.js';
 import type { RenderContext } from './context.js';
@@ -9,9 +10,15 @@ import { renderIgnition } from './ignition.js';
 import { renderIpxe } from './ipxe.js';
 import { renderKickstart } from './kickstart.js';
 
-/** The Renderers of server/render, over one template environment (cached, reloaded on edit). */
-export function createRenderers(config: Config, convergerPublicKey: string): Renderers {
+/**
+ * The Renderers of server/render, over one template environment (cached, reloaded on edit). Every
+ * template is compiled here, before the first machine asks; those that do not compile are told to
+ * `uncompiled` (their renders fail as they would have, naming the file).
+ */
+export function createRenderers(config: Config, convergerPublicKey: string, uncompiled?: (problems: Problem[]) => void): Renderers {
   const env = renderEnvFromConfig(config);
+  const problems = env.warm();
+  if (problems.length) uncompiled?.(problems);
   const ctx = (i: RenderInput): RenderContext => ({ machine: i.machine, profile: i.profile, config, token: i.token, urls: { base: i.base }, convergerPublicKey });
   /** One boot situation, whichever format renders it. */
   const request = (kind: IpxeKind, i: ScriptInput): ScriptRequest => {

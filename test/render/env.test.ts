@@ -121,6 +121,39 @@ t.test('template problems are RenderErrors naming the file', async (t) => {
   t.throws(() => env.render('templates', 'ipxe/missing.ipxe', {}), RenderError);
 });
 
+t.test('warm compiles every template and partial before the first render, and names those that do not compile', async (t) => {
+  const op = tmp(t);
+  const base = tmp(t);
+  mkdirSync(join(base, 'ipxe', 'partials'), { recursive: true });
+  mkdirSync(join(op, 'ipxe'), { recursive: true });
+  writeFileSync(join(base, 'top.hbs'), 'top');
+  writeFileSync(join(base, 'ipxe', 'fine.ipxe.hbs'), 'fine {{> ipxe/p}}');
+  writeFileSync(join(base, 'ipxe', 'partials', 'p.hbs'), 'p');
+  // Parsed fine; refused only by handlebars' code generation, which compile() runs at the first render.
+  writeFileSync(join(op, 'ipxe', 'codegen.ipxe.hbs'), '{{> ipxe/p a b}}');
+  writeFileSync(join(base, 'ipxe', 'codegen.ipxe.hbs'), 'the built-in one, shadowed by the operator\'s');
+  writeFileSync(join(op, 'ipxe', 'unclosed.ipxe.hbs'), '{{#if x}}');
+  const env = new RenderEnv({ templatesDir: op, builtin: { templates: base, ignition: tmp(t) } });
+  const problems = env.warm();
+  t.same(
+    problems.map((p) => p.path).sort(),
+    [join(op, 'ipxe', 'codegen.ipxe.hbs'), join(op, 'ipxe', 'unclosed.ipxe.hbs')],
+    'the operator\'s two broken templates, not the built-in one they shadow',
+  );
+  t.match(problems.find((p) => p.path.endsWith('codegen.ipxe.hbs'))!.message, /partial arguments/);
+  // Compiled already: the files may go, the renders do not need them until the next check.
+  rmSync(join(base, 'ipxe', 'fine.ipxe.hbs'));
+  rmSync(join(base, 'top.hbs'));
+  t.equal(env.render('templates', 'ipxe/fine.ipxe', {}), 'fine p');
+  t.equal(env.render('templates', 'top', {}), 'top');
+  const err = t.throws(() => env.render('templates', 'ipxe/codegen.ipxe', {})) as RenderError;
+  t.match(err.problems[0], { path: join(op, 'ipxe', 'codegen.ipxe.hbs') }, 'the render fails as warm said');
+});
+
+t.test('every built-in template compiles', async (t) => {
+  t.same(new RenderEnv().warm(), []);
+});
+
 t.test('quoting helpers: each output format its own, and no quoting for a line break', async (t) => {
   const dir = tmp(t);
   mkdirSync(join(dir, 'ipxe'));
