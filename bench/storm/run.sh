@@ -93,10 +93,15 @@ ks_config() {
 # KS_NODE_ARGS profiler does not profile the build.
 node "$repo/bin/build.mjs" bench/storm/serve.ts >/dev/null
 SERVER_PIDS=() KS_PIDS=()
+# Every server runs in a session of its own (setsid), as a service manager would run it: with the
+# kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) each session is one
+# share of the CPU. nginx and dnsmasq daemonize into sessions of their own; a server left in this
+# script's session would share one with the load generator. (setsid execs in place here: a
+# background job of a script leads no process group, so $! stays the server's PID.)
 # Starts serve.ts as NAME in namespace NS (default S) with SPEC; its PID (node itself) joins KS_PIDS.
 start_ks() {
   local name=$1 spec=$2 ns=${3:-$S}
-  (cd "$repo" && KICKSTAND_NODE_FLAGS="${KS_NODE_ARGS:-}" KICKSTAND_ENTRY=bench/storm/serve.ts exec ip netns exec "$ns" bin/kickstand "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
+  (cd "$repo" && KICKSTAND_NODE_FLAGS="${KS_NODE_ARGS:-}" KICKSTAND_ENTRY=bench/storm/serve.ts exec setsid ip netns exec "$ns" bin/kickstand "$spec" >"$tmp/$name.out" 2>"$tmp/$name.err") &
   SERVER_PIDS+=($!)
   local i=0
   until grep -q '"ready"' "$tmp/$name.out" 2>/dev/null; do
@@ -143,7 +148,7 @@ dhcp-boot=tag:!ipxe,ipxe.efi,,$A
 dhcp-boot=tag:ipxe,http://$A:8080/boot/ipxe?mac=\${net0/mac}
 CONF
   ip netns exec "$S" dnsmasq --conf-file="$tmp/dnsmasq.conf"
-  ip netns exec "$S" /usr/sbin/in.tftpd -L -4 -a $A:69 -s "$tmp/tftp" &
+  setsid ip netns exec "$S" /usr/sbin/in.tftpd -L -4 -a $A:69 -s "$tmp/tftp" &
   TFTPD=$!
   start_nginx <<CONF
   default_type text/plain;
