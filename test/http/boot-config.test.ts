@@ -175,3 +175,21 @@ t.test('real renders: profile edits and template edits show without a restart; l
   await svc.lifecycle.idle();
   t.equal((await svc.reads.status('node-1'))!.state, 'failed', 'the render error fails the install');
 });
+
+t.test('a template that does not compile is logged at start, naming its file; the others serve', async (t) => {
+  const templates = mkdtempSync(join(tmpdir(), 'ks-tpl-'));
+  t.teardown(() => rmSync(templates, { recursive: true, force: true }));
+  mkdirSync(join(templates, 'ipxe'));
+  writeFileSync(join(templates, 'ipxe', 'local.ipxe.hbs'), '#!ipxe\n{{#if firmware}}\n');
+  // renderers undefined: the service's own, as `kickstand serve` builds them.
+  const { logs, base } = await startTestService(t, { config: { templatesDir: templates }, service: { renderers: undefined } });
+  const warned = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg?.startsWith('templates that do not compile'));
+  t.equal(warned.length, 1, 'one warning at start');
+  t.same(
+    warned[0].problems.map((p: { path: string }) => p.path),
+    [join(templates, 'ipxe', 'local.ipxe.hbs')],
+    'naming the operator file and nothing else',
+  );
+  const res = await fetch(`${base}/boot/ipxe?mac=52:54:00:00:00:99`);
+  t.equal(res.status, 200, 'an unknown MAC still gets its script: the other templates compiled');
+});
