@@ -15,6 +15,8 @@
 # LOGS=DIR keeps the servers' logs and per-machine results; KS_NODE_ARGS adds node flags to
 # kickstand, as KICKSTAND_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile it).
 # STATEMENTS=FILE appends what PostgreSQL was asked in each pg run (pg_stat_statements, by calls).
+# NEIGHBOUR="SPIN:SLEEP …" runs one burn.mjs per pair (µs spinning, µs asleep) beside each storm,
+# in this script's session: e.g. "300:600 250:700" draws ~35 s of CPU per storm, what kickstand does.
 # Topology: the first server in namespace S (10.201.0.1, PostgreSQL there too), the second
 # kickstand in SB (10.201.0.3: a host of its own, as DHCP standby needs its own port 67, reaching
 # the database over the network), both on bridge br0 in namespace C with the relay (10.201.0.2).
@@ -34,7 +36,13 @@ chmod 755 "$tmp"
 . "$here/../lib.sh"
 S=ksss$$ SB=kssb$$ C=kssc$$
 bench_netns=$S
+BURNERS=()
+stop_burners() {
+  for b in "${BURNERS[@]}"; do kill "$b" 2>/dev/null || true; done
+  BURNERS=()
+}
 cleanup() {
+  stop_burners
   stop_servers
   pg_stop "$tmp/pg"
   netns_cleanup "$S" "$SB" "$C"
@@ -190,8 +198,14 @@ run_one() {
   pg_pids=$(pg_pids)
   local cpu0 pgcpu0 load0
   cpu0=$(cpu_seconds $ns_pids) pgcpu0=$(cpu_seconds $pg_pids) load0=$(load1)
+  local b
+  for b in ${NEIGHBOUR:-}; do
+    node "$here/burn.mjs" "${b%:*}" "${b#*:}" &
+    BURNERS+=($!)
+  done
   (cd "$repo" && ip netns exec "$C" node --import tsx bench/storm/client.ts \
     '{"n":'$n',"spreadSeconds":'$SPREAD',"giaddr":"'$GIADDR'","dhcpServer":"'$A'","tftpPort":69,"targets":'"$targets"',"windowsizes":[1,4],"out":"'$tmp/machines.jsonl'"}') >"$tmp/client.json"
+  stop_burners
   # Servers started for this run (not PostgreSQL): their CPU over the storm, and peak RSS.
   local srv_pids cpu pgcpu rss states=-
   srv_pids=$(for p in $ns_pids; do case " $pg_pids " in *" $p "*) ;; *) echo "$p" ;; esac; done)
