@@ -79,6 +79,14 @@ console.log(
     dhcpRetransmits: results.reduce((s, r) => s + r.dhcpRetransmits, 0),
     tftpRetries: results.reduce((s, r) => s + r.tftpRetries, 0),
     tftpWindows: [...new Set(results.map((r) => r.tftpWindow).filter((w) => w !== undefined))],
+    // The tail is the lock-step machines' (RESULTS.md, session 9): completion and TFTP p99 per granted window.
+    byWindow: Object.fromEntries(
+      [...new Set(ok.map((r) => r.tftpWindow))].map((w) => {
+        const of = ok.filter((r) => r.tftpWindow === w);
+        const p99 = (xs: number[]) => Math.round(quantile(xs, 0.99));
+        return [w ?? '-', { n: of.length, p99: p99(of.map((r) => r.ms)), tftpP99: p99(of.map((r) => r.phases.tftp ?? 0)) }];
+      }),
+    ),
     client: { cpuS: +((cpu.user + cpu.system) / 1e6).toFixed(1), loopDelayP99Ms: +(lag.percentile(99) / 1e6).toFixed(1), loopDelayMaxMs: +(lag.max / 1e6).toFixed(1) },
   }),
 );

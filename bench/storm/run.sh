@@ -243,11 +243,12 @@ run_one() {
     const [c, setup, n, round, cpu, pgcpu, rss, load, states] = process.argv.slice(1);
     const r = JSON.parse(require("fs").readFileSync(c, "utf8"));
     const ph = Object.values(r.phasesP50).join("/");
-    console.log([round, setup, n, r.ok, r.errors, r.p50, r.p99, r.max, r.wallS, rss, cpu, pgcpu, load, `${r.dhcpRetransmits}/${r.tftpRetries}`, ph, `${r.client.cpuS}/${r.client.loopDelayMaxMs}`, states, JSON.stringify(r.errorKinds)].join("\t"));
+    const byw = Object.entries(r.byWindow).map(([w, x]) => `w${w}:${x.p99}/${x.tftpP99}`).join(",");
+    console.log([round, setup, n, r.ok, r.errors, r.p50, r.p99, r.max, r.wallS, rss, cpu, pgcpu, load, `${r.dhcpRetransmits}/${r.tftpRetries}`, ph, `${r.client.cpuS}/${r.client.loopDelayMaxMs}`, states, JSON.stringify(r.errorKinds), byw].join("\t"));
   ' "$tmp/client.json" "$setup" "$n" "$round" "$cpu" "$pgcpu" "$rss" "$load" "$states$commits"
 }
 
-printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	error_kinds"
+printf '%s\n' "round	setup	N	ok	errors	p50_ms	p99_ms	max_ms	wall_s	peak_rss_mb	cpu_s	pg_cpu_s	load1	retx_dhcp/tftp	p50_phases_ms(dhcp/tftp/script/assets/ks/callbacks)	client_cpu_s/lag_max_ms	states	error_kinds	p99_ms/tftp_p99_ms_by_window"
 for round in $(seq "$ROUNDS"); do
   for n in $SIZES; do
     for setup in $SETUPS; do run_one "$setup" "$n" "$round"; done
