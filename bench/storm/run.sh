@@ -236,7 +236,7 @@ run_one() {
     const rs = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
     console.log(Object.entries(rs[0].states).map(([k, v]) => k + ":" + v).join(",") + ";dropped:" + rs.map((r) => r.eventsDropped).join("/") +
       ";loop_p99/max_ms:" + rs.map((r) => r.loop.p99Ms + "/" + r.loop.maxMs).join(",") +
-      ";mem_mb(rss/heap/external):" + rs.map((r) => r.mem.rss + "/" + r.mem.heapTotal + "/" + r.mem.external).join(","))' "$tmp"/ks-*.report)
+      ";mem_mb(rss/heap/used/external):" + rs.map((r) => r.mem.rss + "/" + r.mem.heapTotal + "/" + r.mem.heapUsed + "/" + r.mem.external).join(","))' "$tmp"/ks-*.report)
   rm -f "$tmp"/ks-*.report
   case $setup in pg*) pg_psql "$tmp/pg" "$S" "DROP DATABASE $db WITH (FORCE)" >/dev/null ;; esac
   node -e '
