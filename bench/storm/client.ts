@@ -83,8 +83,7 @@ console.log(
     byWindow: Object.fromEntries(
       [...new Set(ok.map((r) => r.tftpWindow))].map((w) => {
         const of = ok.filter((r) => r.tftpWindow === w);
-        const p99 = (xs: number[]) => Math.round(quantile(xs, 0.99));
-        return [w ?? '-', { n: of.length, p99: p99(of.map((r) => r.ms)), tftpP99: p99(of.map((r) => r.phases.tftp ?? 0)) }];
+        return [w ?? '-', { n: of.length, p99: Math.round(quantile(of.map((r) => r.ms), 0.99)), tftpP99: Math.round(quantile(of.map((r) => r.phases.tftp ?? 0), 0.99)) }];
       }),
     ),
     client: { cpuS: +((cpu.user + cpu.system) / 1e6).toFixed(1), loopDelayP99Ms: +(lag.percentile(99) / 1e6).toFixed(1), loopDelayMaxMs: +(lag.max / 1e6).toFixed(1) },

@@ -273,7 +273,8 @@ t.test('filters by state and text; every control has a label; it works by keyboa
   await page.click('input[type=search]', { count: 3 });
   await page.keyboard.press('Backspace');
   await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-machine="rf-01"], tbody tr[data-machine="web-01"]').length === 2, { timeout: 5_000 }).catch(() => undefined);
-  t.ok((await names()).includes('rf-01') && (await names()).includes('web-01'), 'cleared: every machine again');
+  const all = await names();
+  t.ok(all.includes('rf-01') && all.includes('web-01'), 'cleared: every machine again');
   await page.type('input[type=search]', 'c0:11:01');
   t.same(await shown(['rf-01']), ['rf-01'], 'a MAC fragment');
   await page.type('input[type=search]', 'x');
