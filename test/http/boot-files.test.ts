@@ -5,7 +5,8 @@
  * TFTP rule: into the root, or (firmware only) into tftp.symlinkDirs.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -102,6 +103,58 @@ t.test('hostile paths: 400 or 404, never a byte from outside, never a 500', asyn
     'an escaping symlink is reported as a warning event',
   );
   t.notOk(env.logs.lines.some((l) => /"statusCode":500|request failed/.test(l)), 'no 500 in the log');
+});
+
+/** This process's descriptors open on files under `dir`. */
+function openUnder(dir: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(dir) ? [target] : [];
+    } catch {
+      return []; // closed since the listing
+    }
+  });
+}
+
+t.test('every way a file request ends closes the file', async (t) => {
+  const dirs = layout(t);
+  // Large enough that a client gone after the headers leaves most of it unsent (sparse: no disk).
+  const big = join(dirs.assets, 'big.img');
+  writeFileSync(big, '');
+  truncateSync(big, 64 << 20);
+  mkdirSync(join(dirs.assets, 'a-dir'));
+  const env = await startTestService(t, {
+    config: { assets: { dir: dirs.assets, files: {} }, tftp: { enabled: false, root: dirs.firmware, symlinkDirs: [dirs.allowed] } },
+  });
+  const status = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(`${env.base}${path}`, init);
+    await res.arrayBuffer();
+    return res.status;
+  };
+  t.equal(await status('/boot/assets/rocky-9/vmlinuz'), 200, 'a whole file');
+  t.equal(await status('/boot/assets/rocky-9/vmlinuz', { method: 'HEAD' }), 200, 'a HEAD');
+  t.equal(await status('/boot/assets/rocky-9/vmlinuz', { headers: { range: 'bytes=2-5' } }), 206, 'a range');
+  t.equal(await status('/boot/assets/rocky-9/vmlinuz', { headers: { range: 'bytes=99-' } }), 416, 'a range past the end');
+  t.equal(await status('/boot/assets/rocky-9/vmlinuz', { headers: { range: 'lines=1-2' } }), 416, 'a range in another unit');
+  t.equal(await status('/boot/assets/a-dir'), 404, 'a directory (opened, then refused)');
+  t.equal(await status('/boot/firmware/ipxe.efi'), 200, 'firmware through an allowed symlink');
+  // A client that reads the headers of a 64 MiB file and goes away.
+  await new Promise<void>((resolve, reject) => {
+    const socket = net.connect(Number(new URL(env.base).port), '127.0.0.1', () => socket.write('GET /boot/assets/big.img HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.once('data', (chunk) => {
+      t.match(chunk.toString('latin1'), /^HTTP\/1\.1 200/, 'the big file started');
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+  let left = openUnder(dirs.base);
+  for (let i = 0; i < 100 && left.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    left = openUnder(dirs.base);
+  }
+  t.same(left, [], 'no descriptor is left open on a served file');
 });
 
 t.test('start-up check: an asset that resolves outside assets.dir is refused by name', async (t) => {
