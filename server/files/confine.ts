@@ -5,14 +5,9 @@
  * one of the directories the root's symlinks are allowed to point into (Debian's
  * /usr/lib/ipxe/ipxe.efi → /boot/ipxe.efi). The file is then opened by its real path without
  * following a last-moment symlink, and non-blocking so a FIFO cannot hang the open.
- *
- * These calls are synchronous, as nginx makes them in its event loop: each is a few µs against a
- * page-cached directory tree, where a trip to libuv's thread pool costs the event loop 30–120 µs
- * on this project's VMs (waking a sleeping pool thread) and a pool thread's CPU besides. A boot
- * storm's asset requests made 24,000 such trips, ~1 s of the event loop's time (CPU profile,
- * bench/storm/RESULTS.md, session 10). The file's bytes are still read on the pool.
  */
-import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export type ConfinedRefusal = 'missing' | 'outside' | 'denied' | 'not-a-file' | 'error';
@@ -20,7 +15,7 @@ export type ConfinedRefusal = 'missing' | 'outside' | 'denied' | 'not-a-file' | 
 export type Confined = { ok: true; real: string } | { ok: false; why: ConfinedRefusal; code?: string };
 
 export type ConfinedFile =
-  | { ok: true; real: string; fd: number; size: number; mtimeMs: number; ino: number; mtime: Date }
+  | { ok: true; real: string; handle: FileHandle; size: number; mtimeMs: number; ino: number; mtime: Date }
   | { ok: false; why: ConfinedRefusal; code?: string };
 
 function within(dir: string, file: string): boolean {
@@ -36,46 +31,40 @@ function refusal(err: unknown): { ok: false; why: ConfinedRefusal; code?: string
 }
 
 /** `relative` must already have passed safeRelativePath. Resolved per call: the root may be created or re-pointed after start-up. */
-export function resolveConfined(root: string, relative: string, symlinkDirs: readonly string[] = []): Confined {
-  const real = (p: string): string | undefined => {
-    try {
-      return realpathSync.native(p);
-    } catch {
-      return undefined;
-    }
-  };
-  const realRoot = real(root);
+export async function resolveConfined(root: string, relative: string, symlinkDirs: readonly string[] = []): Promise<Confined> {
+  // The file and the directories side by side: each realpath is a trip to the thread pool, and
+  // under a boot storm every trip waits its turn there.
+  const failed = (err: unknown) => ({ err });
+  const [file, [realRoot, ...others]] = await Promise.all([
+    realpath(path.join(root, relative)).catch(failed),
+    Promise.all([root, ...symlinkDirs].map((d) => realpath(d).catch(() => undefined))),
+  ]);
   if (realRoot === undefined) return { ok: false, why: 'missing', code: 'ENOENT' };
-  let file: string;
-  try {
-    file = realpathSync.native(path.join(root, relative));
-  } catch (err) {
-    return refusal(err);
-  }
-  const allowed = [realRoot, ...symlinkDirs.map(real).filter((d): d is string => d !== undefined)];
+  if (typeof file !== 'string') return refusal(file.err);
+  const allowed = [realRoot, ...others.filter((d): d is string => d !== undefined)];
   if (!allowed.some((dir) => within(dir, file))) return { ok: false, why: 'outside' };
   return { ok: true, real: file };
 }
 
-/** resolveConfined, then an open of the real path that only succeeds on a regular file. The caller closes the descriptor. */
-export function openConfined(root: string, relative: string, symlinkDirs: readonly string[] = []): ConfinedFile {
-  const resolved = resolveConfined(root, relative, symlinkDirs);
+/** resolveConfined, then an open of the real path that only succeeds on a regular file. The caller closes the handle. */
+export async function openConfined(root: string, relative: string, symlinkDirs: readonly string[] = []): Promise<ConfinedFile> {
+  const resolved = await resolveConfined(root, relative, symlinkDirs);
   if (!resolved.ok) return resolved;
-  let fd: number;
+  let handle: FileHandle;
   try {
-    fd = openSync(resolved.real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    handle = await open(resolved.real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch (err) {
     return refusal(err);
   }
   try {
-    const st = fstatSync(fd);
+    const st = await handle.stat();
     if (!st.isFile()) {
-      closeSync(fd);
+      await handle.close();
       return { ok: false, why: 'not-a-file' };
     }
-    return { ok: true, real: resolved.real, fd, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mtime: st.mtime };
+    return { ok: true, real: resolved.real, handle, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, mtime: st.mtime };
   } catch (err) {
-    closeSync(fd);
+    await handle.close().catch(() => {});
     return refusal(err);
   }
 }

@@ -36,7 +36,7 @@ export async function verifyAssets(assets: Config['assets']): Promise<void> {
       problems.push(`assets.files.${name}: path ${a.path} leaves ${assets.dir} (${safe.reason})`);
       continue;
     }
-    const resolved = resolveConfined(assets.dir, safe.path);
+    const resolved = await resolveConfined(assets.dir, safe.path);
     if (!resolved.ok && resolved.why === 'outside') {
       problems.push(`assets.files.${name}: path ${a.path} resolves outside ${assets.dir} (a symlink out of the assets directory is not served)`);
       continue;

@@ -7,8 +7,8 @@
  * sources carry the converted length (the sender needs the block count), counted once per file
  * version and remembered.
  */
-import { constants, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dropSource, type BodySource } from './body-source.js';
 import { resolveConfined, type ConfinedRefusal } from '../files/confine.js';
 import { netasciiExtra } from './netascii.js';
@@ -93,12 +93,11 @@ export class RootFiles {
 
   /** `relative` must already have passed safeRelativePath. */
   async open(relative: string, mode: 'octet' | 'netascii' = 'octet'): Promise<Opened> {
-    const resolved = resolveConfined(this.options.root, relative, this.options.symlinkDirs);
+    const resolved = await resolveConfined(this.options.root, relative, this.options.symlinkDirs);
     if (!resolved.ok) return this.refused(resolved.why);
     const real = resolved.real;
     try {
-      // Synchronous, as the name's resolution is (confine.ts says why).
-      const st = statSync(real);
+      const st = await stat(real);
       if (!st.isFile()) return this.refused('not-a-file');
       const key = `${real}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
       if (st.size > this.maxFile) {

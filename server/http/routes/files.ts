@@ -32,7 +32,7 @@ export const fileRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       };
       const safe = safeRelativePath(requested);
       if (!safe.ok) return refuse(400, `bad file name: ${safe.reason}\n`, safe.reason);
-      const opened = openConfined(root, safe.path, symlinkDirs);
+      const opened = await openConfined(root, safe.path, symlinkDirs);
       if (!opened.ok) {
         if (opened.why === 'error') req.log.error({ file: safe.path, code: opened.code }, `${prefix.slice(1)}: cannot read file`);
         return refuse(404, `no such file: ${safe.path.replace(/[^\x20-\x7e]/g, '?')}\n`, opened.why === 'outside' ? 'resolves outside the served directory' : opened.why);
